@@ -1,0 +1,34 @@
+// ESLint: typescript-eslint's recommended rules, plus the thread boundary of DESIGN.md
+// held by no-restricted-imports so that nobody has to remember it.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'test-results/', 'loadtest/results/'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['runtime/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/server/**', '../server/*', '../../server/*'], message: 'runtime/ runs in workers and never imports server/.' },
+        { group: ['fastify', 'pino'], message: 'Only server/ imports Fastify and pino.' },
+      ] }],
+    },
+  },
+  {
+    files: ['runtime/protocol.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['*'], message: 'protocol.ts is the contract and imports nothing.' }] }] },
+  },
+  {
+    files: ['server/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['../runtime/*', '!../runtime/protocol.ts'], message: 'server/ imports from runtime/ only the contract, runtime/protocol.ts.' },
+      ] }],
+    },
+  },
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+);

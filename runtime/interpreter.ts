@@ -1,0 +1,54 @@
+/**
+ * The interface every kind of interpreter implements inside a worker, and the loader
+ * that picks one by kind. A new kind plugs in here and in interpreters/, with no change
+ * to server/: the main thread only ever sees protocol.ts messages.
+ */
+import type { BootStage, InterpreterKind, RequestEnvelope, TaskResult, WorkerSpec } from './protocol.ts';
+import type { ResponseWriter } from './response-writer.ts';
+
+export interface Interpreter {
+  readonly kind: InterpreterKind;
+  /** Human-readable runtime version ("Node 24.9.0", "Python 3.14.0"). */
+  readonly version: string;
+  /** Run one request through the app, always calling the iterable's close(). */
+  handle(envelope: RequestEnvelope, writer: ResponseWriter): Promise<TaskResult>;
+}
+
+/** Times each boot stage and keeps the list for the boot report. */
+export class BootTimer {
+  readonly stages: BootStage[] = [];
+
+  async stage<T>(name: string, run: () => Promise<T> | T): Promise<T> {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.stages.push({ name, ms: Math.round((performance.now() - started) * 10) / 10 });
+    }
+  }
+}
+
+/** Raised by a boot stage when the app cannot be loaded; `code` is an ErrorCode. */
+export class BootError extends Error {
+  readonly code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING';
+  readonly detail: string | undefined;
+
+  constructor(code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING', message: string, detail?: string) {
+    super(message);
+    this.code = code;
+    this.detail = detail;
+  }
+}
+
+/** Boot the interpreter kind named by the spec. Each kind is imported only when used. */
+export async function bootInterpreter(spec: WorkerSpec, timer: BootTimer): Promise<Interpreter> {
+  switch (spec.kind) {
+    case 'javascript': {
+      const { bootJavaScript } = await import('./interpreters/javascript.ts');
+      return bootJavaScript(spec, timer);
+    }
+    case 'python': {
+      throw new BootError('APP_BOOT_FAILED', `${spec.file}: Python apps are not supported yet`);
+    }
+  }
+}

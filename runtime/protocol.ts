@@ -1,0 +1,130 @@
+/**
+ * The only contract between the main thread (server/) and the workers (runtime/).
+ *
+ * Everything here is plain data that survives `postMessage` (structured clone).
+ * Errors cross the thread boundary as {@link ErrorData}, never as thrown objects:
+ * `postMessage` drops an Error's class and its own fields.
+ *
+ * This file imports nothing.
+ */
+
+/** The kinds of interpreter a worker can hold, chosen from the app file's extension. */
+export type InterpreterKind = 'javascript' | 'python';
+
+/** What a worker is told at start (piscina `workerData`): which app to boot. */
+export interface WorkerSpec {
+  /** Name of the app (its mount, for logs). */
+  app: string;
+  kind: InterpreterKind;
+  /** Absolute path of the app file. */
+  file: string;
+  /** Name of the WSGI callable inside the file. */
+  callable: string;
+  /** Interpreter-specific settings, passed through untouched by server/. */
+  settings: Record<string, unknown>;
+}
+
+/**
+ * One request, as the worker sees it. The CGI variables are computed once, on the
+ * main thread, for every kind of interpreter (one implementation of the environ rules).
+ */
+export interface RequestEnvelope {
+  /** Unique per pool; used to route stream messages and cancellations. */
+  id: number;
+  /** CGI/WSGI string variables: REQUEST_METHOD, SCRIPT_NAME, PATH_INFO, HTTP_*, ... */
+  cgi: Record<string, string>;
+  /** `wsgi.url_scheme`. */
+  urlScheme: 'http' | 'https';
+  /** The whole request body, already buffered on the main thread. */
+  body: Uint8Array;
+}
+
+/** A response header, as the app gave it (validated on the main thread). */
+export type HeaderPair = [name: string, value: string];
+
+/**
+ * What a task resolves to. A response whose body was complete when the app returned
+ * (a list / array) comes back whole in `body`; an iterator is streamed over the
+ * worker's stream port as it is produced, and the task then resolves with
+ * `streamed: true` (the stream's own `end` message closes the response).
+ */
+export type TaskResult =
+  | { kind: 'response'; workerId: number; status: string; headers: HeaderPair[]; body: Uint8Array[]; logs?: string[] }
+  | { kind: 'streamed'; workerId: number }
+  | { kind: 'error'; workerId: number; error: ErrorData; headersSent: boolean; logs?: string[] };
+
+/** An error that crossed the thread boundary. `code` is a key of the server's catalog. */
+export interface ErrorData {
+  code: ErrorCode;
+  message: string;
+  /** Traceback / stack, for the log only (never sent to the client). */
+  detail?: string;
+}
+
+export type ErrorCode =
+  | 'APP_RAISED'
+  | 'APP_BAD_RESPONSE'
+  | 'APP_BOOT_FAILED'
+  | 'APP_CALLABLE_MISSING'
+  | 'REQUEST_CANCELLED';
+
+/** Messages on a worker's stream port (worker → main), in order per request. */
+export type StreamMessage =
+  | { type: 'start'; id: number; status: string; headers: HeaderPair[] }
+  | { type: 'chunk'; id: number; data: Uint8Array }
+  | { type: 'end'; id: number }
+  | { type: 'error'; id: number; error: ErrorData; headersSent: boolean }
+  | { type: 'log'; id: number; line: string };
+
+/** The message a worker posts once, through piscina's 'message' event, when it starts. */
+export interface WorkerHello {
+  type: 'interpool:hello';
+  workerId: number;
+  /** Worker → main stream messages ({@link StreamMessage}). */
+  streamPort: unknown;
+  /** Shared control block: see {@link ControlSlot}. */
+  control: SharedArrayBuffer;
+}
+
+/** The named, timed stages of a boot, in order. */
+export interface BootStage {
+  name: string;
+  ms: number;
+}
+
+export interface BootReport {
+  workerId: number;
+  kind: InterpreterKind;
+  /** Interpreter version, e.g. "Node 24.9.0" or "Python 3.14.0". */
+  version: string;
+  stages: BootStage[];
+  error?: ErrorData;
+}
+
+/** The special task a pool runs to learn whether its app booted. */
+export interface BootProbe {
+  probe: 'boot';
+}
+
+/**
+ * Slots of the shared Int32Array control block a worker publishes. The main thread
+ * reads state without a message round trip and writes CANCEL to stop a request.
+ * Slot 0 is reserved for an interrupt flag (Pyodide's interrupt buffer reads index 0).
+ */
+export const ControlSlot = {
+  INTERRUPT: 0,
+  STATE: 1,
+  REQUEST_ID: 2,
+  CANCEL: 3,
+  REQUESTS_SERVED: 4,
+} as const;
+export const CONTROL_SLOTS = 8;
+
+export const WorkerState = {
+  BOOTING: 0,
+  IDLE: 1,
+  BUSY: 2,
+} as const;
+
+/** Request ids start at 1 so that 0 in REQUEST_ID / CANCEL means "none". */
+export const NO_REQUEST = 0;

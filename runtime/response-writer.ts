@@ -1,0 +1,96 @@
+/**
+ * Carries one response from an interpreter to the main thread, whatever the kind.
+ *
+ * Two paths, chosen by how the app produced its body:
+ * - whole: the app returned a finished list of chunks, so the headers and the body go
+ *   back together as the task's result — one message, the common fast path;
+ * - streamed: the app returned an iterator (or called write()), so the headers go out
+ *   with the first non-empty chunk and each chunk as soon as it exists, over the
+ *   worker's stream port, in order, ending with `end` or `error`.
+ *
+ * Nothing is sent before the first non-empty chunk (PEP 3333: headers are sent when the
+ * first non-empty body string is yielded, or at the end), so an app can still replace
+ * its headers through start_response(..., exc_info) until then.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { ControlSlot, type ErrorData, type HeaderPair, type StreamMessage, type TaskResult } from './protocol.ts';
+
+export class ResponseWriter {
+  readonly #id: number;
+  readonly #workerId: number;
+  readonly #port: MessagePort;
+  readonly #control: Int32Array;
+  #status: string | undefined;
+  #headers: HeaderPair[] = [];
+  #headersSent = false;
+
+  constructor(id: number, workerId: number, port: MessagePort, control: Int32Array) {
+    this.#id = id;
+    this.#workerId = workerId;
+    this.#port = port;
+    this.#control = control;
+  }
+
+  get headersSet(): boolean {
+    return this.#status !== undefined;
+  }
+
+  get headersSent(): boolean {
+    return this.#headersSent;
+  }
+
+  /** True once the main thread asked to stop this request (client gone, bad headers). */
+  get cancelled(): boolean {
+    return Atomics.load(this.#control, ControlSlot.CANCEL) === this.#id;
+  }
+
+  setHeaders(status: string, headers: HeaderPair[]): void {
+    this.#status = status;
+    this.#headers = headers;
+  }
+
+  /** Stream one chunk now; the headers go first if they have not gone yet. */
+  sendChunk(data: Uint8Array): void {
+    if (data.byteLength === 0) return;
+    this.#sendHeadersOnce();
+    this.#post({ type: 'chunk', id: this.#id, data });
+  }
+
+  /** Forward a line written to wsgi.errors, tagged on the main thread with app and worker. */
+  log(line: string): void {
+    this.#post({ type: 'log', id: this.#id, line });
+  }
+
+  /** The task result for a body that was complete when the app returned. */
+  finishWhole(body: Uint8Array[]): TaskResult {
+    if (this.#headersSent) {
+      for (const chunk of body) this.sendChunk(chunk);
+      return this.finishStream();
+    }
+    return { kind: 'response', workerId: this.#workerId, status: this.#status!, headers: this.#headers, body };
+  }
+
+  /** Close a streamed body (or send headers with an empty body if nothing was streamed). */
+  finishStream(): TaskResult {
+    if (!this.#headersSent) return this.finishWhole([]);
+    this.#post({ type: 'end', id: this.#id });
+    return { kind: 'streamed', workerId: this.#workerId };
+  }
+
+  /** Report a failure: as the task result before headers were sent, on the stream after. */
+  fail(error: ErrorData): TaskResult {
+    if (!this.#headersSent) return { kind: 'error', workerId: this.#workerId, error, headersSent: false };
+    this.#post({ type: 'error', id: this.#id, error, headersSent: true });
+    return { kind: 'streamed', workerId: this.#workerId };
+  }
+
+  #sendHeadersOnce(): void {
+    if (this.#headersSent) return;
+    this.#headersSent = true;
+    this.#post({ type: 'start', id: this.#id, status: this.#status!, headers: this.#headers });
+  }
+
+  #post(message: StreamMessage): void {
+    this.#port.postMessage(message);
+  }
+}

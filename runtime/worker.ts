@@ -1,0 +1,67 @@
+/**
+ * piscina entry point: one worker thread, one interpreter, one app.
+ *
+ * At start the worker publishes its stream port and shared control block to the main
+ * thread (through piscina's 'message' event), then boots its interpreter in named, timed
+ * stages. A boot failure is kept, not thrown: every task then reports it as data, so the
+ * pool never spins on a worker that cannot start.
+ */
+import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads';
+import { BootError, BootTimer, bootInterpreter, type Interpreter } from './interpreter.ts';
+import {
+  CONTROL_SLOTS, ControlSlot, NO_REQUEST, WorkerState,
+  type BootProbe, type BootReport, type ErrorData, type RequestEnvelope, type TaskResult, type WorkerHello, type WorkerSpec,
+} from './protocol.ts';
+import { ResponseWriter } from './response-writer.ts';
+
+const spec = workerData as WorkerSpec;
+const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
+const { port1: streamPort, port2: mainSidePort } = new MessageChannel();
+const hello: WorkerHello = { type: 'interpool:hello', workerId: threadId, streamPort: mainSidePort, control: control.buffer as SharedArrayBuffer };
+parentPort!.postMessage(hello, [mainSidePort]);
+// The stream port only sends; it must not keep an idle worker alive on its own.
+streamPort.unref();
+
+const timer = new BootTimer();
+let interpreter: Interpreter | undefined;
+let bootError: ErrorData | undefined;
+try {
+  interpreter = await bootInterpreter(spec, timer);
+} catch (error) {
+  bootError = toBootErrorData(error);
+}
+Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
+
+function toBootErrorData(error: unknown): ErrorData {
+  if (error instanceof BootError) return { code: error.code, message: error.message, detail: error.detail };
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'APP_BOOT_FAILED', message: `${spec.file}: ${message}`, detail: error instanceof Error ? error.stack : undefined };
+}
+
+function bootReport(): BootReport {
+  return {
+    workerId: threadId,
+    kind: spec.kind,
+    version: interpreter?.version ?? '',
+    stages: timer.stages,
+    ...(bootError ? { error: bootError } : {}),
+  };
+}
+
+async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
+  if (!interpreter) return { kind: 'error', workerId: threadId, error: bootError!, headersSent: false };
+  Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
+  Atomics.store(control, ControlSlot.STATE, WorkerState.BUSY);
+  try {
+    return await interpreter.handle(envelope, new ResponseWriter(envelope.id, threadId, streamPort, control));
+  } finally {
+    Atomics.add(control, ControlSlot.REQUESTS_SERVED, 1);
+    Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
+    Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
+  }
+}
+
+export default function handle(task: RequestEnvelope | BootProbe): Promise<TaskResult> | BootReport {
+  if ('probe' in task) return bootReport();
+  return handleRequest(task);
+}

@@ -1,0 +1,137 @@
+/**
+ * The WSGI calling convention (PEP 3333) for JavaScript and TypeScript apps:
+ * `application(environ, startResponse)` returning an Iterable, an AsyncIterable or a
+ * Promise of one, of chunks (Uint8Array, or strings written as UTF-8).
+ *
+ * Type checks of what the app hands back live here (a status that is not a string, a
+ * chunk that is neither bytes nor text); the rules about their *contents* (CR/LF,
+ * three-digit status, hop-by-hop headers) live on the main thread, once for every kind.
+ */
+import type { ErrorData, HeaderPair, RequestEnvelope, TaskResult } from './protocol.ts';
+import type { ResponseWriter } from './response-writer.ts';
+import { ErrorStream, InputStream } from './wsgi-streams.ts';
+
+export type Chunk = Uint8Array | string;
+export type Write = (chunk: Chunk) => void;
+export type StartResponse = (status: string, headers: [string, string][], excInfo?: unknown) => Write;
+export type Environ = Record<string, unknown> & {
+  'wsgi.input': InputStream;
+  'wsgi.errors': ErrorStream;
+};
+export type AppResult = Iterable<Chunk> | AsyncIterable<Chunk>;
+export type Application = (environ: Environ, startResponse: StartResponse) => AppResult | Promise<AppResult>;
+
+/** Something the app handed back that the WSGI contract does not allow. */
+class BadResponseError extends Error {}
+
+const encoder = new TextEncoder();
+
+export function buildEnviron(envelope: RequestEnvelope, writer: ResponseWriter): Environ {
+  return {
+    ...envelope.cgi,
+    'wsgi.version': [1, 0],
+    'wsgi.url_scheme': envelope.urlScheme,
+    'wsgi.input': new InputStream(envelope.body),
+    'wsgi.errors': new ErrorStream((line) => writer.log(line)),
+    'wsgi.multithread': false,
+    'wsgi.multiprocess': true,
+    'wsgi.run_once': false,
+  };
+}
+
+/** Run one request through a JS application; never throws, always calls close(). */
+export async function runApplication(
+  app: Application,
+  envelope: RequestEnvelope,
+  writer: ResponseWriter,
+): Promise<TaskResult> {
+  const environ = buildEnviron(envelope, writer);
+  const startResponse = createStartResponse(writer);
+  let result: unknown;
+  try {
+    result = await app(environ, startResponse);
+    if (Array.isArray(result)) return writer.finishWhole(result.map((chunk) => toBodyChunk(chunk, writer)));
+    for await (const chunk of toIterable(result)) {
+      writer.sendChunk(toBodyChunk(chunk, writer));
+      if (writer.cancelled) break;
+    }
+    return writer.finishStream();
+  } catch (error) {
+    return writer.fail(toErrorData(error));
+  } finally {
+    environ['wsgi.errors'].flush();
+    await closeResult(result, writer);
+  }
+}
+
+function createStartResponse(writer: ResponseWriter): StartResponse {
+  const write: Write = (chunk) => writer.sendChunk(toBodyChunk(chunk, writer));
+  return (status, headers, excInfo) => {
+    if (excInfo != null) {
+      // PEP 3333: once headers are on the wire the error can only abort the response.
+      if (writer.headersSent) throw excInfo;
+    } else if (writer.headersSet) {
+      throw new BadResponseError('start_response was called a second time without exc_info');
+    }
+    writer.setHeaders(checkStatus(status), checkHeaders(headers));
+    return write;
+  };
+}
+
+function checkStatus(status: unknown): string {
+  if (typeof status !== 'string') throw new BadResponseError(`status must be a string, got ${describe(status)}`);
+  return status;
+}
+
+function checkHeaders(headers: unknown): HeaderPair[] {
+  if (!Array.isArray(headers)) throw new BadResponseError(`headers must be an array of [name, value] pairs, got ${describe(headers)}`);
+  return headers.map((pair: unknown) => {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
+      throw new BadResponseError(`each header must be a [name, value] pair of strings, got ${describe(pair)}`);
+    }
+    return [pair[0], pair[1]];
+  });
+}
+
+function toBodyChunk(chunk: unknown, writer: ResponseWriter): Uint8Array {
+  if (!writer.headersSet) throw new BadResponseError('the app produced body data before calling start_response');
+  if (typeof chunk === 'string') return encoder.encode(chunk);
+  if (chunk instanceof Uint8Array) return chunk;
+  throw new BadResponseError(`body chunks must be Uint8Array or string, got ${describe(chunk)}`);
+}
+
+function toIterable(result: unknown): AsyncIterable<unknown> | Iterable<unknown> {
+  if (typeof result === 'string' || result instanceof Uint8Array) {
+    throw new BadResponseError('the app returned a single string or Uint8Array; return an iterable of chunks, e.g. [body]');
+  }
+  if (result != null && (typeof (result as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' ||
+      typeof (result as Iterable<unknown>)[Symbol.iterator] === 'function')) {
+    return result as AsyncIterable<unknown> | Iterable<unknown>;
+  }
+  throw new BadResponseError(`the app must return an iterable of chunks, got ${describe(result)}`);
+}
+
+/** PEP 3333: the iterable's close() is called whatever happened; its own failure is logged. */
+async function closeResult(result: unknown, writer: ResponseWriter): Promise<void> {
+  const close = (result as { close?: unknown } | null | undefined)?.close;
+  if (typeof close !== 'function') return;
+  try {
+    await close.call(result);
+  } catch (error) {
+    writer.log(`close() raised: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
+  }
+}
+
+function toErrorData(error: unknown): ErrorData {
+  if (error instanceof BadResponseError) return { code: 'APP_BAD_RESPONSE', message: error.message, detail: error.stack };
+  if (error instanceof Error) return { code: 'APP_RAISED', message: `${error.name}: ${error.message}`, detail: error.stack };
+  return { code: 'APP_RAISED', message: `the app threw a non-Error value: ${describe(error)}` };
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return 'a Uint8Array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
+  return typeof value === 'object' ? `an object (${value.constructor?.name ?? 'Object'})` : `${typeof value} ${String(value)}`;
+}

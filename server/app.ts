@@ -1,0 +1,131 @@
+/**
+ * buildServer(config, groups): the Fastify instance, never listening (the caller owns
+ * `listen`). Every request is parsed and limited here, matched to a mount, turned into
+ * a RequestEnvelope and handed to that app's pool; the response is written straight to
+ * the socket as the worker produces it.
+ */
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { RequestEnvelope } from '../runtime/protocol.ts';
+import type { ApplicationGroup } from './application-group.ts';
+import type { ServerConfig } from './config.ts';
+import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
+import { InterpoolError } from './errors.ts';
+import { MountTable } from './mount-table.ts';
+import { ResponseSender, type ReportedError, type SendOutcome } from './response-sender.ts';
+
+const EMPTY_BODY = new Uint8Array(0);
+
+export function buildServer(config: ServerConfig, groups: readonly ApplicationGroup[], logger: Logger): FastifyInstance {
+  const mounts = new MountTable(groups.map((group) => ({ prefix: group.config.prefix, target: group })));
+  const fastify = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // One access-log line per request is written by dispatch/logAccess, not by Fastify.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimit,
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    // The whole path is one wildcard parameter: it may be as long as the request line.
+    routerOptions: { maxParamLength: 65_536 },
+  });
+
+  // Every body, whatever its type, is buffered as bytes for wsgi.input.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  fastify.route({
+    method: fastify.supportedMethods,
+    url: '/*',
+    handler: (request, reply) => dispatch(request, reply, mounts, logger),
+  });
+
+  fastify.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const failure = toInterpoolError(error, config.bodyLimit);
+    logAccess(logger, request, reply.elapsedTime, { status: failure.statusCode, bytes: 0, workerId: undefined, aborted: false, error: failure }, '-');
+    reply.code(failure.statusCode).type('text/plain; charset=utf-8').send(`${failure.message} (${failure.code})\n`);
+  });
+
+  return fastify;
+}
+
+function toInterpoolError(error: Error & { statusCode?: number; code?: string }, bodyLimit: number): ReportedError {
+  if (error instanceof InterpoolError) return error;
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new InterpoolError('INTERPOOL_ERR_BODY_TOO_LARGE', [bodyLimit]);
+  const statusCode = error.statusCode && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+  return { statusCode, code: error.code ?? 'INTERPOOL_ERR_INTERNAL', message: statusCode < 500 ? error.message : 'internal server error', detail: error.stack };
+}
+
+async function dispatch(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  mounts: MountTable<ApplicationGroup>,
+  logger: Logger,
+): Promise<void> {
+  const raw = request.raw;
+  const { rawPath, query } = splitRequestTarget(raw.url ?? '/');
+  const match = mounts.match(decodePathLatin1(rawPath));
+  if (!match) throw new InterpoolError('INTERPOOL_ERR_NOT_FOUND', [rawPath]);
+
+  const group = match.target;
+  const body = ownedBody(request.body);
+  const socket = raw.socket;
+  const facts: RequestFacts = {
+    method: raw.method ?? 'GET',
+    rawUrl: raw.url ?? '/',
+    rawHeaders: raw.rawHeaders,
+    httpVersion: raw.httpVersion,
+    localAddress: socket.localAddress ?? '',
+    localPort: socket.localPort ?? 0,
+    remoteAddress: socket.remoteAddress ?? '',
+    remotePort: socket.remotePort ?? 0,
+    urlScheme: 'http',
+    bodyLength: body.byteLength,
+  };
+  const id = group.nextRequestId();
+  const envelope: RequestEnvelope = { id, cgi: buildCgi(facts, match.scriptName, match.pathInfo, query), urlScheme: facts.urlScheme, body };
+
+  reply.hijack();
+  const sender = new ResponseSender(reply.raw, group.config.name, () => group.cancel(id));
+  const abort = new AbortController();
+  reply.raw.on('close', () => {
+    if (sender.done) return;
+    sender.clientGone();
+    // Running: the worker stops and calls close(). Still queued: leave the queue.
+    if (!group.cancel(id)) abort.abort();
+  });
+  group.run(envelope, sender, abort.signal).then(
+    (result) => sender.onTaskResult(result),
+    (error: Error) => {
+      if (error.name === 'AbortError') return;
+      sender.fail(new InterpoolError('INTERPOOL_ERR_WORKER_DIED', [error.message]));
+    },
+  );
+  const outcome = await sender.finished;
+  group.release(id);
+  logAccess(logger, request, reply.elapsedTime, outcome, group.config.name);
+}
+
+/** Fastify hands us a Buffer that may share a pooled slab; the worker gets its own copy. */
+function ownedBody(body: unknown): Uint8Array {
+  if (!(body instanceof Uint8Array) || body.byteLength === 0) return EMPTY_BODY;
+  return new Uint8Array(body);
+}
+
+function logAccess(logger: Logger, request: FastifyRequest, ms: number, outcome: SendOutcome, app: string): void {
+  const { rawPath } = splitRequestTarget(request.raw.url ?? '/');
+  const line = {
+    method: request.raw.method,
+    path: rawPath,
+    status: outcome.status,
+    bytes: outcome.bytes,
+    ms: Math.round(ms * 10) / 10,
+    app,
+    worker: outcome.workerId ?? '-',
+    ...(outcome.aborted ? { aborted: true } : {}),
+  };
+  if (outcome.error && outcome.error.statusCode >= 500) {
+    logger.error({ ...line, code: outcome.error.code, detail: outcome.error.detail }, outcome.error.message);
+  } else {
+    logger.info(line, 'request');
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Resolve the configuration once, at start, from (lowest to highest precedence) the
+ * defaults, the config file, the environment and the command line, into a frozen
+ * object. Nothing else in the server reads process.env or argv.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { InterpreterKind } from '../runtime/protocol.ts';
+import { InterpoolError } from './errors.ts';
+import {
+  APP_EXTENSIONS, displayPrefix, interpreterKindOf, normalisePrefix, parseMountSpec, splitCallable, type MountSpec,
+} from './mount-table.ts';
+import { OptionError, options, type Address, type LogLevel, type OptionSpec } from './options.ts';
+
+export interface AppConfig {
+  /** The mount prefix as shown in logs: "/" or "/api". */
+  name: string;
+  prefix: string;
+  file: string;
+  callable: string;
+  kind: InterpreterKind;
+  workers: number;
+}
+
+export interface ServerConfig {
+  bind: Address;
+  bodyLimit: number;
+  logLevel: LogLevel;
+  gracefulTimeout: number;
+  workers: number;
+  apps: readonly AppConfig[];
+}
+
+export interface ConfigSources {
+  /** The arguments after the `serve` command. */
+  argv: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+}
+
+type Raw = Record<string, unknown>;
+
+const specs: readonly OptionSpec[] = options;
+const PER_APP_KEYS = new Set(['mount', 'app', ...specs.filter((o) => o.perApp).map((o) => o.name)]);
+
+/** Parse `serve` arguments into mounts and raw option strings; unknown options are errors. */
+export function parseServeArgs(argv: readonly string[]): { mounts: string[]; values: Raw; help: boolean } {
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(specs.map((o) => [o.flag.slice(2), { type: 'string' as const }])),
+      },
+    });
+    const byName: Raw = {};
+    for (const o of specs) {
+      const value = (values as Record<string, unknown>)[o.flag.slice(2)];
+      if (value !== undefined) byName[o.name] = value;
+    }
+    return { mounts: positionals, values: byName, help: values.help === true };
+  } catch (error) {
+    throw new OptionError(cliParseMessage(error));
+  }
+}
+
+/** node:util parseArgs messages are long and mention "strict"; keep the part that names the option. */
+function cliParseMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const unknown = /Unknown option '([^']+)'/.exec(message);
+  if (unknown) return `unknown option ${unknown[1]}; see interpool serve --help`;
+  const missing = /Option '([^']+?)(?: <value>)?' argument missing/.exec(message);
+  if (missing) return `option ${missing[1]!.replace(/^-\w, /, '')} needs a value`;
+  return message.split('\n')[0]!;
+}
+
+export function resolveConfig({ argv, env, cwd }: ConfigSources): ServerConfig {
+  const cli = parseServeArgs(argv);
+  const configPath = (cli.values.config ?? env.INTERPOOL_CONFIG) as string | undefined;
+  const file = configPath === undefined ? undefined : readConfigFile(resolve(cwd, configPath));
+  const fileDir = configPath === undefined ? cwd : dirname(resolve(cwd, configPath));
+
+  const server: Raw = {};
+  for (const o of specs) {
+    if (o.notInConfigFile) continue;
+    let value: unknown = o.default();
+    if (file && o.name in file) value = o.parse(file[o.name], `config file ${configPath}: "${o.name}"`);
+    const fromEnv = o.env === undefined ? undefined : env[o.env];
+    if (fromEnv !== undefined && fromEnv !== '') value = o.parse(fromEnv, o.env!);
+    if (o.name in cli.values) value = o.parse(cli.values[o.name], o.flag);
+    server[o.name] = value;
+  }
+
+  const mounts = cli.mounts.length > 0
+    ? cli.mounts.map((text) => ({ spec: parseMountSpec(text), base: cwd, overrides: {} as Raw }))
+    : appsFromConfigFile(file, configPath, fileDir);
+  if (mounts.length === 0) {
+    throw new OptionError('no app to serve: give one or more MOUNTs (FILE[:CALLABLE] or /PREFIX=FILE[:CALLABLE]) or a config file with "apps"');
+  }
+  const apps = mounts.map(({ spec, base, overrides }) => toAppConfig(spec, base, overrides, server));
+  assertUniquePrefixes(apps);
+  return deepFreeze({ ...(server as Omit<ServerConfig, 'apps'>), apps });
+}
+
+function readConfigFile(path: string): Raw {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (error as Error).message;
+    throw new InterpoolError('INTERPOOL_ERR_CONFIG_FILE', [`config file ${path} ${reason}`]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new InterpoolError('INTERPOOL_ERR_CONFIG_FILE', [`config file ${path} is not valid JSON: ${(error as Error).message}`]);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new InterpoolError('INTERPOOL_ERR_CONFIG_FILE', [`config file ${path} must hold a JSON object`]);
+  }
+  const known = new Set(['apps', ...specs.filter((o) => !o.notInConfigFile).map((o) => o.name)]);
+  for (const key of Object.keys(parsed)) {
+    if (!known.has(key)) {
+      throw new InterpoolError('INTERPOOL_ERR_CONFIG_FILE', [`config file ${path}: unknown key "${key}"; known keys: ${[...known].join(', ')}`]);
+    }
+  }
+  return parsed as Raw;
+}
+
+function appsFromConfigFile(file: Raw | undefined, configPath: string | undefined, base: string) {
+  if (!file || file.apps === undefined) return [];
+  const where = `config file ${configPath}`;
+  if (!Array.isArray(file.apps)) throw new OptionError(`${where}: "apps" must be a list of {"mount", "app", ...} objects`);
+  return file.apps.map((entry: unknown, index: number) => {
+    const at = `${where}: apps[${index}]`;
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new OptionError(`${at} must be an object with "app" and optional "mount"`);
+    const raw = entry as Raw;
+    for (const key of Object.keys(raw)) {
+      if (!PER_APP_KEYS.has(key)) throw new OptionError(`${at}: unknown key "${key}"; per-app keys: ${[...PER_APP_KEYS].join(', ')}`);
+    }
+    if (typeof raw.app !== 'string' || raw.app === '') throw new OptionError(`${at}.app must be FILE[:CALLABLE], got ${JSON.stringify(raw.app)}`);
+    if (raw.mount !== undefined && typeof raw.mount !== 'string') throw new OptionError(`${at}.mount must be a path prefix like "/api"`);
+    const [appFile, callable] = splitCallable(raw.app);
+    const prefix = normalisePrefix((raw.mount as string | undefined) ?? '/');
+    const overrides: Raw = {};
+    for (const o of specs.filter((s) => s.perApp)) {
+      if (o.name in raw) overrides[o.name] = o.parse(raw[o.name], `${at}.${o.name}`);
+    }
+    return { spec: { prefix, file: appFile, callable }, base, overrides };
+  });
+}
+
+function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw): AppConfig {
+  const file = resolve(base, spec.file);
+  const kind = interpreterKindOf(file);
+  if (kind === undefined) {
+    throw new InterpoolError('INTERPOOL_ERR_APP_FILE', [`app file ${spec.file} has an unknown extension; expected one of ${APP_EXTENSIONS.join(' ')}`]);
+  }
+  let isFile = false;
+  try {
+    isFile = statSync(file).isFile();
+  } catch {
+    throw new InterpoolError('INTERPOOL_ERR_APP_FILE', [`app file ${spec.file} does not exist (looked at ${file})`]);
+  }
+  if (!isFile) throw new InterpoolError('INTERPOOL_ERR_APP_FILE', [`app file ${spec.file} is not a file`]);
+  return {
+    name: displayPrefix(spec.prefix),
+    prefix: spec.prefix,
+    file,
+    callable: spec.callable,
+    kind,
+    workers: (overrides.workers ?? server.workers) as number,
+  };
+}
+
+function assertUniquePrefixes(apps: readonly AppConfig[]): void {
+  const seen = new Set<string>();
+  for (const app of apps) {
+    if (seen.has(app.prefix)) throw new OptionError(`two apps are mounted at "${app.name}"`);
+    seen.add(app.prefix);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

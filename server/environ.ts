@@ -1,0 +1,113 @@
+/**
+ * The CGI part of the WSGI environ, built once on the main thread for every interpreter
+ * kind (PEP 3333 and CGI 1.1, RFC 3875). Pure functions: table-driven unit tests cover
+ * every rule here.
+ */
+
+export interface RequestFacts {
+  method: string;
+  /** The request target exactly as received (origin-form, or absolute-form). */
+  rawUrl: string;
+  /** Node's rawHeaders: [name, value, name, value, ...], values decoded as latin-1. */
+  rawHeaders: readonly string[];
+  httpVersion: string;
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  urlScheme: 'http' | 'https';
+  bodyLength: number;
+}
+
+/** Split an absolute-form or origin-form request target into raw path and query. */
+export function splitRequestTarget(rawUrl: string): { rawPath: string; query: string } {
+  let target = rawUrl;
+  const absolute = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  if (absolute) target = target.slice(absolute[0].length) || '/';
+  const question = target.indexOf('?');
+  return question === -1
+    ? { rawPath: target, query: '' }
+    : { rawPath: target.slice(0, question), query: target.slice(question + 1) };
+}
+
+/**
+ * Percent-decode a path into a WSGI native string: every decoded byte becomes the
+ * latin-1 character of the same value (PEP 3333), so UTF-8 paths arrive as their bytes.
+ * Malformed escapes are kept as they are.
+ */
+export function decodePathLatin1(rawPath: string): string {
+  // Node hands the request target over as latin-1 already: without escapes it is final.
+  if (!rawPath.includes('%')) return rawPath;
+  const bytes: number[] = [];
+  const raw = Buffer.from(rawPath, 'latin1');
+  for (let i = 0; i < raw.length; i++) {
+    const byte = raw[i]!;
+    if (byte === 0x25 && isHex(raw[i + 1]) && isHex(raw[i + 2])) {
+      bytes.push(parseInt(String.fromCharCode(raw[i + 1]!, raw[i + 2]!), 16));
+      i += 2;
+    } else {
+      bytes.push(byte);
+    }
+  }
+  return Buffer.from(bytes).toString('latin1');
+}
+
+function isHex(byte: number | undefined): boolean {
+  return byte !== undefined && ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66));
+}
+
+/** A header name may hold only letters, digits and "-": no "_" posing as "-". */
+const VALID_HEADER_NAME = /^[A-Za-z0-9-]+$/;
+
+/**
+ * Turn request headers into CGI variables. Names with other characters are dropped
+ * (so `X_Forwarded_For` can never pose as `X-Forwarded-For`); Content-Type and
+ * Content-Length become CONTENT_TYPE/CONTENT_LENGTH, never HTTP_*; `Proxy` is dropped
+ * (httpoxy); repeats are joined with ", " (Cookie with "; ").
+ */
+export function headersToCgi(rawHeaders: readonly string[]): Record<string, string> {
+  const cgi: Record<string, string> = {};
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (!VALID_HEADER_NAME.test(name)) continue;
+    const upper = name.toUpperCase();
+    if (upper === 'PROXY') continue;
+    const key = upper === 'CONTENT-TYPE' || upper === 'CONTENT-LENGTH'
+      ? upper.replace('-', '_')
+      : `HTTP_${upper.replaceAll('-', '_')}`;
+    const value = rawHeaders[i + 1]!;
+    const previous = cgi[key];
+    cgi[key] = previous === undefined ? value : `${previous}${key === 'HTTP_COOKIE' ? '; ' : ', '}${value}`;
+  }
+  return cgi;
+}
+
+/** SERVER_NAME/SERVER_PORT from the Host header when there is one, else the local socket. */
+export function serverNameAndPort(host: string | undefined, facts: RequestFacts): [string, string] {
+  if (host) {
+    const match = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host.trim());
+    if (match) return [match[1]!, match[2] ?? (facts.urlScheme === 'https' ? '443' : '80')];
+  }
+  return [facts.localAddress, String(facts.localPort)];
+}
+
+/** The full set of CGI variables for one request, for an app mounted at scriptName. */
+export function buildCgi(facts: RequestFacts, scriptName: string, pathInfo: string, query: string): Record<string, string> {
+  const headers = headersToCgi(facts.rawHeaders);
+  const [serverName, serverPort] = serverNameAndPort(headers.HTTP_HOST, facts);
+  const contentLength = headers.CONTENT_LENGTH ?? (facts.bodyLength > 0 ? String(facts.bodyLength) : '');
+  return {
+    ...headers,
+    REQUEST_METHOD: facts.method,
+    SCRIPT_NAME: scriptName,
+    PATH_INFO: pathInfo,
+    QUERY_STRING: query,
+    CONTENT_TYPE: headers.CONTENT_TYPE ?? '',
+    CONTENT_LENGTH: contentLength,
+    SERVER_NAME: serverName,
+    SERVER_PORT: serverPort,
+    SERVER_PROTOCOL: `HTTP/${facts.httpVersion}`,
+    REMOTE_ADDR: facts.remoteAddress,
+    REMOTE_PORT: String(facts.remotePort),
+  };
+}

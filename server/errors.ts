@@ -1,0 +1,67 @@
+/**
+ * The error catalog: every error interpool produces has a stable code, a message
+ * template and the HTTP status it maps to. The status travels on the error
+ * (`statusCode`), so the handler never needs an `instanceof` ladder.
+ * docs/errors.md documents each code; a test keeps the two in step.
+ */
+import type { ErrorCode } from '../runtime/protocol.ts';
+
+export interface CatalogEntry {
+  /** HTTP status for request-time errors; 0 for errors that stop the server at start. */
+  statusCode: number;
+  /** What a user reads; `%s` placeholders are filled in order. */
+  template: string;
+  /** One sentence for docs/errors.md. */
+  doc: string;
+}
+
+export const catalog = {
+  INTERPOOL_ERR_INVALID_OPTION: { statusCode: 0, template: '%s', doc: 'A command-line option, environment variable or config-file value is not valid; the message names it and what it accepts.' },
+  INTERPOOL_ERR_CONFIG_FILE: { statusCode: 0, template: '%s', doc: 'The config file cannot be read or is not valid JSON of the expected shape.' },
+  INTERPOOL_ERR_APP_FILE: { statusCode: 0, template: '%s', doc: 'An app file does not exist, or its extension names no interpreter kind.' },
+  INTERPOOL_ERR_APP_BOOT: { statusCode: 0, template: '%s', doc: 'An app failed to load at start (syntax error, import error, throws at import, callable missing).' },
+  INTERPOOL_ERR_LISTEN: { statusCode: 0, template: 'cannot listen on %s: %s', doc: 'The server could not bind its address (port in use, permission denied, unknown host).' },
+  INTERPOOL_ERR_NOT_FOUND: { statusCode: 404, template: 'no app is mounted at %s', doc: 'The request path matches no mount.' },
+  INTERPOOL_ERR_BODY_TOO_LARGE: { statusCode: 413, template: 'request body is larger than --body-limit (%s bytes)', doc: 'The request body is over --body-limit; refused before any worker is involved.' },
+  INTERPOOL_ERR_APP_RAISED: { statusCode: 500, template: 'the app raised an error', doc: 'The app threw or raised while handling the request; the traceback goes to the log, never to the client.' },
+  INTERPOOL_ERR_BAD_RESPONSE: { statusCode: 500, template: 'the app returned an invalid response: %s', doc: 'The app gave a status or headers that break the WSGI contract (CR/LF, a status that is not three digits and a reason, a hop-by-hop header, a wrong type).' },
+  INTERPOOL_ERR_WORKER_DIED: { statusCode: 502, template: 'the worker serving this request died: %s', doc: 'The worker thread running the request exited (crash, process.exit, out of memory); a replacement starts.' },
+  INTERPOOL_ERR_APP_UNAVAILABLE: { statusCode: 503, template: 'the app at %s is not available: %s', doc: 'The app cannot serve right now (it failed to boot, or is still starting); the response has Retry-After.' },
+  INTERPOOL_ERR_SHUTTING_DOWN: { statusCode: 503, template: 'the server is shutting down', doc: 'The request arrived while the server was closing; the response has Connection: close.' },
+} satisfies Record<string, CatalogEntry>;
+
+export type CatalogCode = keyof typeof catalog;
+
+export class InterpoolError extends Error {
+  readonly code: CatalogCode;
+  readonly statusCode: number;
+  /** Traceback or stack for the log; never sent to a client. */
+  readonly detail: string | undefined;
+
+  constructor(code: CatalogCode, args: readonly (string | number)[] = [], detail?: string) {
+    super(formatTemplate(catalog[code].template, args));
+    this.name = 'InterpoolError';
+    this.code = code;
+    this.statusCode = catalog[code].statusCode;
+    this.detail = detail;
+  }
+}
+
+export function formatTemplate(template: string, args: readonly (string | number)[]): string {
+  let next = 0;
+  return template.replace(/%s/g, () => String(args[next++] ?? ''));
+}
+
+/** Map an error that crossed the thread boundary (runtime ErrorCode) to the catalog. */
+export function fromWorkerError(code: ErrorCode, message: string, mount: string, detail?: string): InterpoolError {
+  switch (code) {
+    case 'APP_RAISED':
+      return new InterpoolError('INTERPOOL_ERR_APP_RAISED', [], detail ?? message);
+    case 'APP_BAD_RESPONSE':
+      return new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [message], detail);
+    case 'APP_BOOT_FAILED':
+    case 'APP_CALLABLE_MISSING':
+    case 'REQUEST_CANCELLED':
+      return new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [mount, message], detail);
+  }
+}

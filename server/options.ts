@@ -1,0 +1,133 @@
+/**
+ * The one declarative table of options. The CLI parser, `--help`, the config-file
+ * validation, the environment variables and docs/configuration.md are all derived from
+ * it; a test fails when the generated doc drifts from the committed one.
+ */
+import { availableParallelism } from 'node:os';
+
+/** A value came in wrong; the message names the option as the user spelled it. */
+export class OptionError extends Error {}
+
+export type Parser<T> = (raw: unknown, where: string) => T;
+
+export interface OptionSpec<T = unknown> {
+  /** Key in the config file and in the resolved config. */
+  name: string;
+  /** Command-line flag, with its dashes. */
+  flag: string;
+  /** Environment variable; absent for options that only make sense on the command line. */
+  env?: string;
+  /** Placeholder in --help. */
+  valueName: string;
+  doc: string;
+  default: () => T;
+  /** How the default reads in --help and the docs. */
+  defaultDoc: string;
+  parse: Parser<T>;
+  /** May be set per app in the config file, overriding the server-wide value. */
+  perApp: boolean;
+  /** Only on the command line or in the environment (e.g. the config file's own path). */
+  notInConfigFile?: boolean;
+}
+
+function describe(raw: unknown): string {
+  return typeof raw === 'string' ? JSON.stringify(raw) : String(raw);
+}
+
+export function positiveInteger(raw: unknown, where: string): number {
+  const value = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new OptionError(`${where} must be a positive integer, got ${describe(raw)}`);
+  }
+  return value;
+}
+
+export function seconds(raw: unknown, where: string): number {
+  const value = typeof raw === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new OptionError(`${where} must be a number of seconds (0 or more), got ${describe(raw)}`);
+  }
+  return value;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** A byte count: an integer, optionally with a binary unit (`16k`, `10MiB`, `1g`). */
+export function byteSize(raw: unknown, where: string): number {
+  if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0) return raw;
+  const match = typeof raw === 'string' ? /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(raw) : null;
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) {
+    throw new OptionError(`${where} must be a number of bytes, optionally with a unit (k, m, g), got ${describe(raw)}`);
+  }
+  return Number(match[1]) * unit;
+}
+
+export function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (raw, where) => {
+    if (typeof raw !== 'string' || !values.includes(raw as T)) {
+      throw new OptionError(`${where} must be one of ${values.join(', ')}, got ${describe(raw)}`);
+    }
+    return raw as T;
+  };
+}
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+/** HOST:PORT, [IPv6]:PORT, or a bare PORT (on 127.0.0.1). */
+export function address(raw: unknown, where: string): Address {
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  const match = typeof text === 'string' ? /^(?:\[([^\]]+)\]|([^:\s]*)):(\d+)$|^(\d+)$/.exec(text.trim()) : null;
+  const port = match ? Number(match[3] ?? match[4]) : NaN;
+  if (!match || !Number.isInteger(port) || port > 65535) {
+    throw new OptionError(`${where} must be HOST:PORT (port 0-65535), got ${describe(raw)}`);
+  }
+  return { host: match[1] ?? (match[2] || '127.0.0.1'), port };
+}
+
+export function filePath(raw: unknown, where: string): string {
+  if (typeof raw !== 'string' || raw.trim() === '') throw new OptionError(`${where} must be a file path, got ${describe(raw)}`);
+  return raw;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const options = [
+  {
+    name: 'workers', flag: '--workers', env: 'INTERPOOL_WORKERS', valueName: 'N',
+    doc: 'Interpreters per app: each app gets its own pool of N worker threads, one interpreter each.',
+    default: () => availableParallelism(), defaultDoc: 'the number of CPUs', parse: positiveInteger, perApp: true,
+  },
+  {
+    name: 'bind', flag: '--bind', env: 'INTERPOOL_BIND', valueName: 'HOST:PORT',
+    doc: 'Address to listen on. Port 0 picks a free port.',
+    default: () => ({ host: '127.0.0.1', port: 8000 }), defaultDoc: '127.0.0.1:8000', parse: address, perApp: false,
+  },
+  {
+    name: 'config', flag: '--config', env: 'INTERPOOL_CONFIG', valueName: 'FILE',
+    doc: 'JSON config file: the options below by name, plus an "apps" list with per-app settings.',
+    default: () => undefined, defaultDoc: 'none', parse: filePath, perApp: false, notInConfigFile: true,
+  },
+  {
+    name: 'bodyLimit', flag: '--body-limit', env: 'INTERPOOL_BODY_LIMIT', valueName: 'BYTES',
+    doc: 'Largest request body accepted (chunked included); larger ones get 413 before any worker is involved.',
+    default: () => 10 * 1024 * 1024, defaultDoc: '10m (10 MiB)', parse: byteSize, perApp: false,
+  },
+  {
+    name: 'logLevel', flag: '--log-level', env: 'INTERPOOL_LOG_LEVEL', valueName: 'LEVEL',
+    doc: `Least severe log level written: ${LOG_LEVELS.join(', ')}.`,
+    default: (): LogLevel => 'info', defaultDoc: 'info', parse: oneOf(LOG_LEVELS), perApp: false,
+  },
+  {
+    name: 'gracefulTimeout', flag: '--graceful-timeout', env: 'INTERPOOL_GRACEFUL_TIMEOUT', valueName: 'SECONDS',
+    doc: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the server closes anyway.',
+    default: () => 30, defaultDoc: '30', parse: seconds, perApp: false,
+  },
+] as const satisfies readonly OptionSpec[];
+
+export type OptionName = (typeof options)[number]['name'];
+export type OptionValues = { [K in (typeof options)[number] as K['name']]: ReturnType<K['parse']> };

@@ -1,0 +1,203 @@
+/**
+ * Writes one app response to the client socket: validated status line, the app's headers
+ * in the app's order (repeats kept), then the body — whole, or chunk by chunk as the
+ * worker streams it. Failures follow DESIGN.md's table: an error status before the
+ * headers went out, an aborted connection after.
+ */
+import type { ServerResponse } from 'node:http';
+import type { HeaderPair, StreamMessage, TaskResult } from '../runtime/protocol.ts';
+import type { StreamReceiver } from './application-group.ts';
+import { InterpoolError, fromWorkerError } from './errors.ts';
+import { findHeaderFault, parseStatusLine } from './response-rules.ts';
+
+/** An error as the access log reports it (catalog errors and Fastify's own). */
+export interface ReportedError {
+  code: string;
+  statusCode: number;
+  message: string;
+  detail?: string;
+}
+
+export interface SendOutcome {
+  status: number;
+  bytes: number;
+  workerId: number | undefined;
+  /** The error behind a failed response, for the log. */
+  error?: ReportedError;
+  aborted: boolean;
+}
+
+export class ResponseSender implements StreamReceiver {
+  readonly #res: ServerResponse;
+  readonly #mount: string;
+  /** Called when the response needs the worker to stop (bad headers mid-stream). */
+  readonly #cancel: () => void;
+  readonly #finished: Promise<SendOutcome>;
+  #resolve!: (outcome: SendOutcome) => void;
+  #status = 0;
+  #bytes = 0;
+  #declaredLength: number | undefined;
+  #workerId: number | undefined;
+  #error: InterpoolError | undefined;
+  #done = false;
+
+  constructor(res: ServerResponse, mount: string, cancel: () => void) {
+    this.#res = res;
+    this.#mount = mount;
+    this.#cancel = cancel;
+    this.#finished = new Promise((resolve) => { this.#resolve = resolve; });
+  }
+
+  /** Settles once the response is complete, failed, or the client went away. */
+  get finished(): Promise<SendOutcome> {
+    return this.#finished;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** The task settled: a whole response, an error before headers, or "see the stream". */
+  onTaskResult(result: TaskResult): void {
+    this.#workerId = result.workerId;
+    if (this.#done) return;
+    if (result.kind === 'response') this.#sendWhole(result.status, result.headers, result.body);
+    else if (result.kind === 'error') this.fail(fromWorkerError(result.error.code, result.error.message, this.#mount, result.error.detail));
+  }
+
+  onStream(message: StreamMessage, workerId: number): void {
+    this.#workerId = workerId;
+    if (this.#done) return;
+    switch (message.type) {
+      case 'start':
+        this.#startStream(message.status, message.headers);
+        break;
+      case 'chunk':
+        this.#writeChunk(message.data);
+        break;
+      case 'end':
+        this.#endStream();
+        break;
+      case 'error':
+        this.fail(fromWorkerError(message.error.code, message.error.message, this.#mount, message.error.detail));
+        break;
+      case 'log':
+        break;
+    }
+  }
+
+  /** Answer with an error status, or abort the connection when headers already went out. */
+  fail(error: InterpoolError, extraHeaders: Record<string, string> = {}): void {
+    if (this.#done) return;
+    this.#error = error;
+    if (this.#res.headersSent) {
+      this.#abort();
+      return;
+    }
+    this.#status = error.statusCode;
+    const body = `${publicMessage(error)}\n`;
+    this.#res.writeHead(error.statusCode, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      ...extraHeaders,
+    });
+    this.#res.end(body);
+    this.#finish(false);
+  }
+
+  /** The client went away before the response was complete. */
+  clientGone(): void {
+    if (this.#done) return;
+    this.#finish(true);
+  }
+
+  #sendWhole(status: string, headers: HeaderPair[], body: Uint8Array[]): void {
+    const head = this.#checkHead(status, headers);
+    if (!head) return;
+    const length = body.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+    if (this.#declaredLength !== undefined && this.#declaredLength !== length) {
+      this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [`Content-Length says ${this.#declaredLength} but the body has ${length} bytes`]));
+      return;
+    }
+    // A body given whole gets its length computed here, as mod_wsgi does for a list.
+    const flat = this.#declaredLength === undefined ? [...head.flat, 'Content-Length', String(length)] : head.flat;
+    this.#res.writeHead(head.code, head.reason, flat);
+    for (const chunk of body) this.#res.write(chunk);
+    this.#bytes = length;
+    this.#res.end();
+    this.#finish(false);
+  }
+
+  #startStream(status: string, headers: HeaderPair[]): void {
+    const head = this.#checkHead(status, headers);
+    if (!head) {
+      this.#cancel();
+      return;
+    }
+    this.#res.writeHead(head.code, head.reason, head.flat);
+  }
+
+  #writeChunk(data: Uint8Array): void {
+    if (!this.#res.headersSent) return;
+    let chunk = data;
+    if (this.#declaredLength !== undefined && this.#bytes + chunk.byteLength > this.#declaredLength) {
+      // Never send more than the app declared: the extra bytes would desynchronise the connection.
+      chunk = chunk.subarray(0, Math.max(0, this.#declaredLength - this.#bytes));
+    }
+    this.#bytes += chunk.byteLength;
+    if (chunk.byteLength > 0) this.#res.write(chunk);
+  }
+
+  #endStream(): void {
+    if (!this.#res.headersSent) return;
+    if (this.#declaredLength !== undefined && this.#bytes < this.#declaredLength) {
+      this.#error = new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [`Content-Length says ${this.#declaredLength} but the body has ${this.#bytes} bytes`]);
+      this.#abort();
+      return;
+    }
+    this.#res.end();
+    this.#finish(false);
+  }
+
+  /** Validate the app's status and headers; on a fault answer 500 and return undefined. */
+  #checkHead(status: string, headers: HeaderPair[]): { code: number; reason: string; flat: string[] } | undefined {
+    const parsed = parseStatusLine(status);
+    const fault = 'fault' in parsed ? parsed.fault : findHeaderFault(headers);
+    if (fault !== undefined || 'fault' in parsed) {
+      this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [fault!]));
+      return undefined;
+    }
+    const flat: string[] = [];
+    for (const [name, value] of headers) {
+      flat.push(name, value);
+      if (name.length === 14 && name.toLowerCase() === 'content-length') this.#declaredLength = parseContentLength(value);
+    }
+    if (this.#declaredLength === -1) {
+      this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', ['Content-Length is not a non-negative integer']));
+      return undefined;
+    }
+    this.#status = parsed.code;
+    return { code: parsed.code, reason: parsed.reason, flat };
+  }
+
+  #abort(): void {
+    this.#res.destroy();
+    this.#finish(true);
+  }
+
+  #finish(aborted: boolean): void {
+    this.#done = true;
+    this.#resolve({ status: this.#status, bytes: this.#bytes, workerId: this.#workerId, error: this.#error, aborted });
+  }
+}
+
+function parseContentLength(value: string): number {
+  return /^\d+$/.test(value.trim()) ? Number(value.trim()) : -1;
+}
+
+/** What a client may read: the catalog message for 4xx/503, no app details for 500/502. */
+function publicMessage(error: InterpoolError): string {
+  if (error.statusCode === 500) return `Internal Server Error (${error.code})`;
+  if (error.statusCode === 502) return `Bad Gateway (${error.code})`;
+  return `${error.message} (${error.code})`;
+}

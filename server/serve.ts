@@ -1,0 +1,103 @@
+/**
+ * Start and stop a whole server: boot every app's pool, refuse to start when an app
+ * cannot boot, listen, and shut down gracefully on SIGTERM/SIGINT.
+ */
+import type { AddressInfo } from 'node:net';
+import { relative } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { ApplicationGroup } from './application-group.ts';
+import { buildServer } from './app.ts';
+import { resolveConfig, type ConfigSources, type ServerConfig } from './config.ts';
+import { InterpoolError } from './errors.ts';
+import { createLogger } from './logger.ts';
+
+export interface RunningServer {
+  fastify: FastifyInstance;
+  groups: readonly ApplicationGroup[];
+  /** http://host:port the server listens on. */
+  url: string;
+  /** Stop accepting, let in-flight requests finish (up to gracefulTimeout), close the pools. */
+  close(): Promise<void>;
+}
+
+/** Start every app's pool and wait until each has a booted interpreter. */
+export async function bootApplications(config: ServerConfig, logger: Logger): Promise<ApplicationGroup[]> {
+  const groups = config.apps.map((app) => new ApplicationGroup(app, logger));
+  const reports = await Promise.all(groups.map((group) => group.probeBoot()));
+  const failed = reports.findIndex((report) => report.error);
+  if (failed !== -1) {
+    await Promise.all(groups.map((group) => group.close()));
+    const { error } = reports[failed]!;
+    if (error!.detail) logger.debug({ app: groups[failed]!.config.name, detail: error!.detail }, 'app failed to boot');
+    throw new InterpoolError('INTERPOOL_ERR_APP_BOOT', [`app ${groups[failed]!.config.name}: ${error!.message}`]);
+  }
+  reports.forEach((report, index) => {
+    logger.info({ app: groups[index]!.config.name, worker: report.workerId, version: report.version, stages: report.stages }, 'interpreter booted');
+  });
+  return groups;
+}
+
+export async function openServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  const groups = await bootApplications(config, logger);
+  const fastify = buildServer(config, groups, logger);
+  try {
+    await fastify.listen({ host: config.bind.host, port: config.bind.port, listenTextResolver: (url) => `interpool listening on ${url}` });
+  } catch (error) {
+    await Promise.all(groups.map((group) => group.close()));
+    const reason = describeListenError(error as NodeJS.ErrnoException);
+    throw new InterpoolError('INTERPOOL_ERR_LISTEN', [`${config.bind.host}:${config.bind.port}`, reason]);
+  }
+  const address = fastify.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  return {
+    fastify,
+    groups,
+    url: `http://${host}:${address.port}`,
+    close: () => (closing ??= closeGracefully(fastify, groups, config.gracefulTimeout, logger)),
+  };
+}
+
+async function closeGracefully(fastify: FastifyInstance, groups: readonly ApplicationGroup[], timeoutSeconds: number, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000); });
+  const outcome = await Promise.race([fastify.close().then(() => 'closed' as const), deadline]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    logger.warn({ gracefulTimeout: timeoutSeconds }, 'in-flight requests did not finish within --graceful-timeout; closing anyway');
+    fastify.server.closeAllConnections();
+  }
+  await Promise.all(groups.map((group) => group.close()));
+}
+
+function describeListenError(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EADDRINUSE': return 'address already in use';
+    case 'EACCES': return 'permission denied';
+    case 'EADDRNOTAVAIL': return 'address not available on this machine';
+    case 'ENOTFOUND': return 'unknown host';
+    default: return error.message;
+  }
+}
+
+/** The `serve` command: resolve the config, start, print where, and handle signals. */
+export async function startServer(sources: ConfigSources): Promise<RunningServer> {
+  const config = resolveConfig(sources);
+  const logger = createLogger(config.logLevel);
+  const server = await openServer(config, logger);
+  for (const group of server.groups) {
+    const { name, file, callable, kind, workers } = group.config;
+    logger.info({ app: name, file, callable, kind, workers }, `serving ${server.url}${name === '/' ? '/' : `${name}/`} from ${relative(sources.cwd, file) || file}:${callable}`);
+  }
+  const stop = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    server.close().then(
+      () => { logger.info('stopped'); logger.flush(); process.exit(0); },
+      (error: unknown) => { logger.error({ err: error }, 'error while shutting down'); process.exit(1); },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return server;
+}
