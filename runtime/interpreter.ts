@@ -40,14 +40,19 @@ export class BootError extends Error {
   }
 }
 
-/** Boot the interpreter kind named by the spec. Each kind is imported only when used. */
-export async function bootInterpreter(spec: WorkerSpec, timer: BootTimer): Promise<Interpreter> {
+/**
+ * Boot the interpreter kind named by the spec. Each kind is imported only when used.
+ * `control` is the worker's shared control block (see ControlSlot): slot INTERRUPT is
+ * set to 2 (SIGINT) by the main thread when a request times out.
+ */
+export async function bootInterpreter(spec: WorkerSpec, timer: BootTimer, control: Int32Array): Promise<Interpreter> {
   switch (spec.kind) {
     case 'javascript': {
       const { bootJavaScript } = await import('./interpreters/javascript.ts');
       return bootJavaScript(spec, timer);
     }
     case 'python': {
+      void control;
       throw new BootError('APP_BOOT_FAILED', `${spec.file}: Python apps are not supported yet`);
     }
   }

@@ -26,7 +26,7 @@ const timer = new BootTimer();
 let interpreter: Interpreter | undefined;
 let bootError: ErrorData | undefined;
 try {
-  interpreter = await bootInterpreter(spec, timer);
+  interpreter = await bootInterpreter(spec, timer, control);
 } catch (error) {
   bootError = toBootErrorData(error);
 }
@@ -50,6 +50,8 @@ function bootReport(): BootReport {
 
 async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
   if (!interpreter) return { kind: 'error', workerId: threadId, error: bootError!, headersSent: false };
+  // A late interrupt or cancel aimed at the previous request must not hit this one.
+  Atomics.store(control, ControlSlot.INTERRUPT, 0);
   Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
   Atomics.store(control, ControlSlot.STATE, WorkerState.BUSY);
   try {

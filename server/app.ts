@@ -93,16 +93,50 @@ async function dispatch(
     // Running: the worker stops and calls close(). Still queued: leave the queue.
     if (!group.cancel(id)) abort.abort();
   });
+  let settled = false;
   group.run(envelope, sender, abort.signal).then(
-    (result) => sender.onTaskResult(result),
+    (result) => { settled = true; sender.onTaskResult(result); },
     (error: Error) => {
+      settled = true;
       if (error.name === 'AbortError') return;
       sender.fail(new InterpoolError('INTERPOOL_ERR_WORKER_DIED', [error.message]));
     },
   );
+  const stopTimeout = enforceTimeout(group, id, sender, abort, () => settled, logger);
   const outcome = await sender.finished;
+  stopTimeout();
   group.release(id);
   logAccess(logger, request, reply.elapsedTime, outcome, group.config.name);
+}
+
+/**
+ * --timeout, escalating: at the deadline the client gets 504 (or, mid-stream, an
+ * aborted connection) and the interpreter is interrupted; if the task has not returned
+ * after --timeout-grace, aborting it makes piscina terminate and replace the worker.
+ * A request still queued at its deadline just leaves the queue.
+ */
+function enforceTimeout(
+  group: ApplicationGroup, id: number, sender: ResponseSender, abort: AbortController, settled: () => boolean, logger: Logger,
+): () => void {
+  const { timeout, timeoutGrace, name } = group.config;
+  if (timeout <= 0) return () => {};
+  let grace: NodeJS.Timeout | undefined;
+  const deadline = setTimeout(() => {
+    if (settled()) return;
+    sender.fail(new InterpoolError('INTERPOOL_ERR_TIMEOUT', [timeout]));
+    if (!group.interrupt(id)) {
+      abort.abort();
+      return;
+    }
+    grace = setTimeout(() => {
+      if (settled()) return;
+      logger.warn({ app: name, timeoutGrace }, 'interpreter did not return after its timeout interrupt; terminating its worker');
+      abort.abort();
+    }, timeoutGrace * 1000);
+    grace.unref();
+  }, timeout * 1000);
+  deadline.unref();
+  return () => clearTimeout(deadline);
 }
 
 /** Fastify hands us a Buffer that may share a pooled slab; the worker gets its own copy. */

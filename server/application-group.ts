@@ -15,6 +15,9 @@ import {
 } from '../runtime/protocol.ts';
 import type { AppConfig } from './config.ts';
 
+/** The value Pyodide's interrupt buffer takes for SIGINT (raises KeyboardInterrupt). */
+const SIGINT = 2;
+
 const WORKER_ENTRY = new URL('../runtime/worker.ts', import.meta.url).href;
 
 /** Receives the stream messages of one request, in order. */
@@ -39,7 +42,7 @@ export class ApplicationGroup {
   constructor(config: AppConfig, log: Logger) {
     this.config = config;
     this.#log = log.child({ app: config.name });
-    const spec: WorkerSpec = { app: config.name, kind: config.kind, file: config.file, callable: config.callable, settings: {} };
+    const spec: WorkerSpec = { app: config.name, kind: config.kind, file: config.file, callable: config.callable, settings: { ...config.settings } };
     this.#pool = new Piscina({
       filename: WORKER_ENTRY,
       workerData: spec,
@@ -100,6 +103,22 @@ export class ApplicationGroup {
     for (const handle of this.#workers.values()) {
       if (Atomics.load(handle.control, ControlSlot.REQUEST_ID) === id) {
         Atomics.store(handle.control, ControlSlot.CANCEL, id);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Raise an interrupt in the interpreter running this request (Python: KeyboardInterrupt
+   * through Pyodide's interrupt buffer; kinds without one ignore it). Returns false when
+   * no worker has the request.
+   */
+  interrupt(id: number): boolean {
+    for (const handle of this.#workers.values()) {
+      if (Atomics.load(handle.control, ControlSlot.REQUEST_ID) === id) {
+        Atomics.store(handle.control, ControlSlot.CANCEL, id);
+        Atomics.store(handle.control, ControlSlot.INTERRUPT, SIGINT);
         return true;
       }
     }

@@ -21,6 +21,11 @@ export interface AppConfig {
   callable: string;
   kind: InterpreterKind;
   workers: number;
+  /** Seconds before a request gets 504 and its interpreter is interrupted; 0: never. */
+  timeout: number;
+  timeoutGrace: number;
+  /** Interpreter-specific settings (Python version and paths), passed to the worker untouched. */
+  settings: Readonly<Record<string, unknown>>;
 }
 
 export interface ServerConfig {
@@ -29,6 +34,10 @@ export interface ServerConfig {
   logLevel: LogLevel;
   gracefulTimeout: number;
   workers: number;
+  timeout: number;
+  timeoutGrace: number;
+  python: string;
+  pythonPath: readonly string[];
   apps: readonly AppConfig[];
 }
 
@@ -53,7 +62,7 @@ export function parseServeArgs(argv: readonly string[]): { mounts: string[]; val
       strict: true,
       options: {
         help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(specs.map((o) => [o.flag.slice(2), { type: 'string' as const }])),
+        ...Object.fromEntries(specs.map((o) => [o.flag.slice(2), { type: 'string' as const, multiple: o.multiple === true }])),
       },
     });
     const byName: Raw = {};
@@ -167,13 +176,17 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
     throw new InterpoolError('INTERPOOL_ERR_APP_FILE', [`app file ${spec.file} does not exist (looked at ${file})`]);
   }
   if (!isFile) throw new InterpoolError('INTERPOOL_ERR_APP_FILE', [`app file ${spec.file} is not a file`]);
+  const setting = (name: string) => overrides[name] ?? server[name];
   return {
     name: displayPrefix(spec.prefix),
     prefix: spec.prefix,
     file,
     callable: spec.callable,
     kind,
-    workers: (overrides.workers ?? server.workers) as number,
+    workers: setting('workers') as number,
+    timeout: setting('timeout') as number,
+    timeoutGrace: setting('timeoutGrace') as number,
+    settings: { python: setting('python'), pythonPath: (setting('pythonPath') as string[]).map((dir) => resolve(base, dir)) },
   };
 }
 

@@ -26,6 +26,7 @@ export const catalog = {
   INTERPOOL_ERR_APP_RAISED: { statusCode: 500, template: 'the app raised an error', doc: 'The app threw or raised while handling the request; the traceback goes to the log, never to the client.' },
   INTERPOOL_ERR_BAD_RESPONSE: { statusCode: 500, template: 'the app returned an invalid response: %s', doc: 'The app gave a status or headers that break the WSGI contract (CR/LF, a status that is not three digits and a reason, a hop-by-hop header, a wrong type).' },
   INTERPOOL_ERR_WORKER_DIED: { statusCode: 502, template: 'the worker serving this request died: %s', doc: 'The worker thread running the request exited (crash, process.exit, out of memory); a replacement starts.' },
+  INTERPOOL_ERR_TIMEOUT: { statusCode: 504, template: 'the request ran longer than --timeout (%s s)', doc: 'The request ran past --timeout: its interpreter is interrupted (Python), and replaced if it does not return within --timeout-grace. After headers were sent the connection is aborted instead.' },
   INTERPOOL_ERR_APP_UNAVAILABLE: { statusCode: 503, template: 'the app at %s is not available: %s', doc: 'The app cannot serve right now (it failed to boot, or is still starting); the response has Retry-After.' },
   INTERPOOL_ERR_SHUTTING_DOWN: { statusCode: 503, template: 'the server is shutting down', doc: 'The request arrived while the server was closing; the response has Connection: close.' },
 } satisfies Record<string, CatalogEntry>;

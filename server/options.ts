@@ -3,6 +3,7 @@
  * validation, the environment variables and docs/configuration.md are all derived from
  * it; a test fails when the generated doc drifts from the committed one.
  */
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 /** A value came in wrong; the message names the option as the user spelled it. */
@@ -28,6 +29,8 @@ export interface OptionSpec<T = unknown> {
   perApp: boolean;
   /** Only on the command line or in the environment (e.g. the config file's own path). */
   notInConfigFile?: boolean;
+  /** May be given more than once on the command line; a list in the config file; ':'-separated in the environment. */
+  multiple?: boolean;
 }
 
 function describe(raw: unknown): string {
@@ -93,6 +96,27 @@ export function filePath(raw: unknown, where: string): string {
   return raw;
 }
 
+/** A list of existing directories (given as a list, or one string per occurrence). */
+export function directoryList(raw: unknown, where: string): string[] {
+  const items = typeof raw === 'string' ? raw.split(':').filter((item) => item !== '') : raw;
+  if (!Array.isArray(items) || items.some((item) => typeof item !== 'string' || item === '')) {
+    throw new OptionError(`${where} must be a directory path or a list of them, got ${JSON.stringify(raw)}`);
+  }
+  for (const dir of items as string[]) {
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+    } catch {
+      throw new OptionError(`${where}: directory ${dir} does not exist`);
+    }
+    if (!isDirectory) throw new OptionError(`${where}: ${dir} is not a directory`);
+  }
+  return items as string[];
+}
+
+export const PYTHON_VERSIONS = ['3.14', '3.12'] as const;
+export type PythonVersion = (typeof PYTHON_VERSIONS)[number];
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -126,6 +150,26 @@ export const options = [
     name: 'gracefulTimeout', flag: '--graceful-timeout', env: 'INTERPOOL_GRACEFUL_TIMEOUT', valueName: 'SECONDS',
     doc: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish before the server closes anyway.',
     default: () => 30, defaultDoc: '30', parse: seconds, perApp: false,
+  },
+  {
+    name: 'timeout', flag: '--timeout', env: 'INTERPOOL_TIMEOUT', valueName: 'SECONDS',
+    doc: 'A request running longer gets 504: its interpreter is interrupted (Python) and, if it does not return within --timeout-grace, replaced. 0 disables.',
+    default: () => 30, defaultDoc: '30', parse: seconds, perApp: true,
+  },
+  {
+    name: 'timeoutGrace', flag: '--timeout-grace', env: 'INTERPOOL_TIMEOUT_GRACE', valueName: 'SECONDS',
+    doc: 'After a timeout, how long an interrupted interpreter may take to return before its worker is terminated and replaced.',
+    default: () => 5, defaultDoc: '5', parse: seconds, perApp: true,
+  },
+  {
+    name: 'python', flag: '--python', env: 'INTERPOOL_PYTHON', valueName: 'VERSION',
+    doc: `Python version for .py apps: ${PYTHON_VERSIONS.join(' (Pyodide 314), ')} (Pyodide 0.27).`,
+    default: (): PythonVersion => '3.14', defaultDoc: '3.14', parse: oneOf(PYTHON_VERSIONS), perApp: true,
+  },
+  {
+    name: 'pythonPath', flag: '--python-path', env: 'INTERPOOL_PYTHON_PATH', valueName: 'DIR',
+    doc: "A host directory made importable, read-only, for .py apps (e.g. a virtualenv's site-packages). Repeatable.",
+    default: (): string[] => [], defaultDoc: 'none', parse: directoryList, perApp: true, multiple: true,
   },
 ] as const satisfies readonly OptionSpec[];
 
