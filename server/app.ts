@@ -12,7 +12,7 @@ import type { ServerConfig } from './config.ts';
 import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
 import { InterpoolError } from './errors.ts';
 import { MountTable } from './mount-table.ts';
-import { ResponseSender, type ReportedError, type SendOutcome } from './response-sender.ts';
+import { RETRY_AFTER_SECONDS, ResponseSender, type ReportedError, type SendOutcome } from './response-sender.ts';
 
 const EMPTY_BODY = new Uint8Array(0);
 
@@ -24,7 +24,8 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimit,
     exposeHeadRoutes: false,
-    return503OnClosing: true,
+    // Requests during shutdown get the catalog's 503 from the onRequest hook below.
+    return503OnClosing: false,
     // The whole path is one wildcard parameter: it may be as long as the request line.
     routerOptions: { maxParamLength: 65_536 },
   });
@@ -32,6 +33,15 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
   // Every body, whatever its type, is buffered as bytes for wsgi.input.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  let closing = false;
+  fastify.addHook('preClose', async () => { closing = true; });
+  fastify.addHook('onRequest', async (_request, reply) => {
+    if (!closing) return;
+    const error = new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN');
+    reply.code(503).header('connection', 'close').header('retry-after', String(RETRY_AFTER_SECONDS))
+      .type('text/plain; charset=utf-8').send(`${error.message} (${error.code})\n`);
+  });
 
   fastify.route({
     method: fastify.supportedMethods,

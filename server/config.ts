@@ -186,8 +186,23 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
     workers: setting('workers') as number,
     timeout: setting('timeout') as number,
     timeoutGrace: setting('timeoutGrace') as number,
-    settings: { python: setting('python'), pythonPath: (setting('pythonPath') as string[]).map((dir) => resolve(base, dir)) },
+    settings: { python: setting('python'), pythonPath: existingDirectories(setting('pythonPath') as string[], base) },
   };
+}
+
+/** --python-path entries, resolved against the config file's directory (or cwd), must exist. */
+function existingDirectories(dirs: readonly string[], base: string): string[] {
+  return dirs.map((dir) => {
+    const path = resolve(base, dir);
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(path).isDirectory();
+    } catch {
+      throw new OptionError(`--python-path: directory ${dir} does not exist (looked at ${path})`);
+    }
+    if (!isDirectory) throw new OptionError(`--python-path: ${dir} is not a directory`);
+    return path;
+  });
 }
 
 function assertUniquePrefixes(apps: readonly AppConfig[]): void {

@@ -27,6 +27,9 @@ export interface SendOutcome {
   aborted: boolean;
 }
 
+/** What a 503 tells the client to wait before trying again. */
+export const RETRY_AFTER_SECONDS = 5;
+
 export class ResponseSender implements StreamReceiver {
   readonly #res: ServerResponse;
   readonly #mount: string;
@@ -99,6 +102,7 @@ export class ResponseSender implements StreamReceiver {
     this.#res.writeHead(error.statusCode, {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
+      ...(error.statusCode === 503 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {}),
       ...extraHeaders,
     });
     this.#res.end(body);
