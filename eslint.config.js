@@ -3,7 +3,8 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'test-results/', 'loadtest/results/'] },
+  // Fixtures that are broken on purpose (an app with a syntax error) are not linted.
+  { ignores: ['node_modules/', 'test-results/', 'loadtest/results/', 'test/fixtures/apps/syntax-error*'] },
   ...tseslint.configs.recommended,
   {
     files: ['runtime/**/*.ts'],
