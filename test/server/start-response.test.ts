@@ -1,0 +1,111 @@
+// startResponse, excInfo, write() and close(), as PEP 3333 defines them for JS apps.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRequest, headerOf, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
+
+let t: TestServer;
+let dir: string;
+let fileCount = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'interpool-close-'));
+  t = await startTestServer([
+    '/twice=test/fixtures/apps/second-start-response.ts',
+    '/before=test/fixtures/apps/exc-info-before-headers.ts',
+    '/after=test/fixtures/apps/exc-info-after-headers.ts',
+    '/shapes=test/fixtures/apps/body-shapes.ts',
+    '/close=test/fixtures/apps/records-close.ts',
+    '--workers', '1',
+  ]);
+});
+afterAll(async () => {
+  await t?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh file for one request's close() record, and a reader for it. */
+function recordFile(): { path: string; lines: () => string[] } {
+  const path = join(dir, `record-${++fileCount}.txt`);
+  return { path, lines: () => { try { return readFileSync(path, 'utf8').trim().split('\n'); } catch { return []; } } };
+}
+
+describe('startResponse', () => {
+  it('a second call without excInfo is an error: 500', async () => {
+    const response = await rawRequest(t.port, getRequest('/twice'));
+    expect(response.status).toBe(500);
+    expect(response.body.toString()).not.toContain('should never be sent');
+    const line = await waitFor(() => t.logs.find((l) => l.app === '/twice' && l.status === 500), 5000, 'the error log line');
+    expect(String(line.msg)).toMatch(/second time without exc_info/);
+  });
+
+  it('with excInfo before headers were sent, the new status and headers replace the old', async () => {
+    const response = await rawRequest(t.port, getRequest('/before'));
+    expect(response.statusLine).toBe('HTTP/1.1 503 Try Later');
+    expect(headerOf(response, 'x-replaced')).toBe('yes');
+    expect(headerOf(response, 'x-original')).toBeUndefined();
+    expect(response.body.toString()).toBe('replaced body\n');
+  });
+
+  it('with excInfo after headers were sent, the error is rethrown and the connection aborted', async () => {
+    const response = await rawRequest(t.port, getRequest('/after'));
+    expect(response.statusLine).toBe('HTTP/1.1 200 OK');
+    expect(response.body.toString()).toBe('first chunk\n');
+    expect(response.truncated).toBe(true);
+    expect(response.raw.toString()).not.toContain('never sent');
+    const line = await waitFor(() => t.logs.find((l) => l.app === '/after' && l.path === '/after'), 5000, 'the access line');
+    expect(line.aborted).toBe(true);
+  });
+
+  it('write() before returning sends its data first, then the returned chunks', async () => {
+    const response = await rawRequest(t.port, getRequest('/shapes?shape=write'));
+    expect(response.body.toString()).toBe('hello, world\n');
+    expect(response.truncated).toBe(false);
+  });
+});
+
+describe('close() of the returned iterable', () => {
+  it('is called once, after the last chunk', async () => {
+    const record = recordFile();
+    const response = await rawRequest(t.port, getRequest(`/close?mode=complete&record=${encodeURIComponent(record.path)}`));
+    expect(response.body.toString()).toBe('chunk 1\nchunk 2\nchunk 3\n');
+    expect(await waitFor(() => record.lines().includes('close') && record.lines(), 5000, 'close()')).toEqual(['chunk 1', 'chunk 2', 'chunk 3', 'close']);
+  });
+
+  it('is called when the app throws mid-iteration (and the connection is aborted)', async () => {
+    const record = recordFile();
+    const response = await rawRequest(t.port, getRequest(`/close?mode=raise&record=${encodeURIComponent(record.path)}`));
+    expect(response.status).toBe(200);
+    expect(response.truncated).toBe(true);
+    expect(await waitFor(() => record.lines().includes('close') && record.lines(), 5000, 'close()')).toEqual(['chunk 1', 'close']);
+  });
+
+  it('is called when the app throws before any body (and the client gets 500)', async () => {
+    const record = recordFile();
+    const response = await rawRequest(t.port, getRequest(`/close?mode=raise-before&record=${encodeURIComponent(record.path)}`));
+    expect(response.status).toBe(500);
+    expect(await waitFor(() => record.lines().includes('close') && record.lines(), 5000, 'close()')).toEqual(['close']);
+  });
+
+  it('is called when the client disconnects mid-stream, and iteration stops', async () => {
+    const record = recordFile();
+    const socket = connect({ host: '127.0.0.1', port: t.port });
+    socket.write(getRequest(`/close?mode=endless&record=${encodeURIComponent(record.path)}`));
+    await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.destroy();
+    const lines = await waitFor(() => record.lines().includes('close') && record.lines(), 5000, 'close()');
+    expect(lines.at(-1)).toBe('close');
+    expect(lines.filter((line) => line === 'close')).toHaveLength(1);
+    // Nothing is produced after close().
+    const count = lines.length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(record.lines()).toHaveLength(count);
+  });
+
+  it('the worker serves the next request after a disconnect', async () => {
+    const response = await rawRequest(t.port, getRequest('/shapes?shape=list'));
+    expect(response.body.toString()).toBe('hello, world\n');
+  });
+});
