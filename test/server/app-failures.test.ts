@@ -1,0 +1,111 @@
+// An app that throws or hands back a bad status or bad headers: 500 before headers, an
+// aborted connection after, a log line naming the app and the fault — and never the
+// stack in the body. The server keeps serving.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRequest, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
+
+let t: TestServer;
+
+beforeAll(async () => {
+  t = await startTestServer([
+    '/before=test/fixtures/apps/raises-before-start.ts',
+    '/mid=test/fixtures/apps/raises-mid-iteration.ts',
+    '/status=test/fixtures/apps/bad-status.ts',
+    '/crlf=test/fixtures/apps/crlf-header.ts',
+    '/hop=test/fixtures/apps/hop-by-hop-header.ts',
+    '/ok=test/fixtures/apps/body-shapes.ts',
+    '--workers', '1',
+  ]);
+});
+afterAll(() => t?.close());
+
+/** The error line the server logged for the request with this path. */
+function errorLineFor(path: string): Promise<Record<string, unknown>> {
+  return waitFor(() => t.logs.find((line) => line.path === path && line.level === 50), 5000, `the error line for ${path}`);
+}
+
+describe('the app throws', () => {
+  it('before headers: 500, the stack in the log, not in the body', async () => {
+    const response = await rawRequest(t.port, getRequest('/before'));
+    expect(response.status).toBe(500);
+    const body = response.body.toString();
+    expect(body).not.toContain('secret detail');
+    expect(body).not.toContain('raises-before-start');
+    expect(body).not.toMatch(/\bat .*\.ts:\d+/);
+    const line = await errorLineFor('/before');
+    expect(line.app).toBe('/before');
+    expect(line.code).toBe('INTERPOOL_ERR_APP_RAISED');
+    expect(String(line.detail)).toContain('raises-before-start: secret detail 7f3a');
+    expect(String(line.detail)).toContain('raises-before-start.ts');
+    expect(typeof line.worker).toBe('number');
+  });
+
+  it('after headers: the connection is aborted and the stack logged', async () => {
+    const response = await rawRequest(t.port, getRequest('/mid'));
+    expect(response.status).toBe(200);
+    expect(response.chunked).toBe(true);
+    expect(response.truncated).toBe(true);
+    expect(response.body.toString()).toBe('partial\n');
+    expect(response.raw.toString()).not.toContain('secret detail');
+    const line = await errorLineFor('/mid');
+    expect(line.aborted).toBe(true);
+    expect(String(line.detail)).toContain('raises-mid-iteration: secret detail 91bc');
+  });
+});
+
+describe('bad status lines: 500 and a log line naming the fault', () => {
+  it.each([
+    ['not three digits', '20 OK', /not a 3-digit code/],
+    ['four digits', '2000 OK', /not a 3-digit code/],
+    ['letters', 'abc OK', /not a 3-digit code/],
+    ['no reason', '200', /not a 3-digit code/],
+    ['no space', '200OK', /not a 3-digit code/],
+    ['1xx', '100 Continue', /not a 3-digit code/],
+    ['CR LF in the reason', '200 OK\r\nX-Evil: 1', /CR or LF/],
+    ['LF alone', '200 OK\nX-Evil: 1', /CR or LF/],
+    ['empty', '', /not a 3-digit code/],
+  ])('%s (%j)', async (_label, status, fault) => {
+    const path = `/status?status=${encodeURIComponent(status)}`;
+    const response = await rawRequest(t.port, getRequest(path));
+    expect(response.status).toBe(500);
+    expect(response.raw.toString('latin1')).not.toContain('X-Evil');
+    expect(response.body.toString()).not.toContain('body of a bad status');
+    const line = await errorLineFor('/status');
+    t.logs.splice(t.logs.indexOf(line), 1);
+    expect(line.app).toBe('/status');
+    expect(line.code).toBe('INTERPOOL_ERR_BAD_RESPONSE');
+    expect(String(line.msg)).toMatch(fault);
+  });
+});
+
+describe('bad headers: 500 and a log line naming the fault', () => {
+  it.each([
+    ['CR/LF in a header value', '/crlf?in=value', /"X-Injected" contains CR or LF/],
+    ['CR/LF in a header name', '/crlf?in=name', /not a valid token/],
+    ['Connection', '/hop?name=Connection', /hop-by-hop header "Connection"/],
+    ['Keep-Alive', '/hop?name=Keep-Alive', /hop-by-hop header "Keep-Alive"/],
+    ['Transfer-Encoding', '/hop?name=Transfer-Encoding', /hop-by-hop header "Transfer-Encoding"/],
+    ['Upgrade (any case)', '/hop?name=upGRADE', /hop-by-hop header "upGRADE"/],
+    ['TE', '/hop?name=TE', /hop-by-hop header "TE"/],
+    ['Trailer', '/hop?name=Trailer', /hop-by-hop header "Trailer"/],
+    ['Proxy-Authenticate', '/hop?name=Proxy-Authenticate', /hop-by-hop header "Proxy-Authenticate"/],
+  ])('%s', async (_label, path, fault) => {
+    const response = await rawRequest(t.port, getRequest(path));
+    expect(response.status).toBe(500);
+    expect(response.raw.toString('latin1')).not.toContain('evil=1');
+    expect(response.body.toString()).not.toMatch(/body (after|with)/);
+    const mount = path.slice(0, path.indexOf('?'));
+    const line = await errorLineFor(mount);
+    t.logs.splice(t.logs.indexOf(line), 1);
+    expect(line.app).toBe(mount);
+    expect(line.code).toBe('INTERPOOL_ERR_BAD_RESPONSE');
+    expect(String(line.msg)).toMatch(fault);
+  });
+});
+
+it('the server and every app keep serving after all of the above', async () => {
+  const response = await rawRequest(t.port, getRequest('/ok?shape=generator'));
+  expect(response.body.toString()).toBe('hello, world\n');
+  const status = await rawRequest(t.port, getRequest(`/status?status=${encodeURIComponent('202 Fine Now')}`));
+  expect(status.statusLine).toBe('HTTP/1.1 202 Fine Now');
+});

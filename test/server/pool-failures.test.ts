@@ -1,0 +1,79 @@
+// Failures around the pool: a body over --body-limit never reaches a worker, a worker
+// that exits mid-request gives 502 and is replaced while other requests carry on, and a
+// request past --timeout gives 504 and the app serves again afterwards.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRequest, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
+
+let limited: TestServer;
+let exiting: TestServer;
+let timing: TestServer;
+
+beforeAll(async () => {
+  [limited, exiting, timing] = await Promise.all([
+    startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--body-limit', '1024']),
+    startTestServer(['/=test/fixtures/apps/exits-mid-request.ts', '--workers', '2']),
+    startTestServer(['/=test/fixtures/apps/spins-on-request.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '0.5']),
+  ]);
+});
+afterAll(() => Promise.all([limited?.close(), exiting?.close(), timing?.close()]));
+
+describe('--body-limit', () => {
+  it('a body over the limit gets 413 and no worker ever sees it', async () => {
+    const big = 'x'.repeat(2048);
+    const declared = await rawRequest(limited.port,
+      `POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${big.length}\r\nConnection: close\r\n\r\n${big}`);
+    expect(declared.status).toBe(413);
+    const chunked = await rawRequest(limited.port,
+      `POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${(600).toString(16)}\r\n${'y'.repeat(600)}\r\n${(600).toString(16)}\r\n${'y'.repeat(600)}\r\n0\r\n\r\n`);
+    expect(chunked.status).toBe(413);
+    expect(declared.body.toString()).toMatch(/INTERPOOL_ERR_BODY_TOO_LARGE/);
+    // The app counts every request it sees: this is its first.
+    const counted = (await (await fetch(limited.url)).json()) as { served: number };
+    expect(counted.served).toBe(1);
+  });
+
+  it('a body at the limit is accepted', async () => {
+    const response = await fetch(limited.url, { method: 'POST', body: 'z'.repeat(1024) });
+    expect(response.status).toBe(200);
+  });
+});
+
+describe('a worker that exits mid-request', () => {
+  it('gives 502, a concurrent request on the other worker completes, and the app keeps serving', async () => {
+    const before = (await (await fetch(`${exiting.url}/`)).json()) as { worker: number };
+    const slow = fetch(`${exiting.url}/?hold=700`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const dying = await fetch(`${exiting.url}/?exit=1`);
+    expect(dying.status).toBe(502);
+    expect(await dying.text()).toMatch(/INTERPOOL_ERR_WORKER_DIED/);
+    const survived = await slow;
+    expect(survived.status).toBe(200);
+    // A replacement starts: the app answers again, from both workers over time.
+    const workers = new Set<number>();
+    for (let i = 0; i < 20 && workers.size < 2; i++) {
+      const answers = await Promise.all([fetch(`${exiting.url}/?hold=50`), fetch(`${exiting.url}/?hold=50`)]);
+      for (const answer of answers) {
+        expect(answer.status).toBe(200);
+        workers.add(((await answer.json()) as { worker: number }).worker);
+      }
+    }
+    expect(workers.size).toBe(2);
+    expect(before.worker).toBeGreaterThan(0);
+    const line = await waitFor(() => exiting.logs.find((l) => l.status === 502), 5000, 'the 502 log line');
+    expect(line.code).toBe('INTERPOOL_ERR_WORKER_DIED');
+  });
+});
+
+describe('--timeout', () => {
+  it('a spinning request gets 504, and the app serves again afterwards', async () => {
+    const first = (await (await fetch(timing.url)).json()) as { worker: number };
+    const spinning = await rawRequest(timing.port, getRequest('/?spin=1'));
+    expect(spinning.status).toBe(504);
+    expect(spinning.body.toString()).toMatch(/INTERPOOL_ERR_TIMEOUT/);
+    const after = await fetch(timing.url);
+    expect(after.status).toBe(200);
+    const answer = (await after.json()) as { worker: number };
+    // The spinning interpreter could not recover: it was replaced by a new worker.
+    expect(answer.worker).not.toBe(first.worker);
+  });
+});
