@@ -26,8 +26,10 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     exposeHeadRoutes: false,
     // Requests during shutdown get the catalog's 503 from the onRequest hook below.
     return503OnClosing: false,
-    // The whole path is one wildcard parameter: it may be as long as the request line.
-    routerOptions: { maxParamLength: 65_536 },
+    // Mounts are matched on the raw bytes of the path (PEP 3333 wants them as latin-1),
+    // so Fastify's router, which decodes paths as UTF-8 and refuses what is not, only
+    // ever sees "/": the request target stays untouched in req.originalUrl.
+    rewriteUrl: () => '/',
   });
 
   // Every body, whatever its type, is buffered as bytes for wsgi.input.
@@ -45,7 +47,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
 
   fastify.route({
     method: fastify.supportedMethods,
-    url: '/*',
+    url: '/',
     handler: (request, reply) => dispatch(request, reply, mounts, logger),
   });
 
@@ -72,7 +74,8 @@ async function dispatch(
   logger: Logger,
 ): Promise<void> {
   const raw = request.raw;
-  const { rawPath, query } = splitRequestTarget(raw.url ?? '/');
+  const target = requestTarget(request);
+  const { rawPath, query } = splitRequestTarget(target);
   const match = mounts.match(decodePathLatin1(rawPath));
   if (!match) throw new InterpoolError('INTERPOOL_ERR_NOT_FOUND', [rawPath]);
 
@@ -81,7 +84,7 @@ async function dispatch(
   const socket = raw.socket;
   const facts: RequestFacts = {
     method: raw.method ?? 'GET',
-    rawUrl: raw.url ?? '/',
+    rawUrl: target,
     rawHeaders: raw.rawHeaders,
     httpVersion: raw.httpVersion,
     localAddress: socket.localAddress ?? '',
@@ -155,8 +158,13 @@ function ownedBody(body: unknown): Uint8Array {
   return new Uint8Array(body);
 }
 
+/** The request target as the client sent it (see rewriteUrl above). */
+function requestTarget(request: FastifyRequest): string {
+  return request.originalUrl;
+}
+
 function logAccess(logger: Logger, request: FastifyRequest, ms: number, outcome: SendOutcome, app: string): void {
-  const { rawPath } = splitRequestTarget(request.raw.url ?? '/');
+  const { rawPath } = splitRequestTarget(requestTarget(request));
   const line = {
     method: request.raw.method,
     path: rawPath,
