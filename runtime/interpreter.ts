@@ -52,8 +52,8 @@ export async function bootInterpreter(spec: WorkerSpec, timer: BootTimer, contro
       return bootJavaScript(spec, timer);
     }
     case 'python': {
-      void control;
-      throw new BootError('APP_BOOT_FAILED', `${spec.file}: Python apps are not supported yet`);
+      const { bootPython } = await import('./interpreters/python.ts');
+      return bootPython(spec, timer, control);
     }
   }
 }

@@ -1,0 +1,153 @@
+/**
+ * One memory snapshot per app, shared by the worker threads of this server process.
+ *
+ * The first worker of an app to claim the snapshot's lock boots cold, imports the app,
+ * and writes the snapshot (the whole wasm heap, 20-40 MB) to a file; every other
+ * worker of that app — workers 2..N and every later replacement — waits for the file
+ * and restores from it instead of booting cold.
+ *
+ * Files live in `<tmpdir>/interpool-snapshots/<pid>/`: a snapshot never outlives the
+ * server process that made it, so a restarted server always imports the current code.
+ * The name is a hash of what the heap depends on: the Pyodide build, the app file (path,
+ * size, mtime), its callable and its Python path. Directories of dead processes are
+ * removed by the next server that makes a snapshot.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { threadId } from 'node:worker_threads';
+import type { WorkerSpec } from '../protocol.ts';
+
+/** How long a waiting worker trusts a lock whose holder has not finished. */
+const LOCK_STALE_MS = 120_000;
+const POLL_MS = 25;
+
+export interface SnapshotFiles {
+  snapshot: string;
+  lock: string;
+  /** Written instead of the snapshot when the app cannot be snapshotted: the reason. */
+  refused: string;
+}
+
+/** What this worker should do, decided once at boot. */
+export type SnapshotPlan =
+  | { action: 'restore'; bytes: Uint8Array }
+  | { action: 'make' }
+  | { action: 'cold'; reason: string };
+
+export function locateSnapshot(spec: WorkerSpec, runtime: string, pythonPath: readonly string[]): SnapshotFiles {
+  const { size, mtimeMs } = statSync(spec.file);
+  const key = createHash('sha256')
+    .update(JSON.stringify([runtime, spec.file, size, mtimeMs, spec.callable, pythonPath]))
+    .digest('hex')
+    .slice(0, 24);
+  const dir = join(snapshotRoot(), String(process.pid));
+  mkdirSync(dir, { recursive: true });
+  const base = join(dir, key);
+  return { snapshot: `${base}.snap`, lock: `${base}.lock`, refused: `${base}.refused` };
+}
+
+/**
+ * Restore when a snapshot exists; make it when this worker wins the lock; else wait for
+ * the worker that holds it. Never throws: any trouble means a cold boot, with the reason.
+ */
+export async function planSnapshot(files: SnapshotFiles): Promise<SnapshotPlan> {
+  try {
+    for (;;) {
+      const ready = readIfExists(files.snapshot);
+      if (ready) return { action: 'restore', bytes: ready };
+      const refused = readIfExists(files.refused);
+      if (refused) return { action: 'cold', reason: new TextDecoder().decode(refused) };
+      if (tryLock(files.lock)) {
+        // The holder may have finished between our look and our lock.
+        const late = readIfExists(files.snapshot);
+        if (late) {
+          rmSync(files.lock, { force: true });
+          return { action: 'restore', bytes: late };
+        }
+        removeDeadProcessSnapshots();
+        return { action: 'make' };
+      }
+      if (lockAge(files.lock) > LOCK_STALE_MS) return { action: 'cold', reason: 'the worker making the snapshot did not finish' };
+      await sleep(POLL_MS);
+    }
+  } catch (error) {
+    return { action: 'cold', reason: `snapshot store unavailable: ${(error as Error).message}` };
+  }
+}
+
+/** Publish the snapshot atomically (write aside, then rename) and release the lock. */
+export function saveSnapshot(files: SnapshotFiles, bytes: Uint8Array): void {
+  const aside = `${files.snapshot}.${threadId}.tmp`;
+  try {
+    writeFileSync(aside, bytes);
+    renameSync(aside, files.snapshot);
+  } finally {
+    rmSync(aside, { force: true });
+    rmSync(files.lock, { force: true });
+  }
+}
+
+/** The app cannot be snapshotted: tell the waiting workers why, so they boot cold at once. */
+export function refuseSnapshot(files: SnapshotFiles, reason: string): void {
+  try {
+    writeFileSync(files.refused, reason);
+  } finally {
+    rmSync(files.lock, { force: true });
+  }
+}
+
+/** The maker failed before it could snapshot (e.g. the app does not import): let others try. */
+export function releaseSnapshotLock(files: SnapshotFiles): void {
+  rmSync(files.lock, { force: true });
+}
+
+function snapshotRoot(): string {
+  return join(tmpdir(), 'interpool-snapshots');
+}
+
+function readIfExists(path: string): Uint8Array | undefined {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function tryLock(path: string): boolean {
+  try {
+    closeSync(openSync(path, 'wx'));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+function lockAge(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function removeDeadProcessSnapshots(): void {
+  for (const name of readdirSync(snapshotRoot())) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    rmSync(join(snapshotRoot(), name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

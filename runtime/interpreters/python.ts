@@ -1,0 +1,260 @@
+/**
+ * The python interpreter kind: one Pyodide CPython interpreter per worker thread, its own
+ * wasm heap, sys.modules and module states — nothing is shared with any other worker.
+ *
+ * Boot, in named and timed stages: the first worker of an app boots cold (load runtime,
+ * mount paths, import app) and makes a memory snapshot; the others restore from it
+ * (python-snapshot.ts). Requests enter Python through a promising call (JSPI), so that
+ * time.sleep and other waits suspend this interpreter instead of spinning, and the
+ * shared control block's slot 0 is Pyodide's interrupt buffer: a timeout raises
+ * KeyboardInterrupt inside the app.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { threadId } from 'node:worker_threads';
+import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
+import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
+import type { ResponseWriter } from '../response-writer.ts';
+import {
+  locateSnapshot, planSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot, type SnapshotFiles,
+} from './python-snapshot.ts';
+
+/** `--python` → the npm package holding that Pyodide (3.12 is installed through an alias). */
+const RUNTIME_PACKAGES: Record<string, string> = { '3.14': 'pyodide', '3.12': 'pyodide-312' };
+const ADAPTER_DIR = '/interpool';
+const ADAPTER_SOURCE = readFileSync(new URL('../wsgi.py', import.meta.url), 'utf8');
+
+/** The part of Pyodide's API used here, common to 0.27 and 314. */
+interface PyProxy {
+  (...args: unknown[]): unknown;
+  callPromising(...args: unknown[]): Promise<unknown>;
+  toJs(): unknown;
+  destroy(): void;
+}
+interface EmscriptenNode {
+  mount: unknown;
+}
+interface EmscriptenFS {
+  mkdirTree(path: string): void;
+  mount(type: unknown, options: { root: string }, mountpoint: string): EmscriptenNode;
+  writeFile(path: string, data: string): void;
+  filesystems: { NODEFS: unknown };
+  mayOpen(node: EmscriptenNode, flags: number): number;
+  mayCreate(dir: EmscriptenNode, name: string): number;
+  mayDelete(dir: EmscriptenNode, name: string, isDir: boolean): number;
+}
+interface Pyodide {
+  version: string;
+  FS: EmscriptenFS;
+  ERRNO_CODES: Record<string, number>;
+  runPython(code: string): unknown;
+  setInterruptBuffer(buffer: Int32Array): void;
+  makeMemorySnapshot(): Uint8Array;
+}
+interface PyodideOptions {
+  env?: Record<string, string>;
+  _makeSnapshot?: boolean;
+  _loadSnapshot?: Uint8Array;
+}
+type LoadPyodide = (options: PyodideOptions) => Promise<Pyodide>;
+
+interface PythonSettings {
+  python: string;
+  pythonPath: string[];
+}
+
+/** What wsgi.py calls back during one request (see `handle` in wsgi.py). */
+interface RequestHost {
+  setHeaders(status: string, headers: HeaderPair[]): void;
+  sendChunk(data: Uint8Array): void;
+  log(line: string): void;
+  cancelled(): boolean;
+  sleep(seconds: number): Promise<boolean>;
+  finishWhole(body: Uint8Array): void;
+  finishStream(): void;
+  fail(code: ErrorCode, message: string, detail?: string): void;
+}
+
+export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: Int32Array): Promise<Interpreter> {
+  const settings = readSettings(spec);
+  const packageName = RUNTIME_PACKAGES[settings.python]!;
+  const { loadPyodide, version: runtimeVersion } = await timer.stage('load runtime module', () => import(packageName) as Promise<{ loadPyodide: LoadPyodide; version: string }>);
+  const appDir = dirname(spec.file);
+  const files = locateSnapshot(spec, `${packageName}@${runtimeVersion}`, settings.pythonPath);
+  const plan = await timer.stage('wait for snapshot', () => planSnapshot(files));
+
+  let pyodide: Pyodide | undefined;
+  if (plan.action === 'restore') {
+    try {
+      pyodide = await timer.stage('restore snapshot', () => loadPyodide({ ...baseOptions(), _loadSnapshot: plan.bytes }));
+      await timer.stage('mount paths', () => mountPaths(pyodide!, appDir, settings.pythonPath));
+      callPython(pyodide, 'after_restore', appDir);
+    } catch (error) {
+      note(spec, `cannot start from the snapshot, booting cold: ${(error as Error).message.split('\n')[0]}`);
+      pyodide = undefined;
+    }
+  } else if (plan.action === 'cold') {
+    note(spec, `booting cold without a snapshot: ${plan.reason}`);
+  }
+  pyodide ??= await bootCold(spec, timer, settings, appDir, plan.action === 'make' ? files : undefined);
+
+  pyodide.setInterruptBuffer(new Int32Array(control.buffer, ControlSlot.INTERRUPT, 1));
+  const handle = pyodide.runPython('import interpool_wsgi; interpool_wsgi.handle') as PyProxy;
+  const pythonVersion = pyodide.runPython('import sys; sys.version.split()[0]') as string;
+  return {
+    kind: 'python',
+    version: `Python ${pythonVersion} (Pyodide ${pyodide.version})`,
+    handle: (envelope, writer) => runRequest(handle, envelope, writer, control),
+  };
+}
+
+function readSettings(spec: WorkerSpec): PythonSettings {
+  const python = String(spec.settings.python ?? '3.14');
+  if (!(python in RUNTIME_PACKAGES)) {
+    throw new BootError('APP_BOOT_FAILED', `${spec.file}: python must be one of ${Object.keys(RUNTIME_PACKAGES).join(', ')}, got "${python}"`);
+  }
+  const pythonPath = Array.isArray(spec.settings.pythonPath) ? spec.settings.pythonPath.map(String) : [];
+  return { python, pythonPath };
+}
+
+function baseOptions(): PyodideOptions {
+  return { env: { PYTHONDONTWRITEBYTECODE: '1' } };
+}
+
+/** Load the runtime, import the app and, when this worker won the lock, snapshot it. */
+async function bootCold(
+  spec: WorkerSpec, timer: BootTimer, settings: PythonSettings, appDir: string, snapshot: SnapshotFiles | undefined,
+): Promise<Pyodide> {
+  const { loadPyodide } = await import(RUNTIME_PACKAGES[settings.python]!) as { loadPyodide: LoadPyodide };
+  let pyodide: Pyodide;
+  try {
+    pyodide = await timer.stage('load runtime', () => loadPyodide({ ...baseOptions(), _makeSnapshot: snapshot !== undefined }));
+    await timer.stage('mount paths', () => mountPaths(pyodide, appDir, settings.pythonPath));
+    await timer.stage('import app', () => importApp(pyodide, spec, appDir, settings.pythonPath));
+  } catch (error) {
+    if (snapshot) releaseSnapshotLock(snapshot);
+    throw error;
+  }
+  if (snapshot) {
+    await timer.stage('make snapshot', () => {
+      try {
+        saveSnapshot(snapshot, pyodide.makeMemorySnapshot());
+      } catch (error) {
+        const reason = `the app cannot be snapshotted: ${(error as Error).message.split('\n')[0]}`;
+        note(spec, `${reason}; every interpreter of this app boots cold`);
+        refuseSnapshot(snapshot, reason);
+      }
+    });
+  }
+  return pyodide;
+}
+
+/**
+ * Make the app's directory and each --python-path directory visible at their host
+ * paths, read-only, and install the adapter. The file system is JavaScript state, not
+ * part of a memory snapshot, so a restored interpreter mounts again.
+ */
+function mountPaths(pyodide: Pyodide, appDir: string, pythonPath: readonly string[]): void {
+  const { FS } = pyodide;
+  const mounted: string[] = [];
+  const readOnly = new Set<unknown>();
+  for (const dir of [...new Set([appDir, ...pythonPath])].sort((a, b) => a.length - b.length)) {
+    if (mounted.some((outer) => dir === outer || dir.startsWith(outer.endsWith('/') ? outer : `${outer}/`))) continue;
+    FS.mkdirTree(dir);
+    readOnly.add(FS.mount(FS.filesystems.NODEFS, { root: dir }, dir).mount);
+    mounted.push(dir);
+  }
+  guardReadOnly(pyodide, readOnly);
+  FS.mkdirTree(ADAPTER_DIR);
+  FS.writeFile(`${ADAPTER_DIR}/interpool_wsgi.py`, ADAPTER_SOURCE);
+}
+
+/** Refuse writes, creations and deletions under the given mounts with EROFS. */
+function guardReadOnly(pyodide: Pyodide, mounts: Set<unknown>): void {
+  const { FS } = pyodide;
+  const EROFS = pyodide.ERRNO_CODES.EROFS!;
+  const O_ACCMODE = 3;
+  const O_TRUNC = 0o1000;
+  const { mayOpen, mayCreate, mayDelete } = FS;
+  FS.mayOpen = (node, flags) => (mounts.has(node.mount) && ((flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0) ? EROFS : mayOpen.call(FS, node, flags));
+  FS.mayCreate = (dir, name) => (mounts.has(dir.mount) ? EROFS : mayCreate.call(FS, dir, name));
+  FS.mayDelete = (dir, name, isDir) => (mounts.has(dir.mount) ? EROFS : mayDelete.call(FS, dir, name, isDir));
+}
+
+function importApp(pyodide: Pyodide, spec: WorkerSpec, appDir: string, pythonPath: readonly string[]): void {
+  pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(ADAPTER_DIR)})`);
+  const failure = callPython(pyodide, 'load_app', spec.file, spec.callable, appDir, pythonPath) as
+    [code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING', message: string, detail: string | null] | undefined;
+  if (failure) throw new BootError(failure[0], failure[1], failure[2] ?? undefined);
+}
+
+/** Call a function of wsgi.py with JS arguments; a Python list result comes back as an array. */
+function callPython(pyodide: Pyodide, name: string, ...args: unknown[]): unknown {
+  const fn = pyodide.runPython(`import interpool_wsgi; interpool_wsgi.${name}`) as PyProxy;
+  try {
+    return unwrap(fn(...args));
+  } finally {
+    fn.destroy();
+  }
+}
+
+function unwrap(value: unknown): unknown {
+  if (value && typeof value === 'object' && typeof (value as PyProxy).toJs === 'function') {
+    const proxy = value as PyProxy;
+    try {
+      return proxy.toJs();
+    } finally {
+      proxy.destroy();
+    }
+  }
+  return value;
+}
+
+async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: ResponseWriter, control: Int32Array): Promise<TaskResult> {
+  let outcome: TaskResult | undefined;
+  const host: RequestHost = {
+    setHeaders: (status, headers) => writer.setHeaders(status, headers),
+    sendChunk: (data) => writer.sendChunk(data),
+    log: (line) => writer.log(line),
+    cancelled: () => writer.cancelled,
+    sleep: (seconds) => sleepUnlessInterrupted(seconds, control),
+    finishWhole: (body) => { outcome = writer.finishWhole([body]); },
+    finishStream: () => { outcome = writer.finishStream(); },
+    fail: (code, message, detail) => { outcome = writer.fail({ code, message, ...(detail ? { detail } : {}) }); },
+  };
+  try {
+    await handle.callPromising(envelope.cgi, envelope.urlScheme, envelope.body, host);
+  } catch (error) {
+    // Only the adapter itself can get here (the app's errors are reported through fail).
+    return writer.fail({ code: 'APP_RAISED', message: `interpool_wsgi failed: ${(error as Error).message.split('\n').at(-2) ?? ''}`, detail: (error as Error).message });
+  }
+  return outcome ?? writer.fail({ code: 'APP_RAISED', message: 'interpool_wsgi returned without a response' });
+}
+
+/**
+ * time.sleep for Python: a timer the interpreter waits on suspended (JSPI), ended
+ * early by a timeout's interrupt. Resolves true when interrupted; the flag is then
+ * consumed here and Python raises KeyboardInterrupt itself.
+ */
+function sleepUnlessInterrupted(seconds: number, control: Int32Array): Promise<boolean> {
+  const deadline = performance.now() + seconds * 1000;
+  const SLICE_MS = 20;
+  return new Promise((resolve) => {
+    const tick = (): void => {
+      if (Atomics.load(control, ControlSlot.INTERRUPT) !== 0) {
+        Atomics.store(control, ControlSlot.INTERRUPT, 0);
+        resolve(true);
+        return;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) resolve(false);
+      else setTimeout(tick, Math.min(left, SLICE_MS));
+    };
+    tick();
+  });
+}
+
+/** A boot-time line for the server log: workers have no logger of their own. */
+function note(spec: WorkerSpec, message: string): void {
+  process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), app: spec.app, worker: threadId, msg: message })}\n`);
+}
