@@ -1,0 +1,216 @@
+/**
+ * A comparison: several servers, one scenario, measured in the same run. Every server is
+ * started (one after another), checked, warmed up, then measured round by round — each
+ * round runs every server once, in a rotating order — so that the machine's noise falls
+ * on all of them alike and the ratios between them are measured, not assembled from
+ * separate runs.
+ */
+import { badCount, runLoad, type LoadShape, type RunResult } from './measure.ts';
+import type { Progress } from './progress.ts';
+import type { Scenario } from './scenarios.ts';
+import { ServerProcess, findFreePort } from './server-process.ts';
+import { pairwiseRatios, summarize, type Spread } from './stats.ts';
+import type { Target, TargetRole } from './targets.ts';
+
+/** Where a comparison goes in the report. */
+export type Section = 'issue-2' | 'scenarios' | 'scaling' | 'cpu-benchmark';
+
+export interface Comparison {
+  id: string;
+  section: Section;
+  title: string;
+  /** What the comparison is judged by: throughput, or wall time for a fixed number of requests. */
+  metric: 'rps' | 'wall';
+  scenario: Scenario;
+  targets: Target[];
+  /** Ratios are given against this target (the first measured one when absent). */
+  referenceIds: string[];
+  shape: LoadShape;
+  /** A target's own load shape, when it differs (the CPU benchmark's sequential run). */
+  shapes?: Record<string, LoadShape>;
+  runs: number;
+  warmupSec: number;
+}
+
+export type OutcomeStatus = 'measured' | 'absent' | 'failed';
+
+export interface TargetOutcome {
+  id: string;
+  label: string;
+  role: TargetRole;
+  appFile?: string;
+  status: OutcomeStatus;
+  /** Why the target is absent or failed. */
+  reason?: string;
+  shape?: LoadShape;
+  /** Milliseconds from spawn to the first correct response. */
+  readyMs?: number;
+  runs: RunResult[];
+  rps?: Spread;
+  wallSec?: Spread;
+  p50?: Spread;
+  p99?: Spread;
+  /** Against the comparison's reference, round by round. */
+  ratio?: Spread;
+  /** The reference for speed-ups (wall time of the reference / this one), round by round. */
+  speedup?: Spread;
+  totals: { responses: number; good: number; errors: number; timeouts: number; non2xx: number; wrongBody: number };
+  statusCodes: Record<string, number>;
+  rssIdleMiB?: number;
+  rssPeakMiB?: number;
+  rssAfterMiB?: number;
+  /** Lines the server wrote while it was measured (servers run at warning level). */
+  serverLog: { count: number; sample: string[] };
+}
+
+export interface ComparisonResult {
+  id: string;
+  section: Section;
+  title: string;
+  metric: 'rps' | 'wall';
+  scenario: string;
+  request: string;
+  shape: LoadShape;
+  runs: number;
+  referenceId?: string;
+  outcomes: TargetOutcome[];
+}
+
+const MiB = 1024 * 1024;
+
+/** Processes that are up right now, so that an interrupted load test leaves none behind. */
+export const liveServers = new Set<ServerProcess>();
+
+function emptyOutcome(target: Target, status: OutcomeStatus, reason?: string): TargetOutcome {
+  return {
+    id: target.id, label: target.label, role: target.role, appFile: target.appFile, status, reason,
+    runs: [], totals: { responses: 0, good: 0, errors: 0, timeouts: 0, non2xx: 0, wrongBody: 0 }, statusCodes: {},
+    serverLog: { count: 0, sample: [] },
+  };
+}
+
+async function startTarget(target: Target, scenario: Scenario, progress: Progress): Promise<{ server?: ServerProcess; outcome: TargetOutcome }> {
+  if (target.absent) {
+    progress.note(`${target.label}: absent — ${target.absent}`);
+    return { outcome: emptyOutcome(target, 'absent', target.absent) };
+  }
+  const port = await findFreePort();
+  let server: ServerProcess;
+  try {
+    server = new ServerProcess(target.label, port, target.launch(port));
+  } catch (error) {
+    return { outcome: emptyOutcome(target, 'failed', `could not launch: ${(error as Error).message}`) };
+  }
+  liveServers.add(server);
+  try {
+    const readyMs = await server.waitUntilReady(scenario.path, scenario.verifyBody, target.readyTimeoutSec * 1000);
+    progress.note(`${target.label}: ready on :${port} in ${Math.round(readyMs)} ms`);
+    const outcome = emptyOutcome(target, 'measured');
+    outcome.readyMs = readyMs;
+    outcome.rssIdleMiB = server.rss() / MiB;
+    return { server, outcome };
+  } catch (error) {
+    const reason = (error as Error).message;
+    progress.note(`${target.label}: FAILED to start — ${reason}`);
+    await server.stop();
+    liveServers.delete(server);
+    return { outcome: emptyOutcome(target, 'failed', reason.split('\n')[0]) };
+  }
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  if (items.length === 0) return [];
+  const shift = by % items.length;
+  return [...items.slice(shift), ...items.slice(0, shift)];
+}
+
+function describeRun(run: RunResult, shape: LoadShape): string {
+  const bad = badCount(run);
+  const speed = shape.amount ? `${run.wallSec.toFixed(2)} s for ${shape.amount} requests` : `${Math.round(run.requestsPerSec).toLocaleString('en-US')} req/s`;
+  return `${speed}, p50 ${run.p50} ms, p99 ${run.p99} ms${bad ? `, ${bad} BAD (errors ${run.errors}, non-2xx ${run.non2xx}, wrong body ${run.wrongBody})` : ''}`;
+}
+
+export async function runComparison(comparison: Comparison, progress: Progress): Promise<ComparisonResult> {
+  const { scenario, runs } = comparison;
+  progress.section(comparison.title);
+  const started: { target: Target; server?: ServerProcess; outcome: TargetOutcome }[] = [];
+  for (const target of comparison.targets) started.push({ target, ...(await startTarget(target, scenario, progress)) });
+  const live = started.filter((entry) => entry.server);
+  const shapeOf = (target: Target) => comparison.shapes?.[target.id] ?? comparison.shape;
+
+  try {
+    if (comparison.warmupSec > 0) {
+      for (const { target, server } of live) {
+        const shape = shapeOf(target);
+        await runLoad(server!.url, scenario, shape.amount ? { ...shape, amount: Math.max(shape.connections, Math.ceil(shape.amount / 4)) } : { ...shape, duration: comparison.warmupSec });
+      }
+    }
+    for (const { server } of live) {
+      server!.resetLog();
+      server!.startSampling();
+    }
+    for (let round = 0; round < runs; round++) {
+      for (const { target, server, outcome } of rotate(live, round)) {
+        if (outcome.status !== 'measured') continue;
+        if (server!.exited) {
+          outcome.status = 'failed';
+          outcome.reason = 'the server exited during the measurement';
+          progress.note(`${target.label}: exited during the measurement\n${server!.logTail()}`);
+          continue;
+        }
+        const shape = shapeOf(target);
+        const run = await runLoad(server!.url, scenario, shape);
+        outcome.runs.push(run);
+        progress.step(`${scenario.name} · ${target.label} · run ${round + 1}/${runs}: ${describeRun(run, shape)}`);
+      }
+    }
+    for (const { server, outcome } of live) {
+      outcome.rssPeakMiB = server!.stopSampling() / MiB;
+      outcome.rssAfterMiB = server!.rss() / MiB;
+      outcome.serverLog = server!.notableLog();
+    }
+  } finally {
+    for (const { server } of live) {
+      await server!.stop();
+      liveServers.delete(server!);
+    }
+  }
+
+  const outcomes = started.map(({ target, outcome }) => summarizeOutcome(outcome, shapeOf(target)));
+  const reference = comparison.referenceIds.map((id) => outcomes.find((outcome) => outcome.id === id && outcome.status === 'measured')).find(Boolean);
+  if (reference) {
+    for (const outcome of outcomes) {
+      if (outcome.status !== 'measured') continue;
+      outcome.ratio = summarize(pairwiseRatios(outcome.runs.map((run) => run.requestsPerSec), reference.runs.map((run) => run.requestsPerSec)));
+      outcome.speedup = summarize(pairwiseRatios(reference.runs.map((run) => run.wallSec), outcome.runs.map((run) => run.wallSec)));
+    }
+  }
+  return {
+    id: comparison.id, section: comparison.section, title: comparison.title, metric: comparison.metric, scenario: scenario.name,
+    request: `${scenario.method} ${scenario.path}${scenario.body ? ` (${scenario.body.length} B body)` : ''}`,
+    shape: comparison.shape, runs, referenceId: reference?.id, outcomes,
+  };
+}
+
+function summarizeOutcome(outcome: TargetOutcome, shape: LoadShape): TargetOutcome {
+  if (outcome.status !== 'measured' || outcome.runs.length === 0) return outcome;
+  const { runs } = outcome;
+  const totals = { ...outcome.totals };
+  const statusCodes: Record<string, number> = {};
+  for (const run of runs) {
+    totals.responses += run.responses;
+    totals.good += run.good;
+    totals.errors += run.errors;
+    totals.timeouts += run.timeouts;
+    totals.non2xx += run.non2xx;
+    totals.wrongBody += run.wrongBody;
+    for (const [code, count] of Object.entries(run.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count;
+  }
+  return {
+    ...outcome, shape, totals, statusCodes,
+    rps: summarize(runs.map((run) => run.requestsPerSec)),
+    wallSec: summarize(runs.map((run) => run.wallSec)),
+    p50: summarize(runs.map((run) => run.p50)),
+    p99: summarize(runs.map((run) => run.p99)),
+  };
+}

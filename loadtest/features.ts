@@ -1,0 +1,40 @@
+/**
+ * What this build of the server can do, read from its own option table (the same table
+ * the CLI parses), so that rows needing a feature light up as soon as it lands and are
+ * marked "not available in this build" until then — never faked.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { options } from '../server/options.ts';
+import { ROOT } from './targets.ts';
+
+export interface ServerFeatures {
+  /** `--workers 0`: the app runs inline on the main thread (mod_wsgi's embedded mode). */
+  inline: boolean;
+  /** `--processes P`: P server processes with a pool each. */
+  processes: boolean;
+  /** `--python`: the Python interpreter kind is configurable. */
+  pythonOption: boolean;
+  /** The Python interpreter module exists in runtime/. */
+  pythonRuntime: boolean;
+}
+
+function acceptsZeroWorkers(): boolean {
+  const workers = options.find((option) => option.name === 'workers');
+  if (!workers) return false;
+  try {
+    return workers.parse('0', '--workers') === 0;
+  } catch {
+    return false;
+  }
+}
+
+export function detectFeatures(): ServerFeatures {
+  const names = new Set<string>(options.map((option) => option.name));
+  return {
+    inline: acceptsZeroWorkers(),
+    processes: names.has('processes'),
+    pythonOption: names.has('python'),
+    pythonRuntime: existsSync(join(ROOT, 'runtime/interpreters/python.ts')),
+  };
+}

@@ -1,0 +1,164 @@
+/**
+ * The Markdown report of one load test: the issue-2 figure first, then every scenario
+ * with the peers, the scaling curve and the CPU benchmark. Every figure is a median with
+ * its min–max; ratios are measured round by round within the same run.
+ */
+import type { ComparisonResult, TargetOutcome } from './compare.ts';
+import type { LoadTestReport } from './report.ts';
+import type { Spread } from './stats.ts';
+
+const TARGET_SHARE = 0.35;
+
+function number(value: number, digits = 0): string {
+  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function spread(value: Spread | undefined, digits = 0, unit = ''): string {
+  if (!value) return '—';
+  return `${number(value.median, digits)}${unit} (${number(value.min, digits)}–${number(value.max, digits)})`;
+}
+
+function percent(value: Spread | undefined): string {
+  if (!value) return '—';
+  const p = (x: number) => `${Math.round(x * 100)}%`;
+  return `**${p(value.median)}** (${p(value.min)}–${p(value.max)})`;
+}
+
+function times(value: Spread | undefined): string {
+  if (!value) return '—';
+  return `**${value.median.toFixed(2)}×** (${value.min.toFixed(2)}–${value.max.toFixed(2)})`;
+}
+
+function bad(outcome: TargetOutcome): string {
+  const { errors, non2xx, wrongBody } = outcome.totals;
+  const text = `${number(errors)} / ${number(non2xx)} / ${number(wrongBody)}`;
+  return errors + non2xx + wrongBody > 0 ? `**${text}**` : text;
+}
+
+function mib(value: number | undefined): string {
+  return value === undefined ? '—' : number(value);
+}
+
+function notMeasured(outcome: TargetOutcome, columns: number): string {
+  const why = outcome.status === 'absent' ? `absent: ${outcome.reason}` : `FAILED: ${outcome.reason}`;
+  return `| ${outcome.label} | ${why} |${' |'.repeat(columns - 2)}`;
+}
+
+function throughputTable(result: ComparisonResult, ratioHeader: string): string[] {
+  const header = `| server | app | req/s median (min–max) | ${ratioHeader} | p50 ms | p99 ms | errors / non-2xx / wrong body | RSS MiB idle → peak | ready in |`;
+  const lines = [header, '|---|---|--:|--:|--:|--:|--:|--:|--:|'];
+  for (const outcome of result.outcomes) {
+    if (outcome.status !== 'measured') {
+      lines.push(notMeasured(outcome, 9));
+      continue;
+    }
+    lines.push(`| ${outcome.label} | ${outcome.appFile ?? ''} | ${spread(outcome.rps)} | ${percent(outcome.ratio)} | ${spread(outcome.p50)} | ${spread(outcome.p99)} | ${bad(outcome)} | ${mib(outcome.rssIdleMiB)} → ${mib(outcome.rssPeakMiB)} | ${outcome.readyMs === undefined ? '—' : `${number(outcome.readyMs)} ms`} |`);
+  }
+  return lines;
+}
+
+function referenceLabel(result: ComparisonResult): string {
+  return result.outcomes.find((outcome) => outcome.id === result.referenceId)?.label ?? 'the reference';
+}
+
+function issue2(result: ComparisonResult, report: LoadTestReport): string[] {
+  const lines = [`## hello through the pool vs plain Fastify (issue 2)`, ''];
+  lines.push(`\`autocannon -c ${result.shape.connections} -d ${result.shape.duration}\` on \`GET /\`, ${result.runs} runs per server, interleaved round by round; ratio = interpool ÷ plain Fastify within each round, then median (min–max).`, '');
+  lines.push(...throughputTable(result, 'vs plain Fastify'), '');
+  for (const outcome of result.outcomes.filter((o) => o.role === 'interpool' && o.ratio)) {
+    const met = outcome.ratio!.median >= TARGET_SHARE;
+    lines.push(`- ${outcome.label}: ${Math.round(outcome.ratio!.median * 100)}% of plain Fastify — target ≥${TARGET_SHARE * 100}% ${met ? 'met' : '**not met**'}.`);
+  }
+  lines.push('', `Command: \`${report.meta.command}\``, '');
+  return lines;
+}
+
+function scenarioSection(results: ComparisonResult[]): string[] {
+  const lines = ['## Scenarios, with the peers', ''];
+  lines.push('Each scenario: interpool serving the TypeScript app and the Python app with the same logic, and the peers serving the Python file, all in the same run. 32 connections. Ratios are against the reference named under each table (interpool Python when it is measured, else interpool TypeScript).', '');
+  for (const result of results) {
+    lines.push(`### ${result.title}`, '', `\`${result.request}\`, ${result.shape.duration} s × ${result.runs} runs per server.`, '');
+    lines.push(...throughputTable(result, 'vs reference'), '', `Reference: ${referenceLabel(result)}.`, '');
+  }
+  return lines;
+}
+
+function scalingSection(results: ComparisonResult[]): string[] {
+  const lines = ['## Scaling: requests/s at 1..N workers', ''];
+  for (const result of results) {
+    lines.push(`### ${result.title}`, '');
+    lines.push(...throughputTable(result, 'vs 1 worker'), '');
+    const measured = result.outcomes.filter((o) => o.status === 'measured' && o.rssIdleMiB !== undefined);
+    if (measured.length >= 2) {
+      const first = measured[0]!;
+      const last = measured.at(-1)!;
+      const workers = (o: TargetOutcome) => Number(/w(\d+)/.exec(o.id)?.[1] ?? 0);
+      const slope = (last.rssIdleMiB! - first.rssIdleMiB!) / (workers(last) - workers(first));
+      lines.push(`RSS per interpreter (idle RSS slope from ${workers(first)} to ${workers(last)} workers): about ${number(slope, 1)} MiB.`, '');
+    }
+  }
+  return lines;
+}
+
+function cpuSection(results: ComparisonResult[]): string[] {
+  const lines = ['## The CPU benchmark: the same work four ways', ''];
+  lines.push('A fixed number of CPU-bound requests; wall time from the first request to the last response; speed-up = wall time of (a) ÷ wall time of the row, within each round. The proof of concept this project comes from measured, on 4 CPUs: sequential 1.99 s, threads 3.15 s, multiprocessing 560 ms, subinterpreters 583 ms.', '');
+  for (const result of results) {
+    lines.push(`### ${result.title}`, '');
+    lines.push('| way | wall s median (min–max) | speed-up vs (a) | errors / non-2xx / wrong body | RSS MiB idle → peak |', '|---|--:|--:|--:|--:|');
+    for (const outcome of result.outcomes) {
+      if (outcome.status !== 'measured') {
+        lines.push(notMeasured(outcome, 5));
+        continue;
+      }
+      lines.push(`| ${outcome.label} | ${spread(outcome.wallSec, 2)} | ${times(outcome.speedup)} | ${bad(outcome)} | ${mib(outcome.rssIdleMiB)} → ${mib(outcome.rssPeakMiB)} |`);
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
+function serverOutput(report: LoadTestReport): string[] {
+  const noisy = report.comparisons.flatMap((result) => result.outcomes
+    .filter((outcome) => outcome.serverLog.count > 0)
+    .map((outcome) => ({ result, outcome })));
+  const lines = ['## Server output while measured', ''];
+  if (noisy.length === 0) return [...lines, 'No server wrote anything while it was measured (all run at warning level or quieter).', ''];
+  lines.push('Servers run at warning level, so every line they write under load is worth a look:', '');
+  for (const { result, outcome } of noisy) {
+    lines.push(`- ${result.title} · ${outcome.label}: ${outcome.serverLog.count} lines, first: \`${(outcome.serverLog.sample[0] ?? '').replace(/`/g, "'").slice(0, 300)}\``);
+  }
+  return [...lines, ''];
+}
+
+function notYetMeasured(report: LoadTestReport): string[] {
+  const lines = ['## Not measured in this build', ''];
+  const absent = new Map<string, Set<string>>();
+  for (const result of report.comparisons) {
+    for (const outcome of result.outcomes.filter((o) => o.status !== 'measured')) {
+      const reason = outcome.reason ?? '';
+      absent.set(reason, (absent.get(reason) ?? new Set()).add(outcome.label));
+    }
+  }
+  for (const [reason, labels] of absent) lines.push(`- ${[...labels].join('; ')}: ${reason}`);
+  for (const item of report.notMeasured) lines.push(`- ${item}`);
+  return [...lines, ''];
+}
+
+export function renderMarkdown(report: LoadTestReport): string {
+  const { meta } = report;
+  const lines = [
+    `# interpool load test — ${meta.date}${meta.quick ? ' (quick)' : ''}`, '',
+    `Machine: ${meta.cpus} CPUs (${meta.cpuModel}), ${meta.memoryGiB} GiB, ${meta.platform}; Node ${meta.node}; interpool at ${meta.commit}${meta.dirty ? ' (with uncommitted changes)' : ''}.`,
+    `The load generator (autocannon, in the harness process) runs on the same ${meta.cpus} CPUs as the server it loads, so absolute figures are low and noisy: read the ratios, which are measured round by round in the same run. Every figure is the median of ${meta.runs} runs, with min–max. Only 2xx responses with the expected body count as requests; errors, non-2xx and wrong bodies are counted and shown.`, '',
+    `Command: \`${meta.command}\` · took ${Math.round(meta.elapsedSec)} s · load average before: ${meta.loadAverage.map((x) => x.toFixed(2)).join(' ')}`, '',
+    '![requests per second](' + meta.svgName + ')', '',
+  ];
+  const section = (name: ComparisonResult['section']) => report.comparisons.filter((result) => result.section === name);
+  for (const result of section('issue-2')) lines.push(...issue2(result, report));
+  if (section('scenarios').length) lines.push(...scenarioSection(section('scenarios')));
+  if (section('scaling').length) lines.push(...scalingSection(section('scaling')));
+  if (section('cpu-benchmark').length) lines.push(...cpuSection(section('cpu-benchmark')));
+  lines.push(...serverOutput(report), ...notYetMeasured(report));
+  return lines.join('\n');
+}

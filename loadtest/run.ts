@@ -1,0 +1,131 @@
+/**
+ * `npm run loadtest [-- --quick] [--runs N] [--duration S] [--only LIST]`
+ *
+ * Runs the load-test plan against servers started here as child processes on
+ * 127.0.0.1, prints progress on stderr, and writes loadtest/results/<date>.json, .md
+ * and .svg. Bounded: every run has a duration or a request count, every request a
+ * timeout, every server a start deadline.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { liveServers, runComparison, type ComparisonResult } from './compare.ts';
+import { detectFeatures } from './features.ts';
+import { buildPlan } from './plan.ts';
+import { Progress } from './progress.ts';
+import { writeReport, type LoadTestReport } from './report.ts';
+import { ROOT } from './targets.ts';
+
+const USAGE = `usage: npm run loadtest -- [--quick] [--runs N] [--duration SECONDS] [--only LIST] [--out DIR]
+
+  --quick           short runs and fewer rows: about a minute
+  --runs N          measured runs per server, at least 3 (default 3)
+  --duration S      seconds per timed run (default 10, --quick 1; the issue-2 figure: 10, --quick 2)
+  --only LIST       comma-separated sections (issue-2, scenarios, scaling, cpu-benchmark)
+                    or comparison ids (scenario-hello, scaling-cpu, cpu-benchmark-ts, ...)
+  --out DIR         where to write results (default loadtest/results)
+`;
+
+function git(args: string[]): string {
+  try {
+    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+function fail(message: string): never {
+  process.stderr.write(`loadtest: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function parseOptions(argv: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        runs: { type: 'string', default: '3' },
+        duration: { type: 'string' },
+        only: { type: 'string' },
+        out: { type: 'string', default: join(ROOT, 'loadtest/results') },
+        help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (parsed.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const runs = Number(parsed.runs);
+  if (!Number.isInteger(runs) || runs < 3) fail(`--runs must be an integer of at least 3 (every figure is a median of ≥3 runs), got ${JSON.stringify(parsed.runs)}`);
+  const duration = parsed.duration === undefined ? undefined : Number(parsed.duration);
+  if (duration !== undefined && (!Number.isInteger(duration) || duration < 1 || duration > 120)) fail(`--duration must be a whole number of seconds from 1 to 120, got ${JSON.stringify(parsed.duration)}`);
+  const only = parsed.only?.split(',').map((item) => item.trim()).filter(Boolean);
+  return { quick: parsed.quick, runs, duration, only, out: parsed.out };
+}
+
+function stamp(date: Date): string {
+  const iso = date.toISOString();
+  return `${iso.slice(0, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}`;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const options = parseOptions(argv);
+  const started = new Date();
+  const features = detectFeatures();
+  const cpuCount = availableParallelism();
+  let plan = buildPlan({ quick: options.quick, runs: options.runs, duration: options.duration, cpus: cpuCount, features });
+  if (options.only) {
+    const known = new Set(plan.flatMap((comparison) => [comparison.id, comparison.section]));
+    const unknown = options.only.filter((item) => !known.has(item));
+    if (unknown.length) fail(`--only: unknown ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
+    plan = plan.filter((comparison) => options.only!.includes(comparison.id) || options.only!.includes(comparison.section));
+  }
+
+  const stopAll = () => { for (const server of liveServers) void server.stop(2000); };
+  process.once('SIGINT', () => { process.stderr.write('\nloadtest: interrupted, stopping servers\n'); stopAll(); setTimeout(() => process.exit(130), 2500); });
+  process.once('SIGTERM', () => { stopAll(); setTimeout(() => process.exit(143), 2500); });
+
+  const progress = new Progress();
+  const loadBefore = loadavg();
+  process.stderr.write(`interpool load test: ${plan.length} comparisons, ${options.runs} runs each, ${cpuCount} CPUs shared with the load generator${options.quick ? ', quick' : ''}\n`);
+  const comparisons: ComparisonResult[] = [];
+  for (const comparison of plan) comparisons.push(await runComparison(comparison, progress));
+
+  const base = `${stamp(started)}${options.quick ? '-quick' : ''}`;
+  const report: LoadTestReport = {
+    meta: {
+      date: started.toISOString(),
+      command: `npm run loadtest${argv.length ? ` -- ${argv.join(' ')}` : ''}`,
+      quick: options.quick,
+      runs: options.runs,
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      cpus: cpuCount,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 1024 ** 3),
+      loadAverage: loadBefore,
+      commit: git(['rev-parse', '--short', 'HEAD']) || 'unknown',
+      dirty: git(['status', '--porcelain', '--', 'server', 'runtime', 'apps', 'bin']) !== '',
+      features,
+      elapsedSec: (Date.now() - started.getTime()) / 1000,
+      svgName: `${base}.svg`,
+    },
+    comparisons,
+    notMeasured: [
+      'interpreter cold start vs snapshot start: the "ready in" column is spawn-to-first-correct-response of the whole server; Python snapshots are not in this build',
+      'failed requests and latency during a reload under load: the server has no reload in this build',
+    ],
+  };
+  mkdirSync(options.out, { recursive: true });
+  const files = writeReport(report, options.out, base);
+  process.stderr.write(`\nwrote ${files.map((file) => relative(process.cwd(), file)).join(', ')}\n`);
+}
+
+await main(process.argv.slice(2));
