@@ -1,0 +1,30 @@
+"""A Flask app, unmodified, served from Debian's python3-flask under Python 3.12:
+
+    apt-get install python3-flask
+    npx interpool serve /flask=apps/flask_app.py:app --python 3.12 --python-path /usr/lib/python3/dist-packages
+"""
+from flask import Flask, jsonify, redirect, request, url_for
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def index():
+    return "Hello from Flask!\n"
+
+
+@app.get("/hello/<name>")
+def hello(name):
+    return jsonify(greeting=f"Hello, {name}!", visits=int(request.cookies.get("visits", 0)))
+
+
+@app.post("/form")
+def form():
+    response = jsonify(name=request.form.get("name"), fields=sorted(request.form))
+    response.set_cookie("visits", "1")
+    return response
+
+
+@app.get("/old")
+def old():
+    return redirect(url_for("index"))
