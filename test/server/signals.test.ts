@@ -1,0 +1,123 @@
+// SIGTERM/SIGINT with a request in flight: the server stops accepting, lets the request
+// finish, closes its pools and exits 0. A real `interpool serve` child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request as httpRequest } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import { getRequest, rawRequest } from './support.ts';
+
+/** Start `interpool serve` and resolve with its URL once it listens. */
+function startChild(args: string[]): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, ['bin/interpool.js', 'serve', ...args, '--bind', '127.0.0.1:0', '--log-level', 'info'], {
+    cwd: process.cwd(),
+    // The child's options come from its arguments only.
+    env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (data: Buffer) => { output += data.toString(); });
+  child.stderr!.on('data', (data: Buffer) => { output += data.toString(); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000);
+    const onData = () => {
+      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve({ child, url: match[1]!, output: () => output });
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
+  });
+}
+
+/** Resolves with the exit code, or 'still running' if the child has not exited within `ms`. */
+function exitWithin(child: ChildProcess, ms: number): Promise<number | null | 'still running'> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('still running'), ms);
+    child.once('exit', (code) => { clearTimeout(timer); resolve(code); });
+  });
+}
+
+function stop(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+const APP = ['/=test/fixtures/apps/streams-slowly.ts', '--workers', '1'];
+
+describe.each(['SIGTERM', 'SIGINT'] as const)('%s while a request is in flight', (signal) => {
+  it('lets the request finish, then exits 0', async () => {
+    const { child, url, output } = await startChild(APP);
+    try {
+      const exited = exitWithin(child, 20_000);
+      const body = await new Promise<string>((resolve, reject) => {
+        // agent: false and Connection: close: the client holds no idle keep-alive socket
+        // (see the it.fails case below for one that does).
+        httpRequest(`${url}/?chunks=3&delay=400`, { agent: false, headers: { connection: 'close' } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            // The first chunk is here: the request is in flight. Now signal.
+            if (text === '') child.kill(signal);
+            text += chunk;
+          });
+          res.on('end', () => resolve(text));
+          res.on('error', reject);
+        }).on('error', reject).end();
+      });
+      expect(body.match(/chunk \d produced/g)).toEqual(['chunk 1 produced', 'chunk 2 produced', 'chunk 3 produced']);
+      expect(await exited).toBe(0);
+      expect(output()).toMatch(/shutting down/);
+      expect(output()).toMatch(/"msg":"stopped"/);
+    } finally {
+      stop(child);
+    }
+  });
+});
+
+it('after SIGTERM, new connections are refused while the in-flight request finishes', async () => {
+  const { child, url } = await startChild(APP);
+  try {
+    const exited = exitWithin(child, 20_000);
+    const port = Number(new URL(url).port);
+    const inFlight = rawRequest(port, getRequest('/?chunks=3&delay=400'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const late = await rawRequest(port, getRequest('/?chunks=1')).then((r) => r.status, (error: NodeJS.ErrnoException) => error.code);
+    expect([503, 'ECONNREFUSED']).toContain(late);
+    const finished = await inFlight;
+    expect(finished.status).toBe(200);
+    expect(finished.truncated).toBe(false);
+    expect(finished.body.toString()).toMatch(/chunk 3/);
+    expect(await exited).toBe(0);
+  } finally {
+    stop(child);
+  }
+});
+
+// Bug (server/serve.ts closeGracefully, not fixed here): fastify.close() closes only the
+// keep-alive connections that are idle when it starts. A connection whose in-flight
+// response ends during the drain stays open, idle, and the process waits for the
+// client to drop it or for the whole --graceful-timeout (30 s by default) before it
+// exits. Expected: once no request is in flight, idle connections are closed (or the
+// responses finished during a drain carry Connection: close) and the process exits.
+it.fails('exits once its last request finished, though the client keeps the connection alive', async () => {
+  const { child, url } = await startChild([...APP, '--graceful-timeout', '20']);
+  try {
+    const keepAlive = new Agent({ keepAlive: true, keepAliveMsecs: 60_000 });
+    await new Promise<void>((resolve, reject) => {
+      httpRequest(`${url}/?chunks=2&delay=300`, { agent: keepAlive }, (res) => {
+        res.once('data', () => child.kill('SIGTERM'));
+        res.resume();
+        res.on('end', () => resolve());
+      }).on('error', reject).end();
+    });
+    // Generous: the request is done; a server that is not waiting on idle sockets exits
+    // in well under this.
+    const code = await exitWithin(child, 5_000);
+    keepAlive.destroy();
+    expect(code).toBe(0);
+  } finally {
+    stop(child);
+  }
+});
