@@ -50,11 +50,16 @@ export async function runApplication(
   let result: unknown;
   try {
     result = await app(environ, startResponse);
-    if (Array.isArray(result)) return writer.finishWhole(result.map((chunk) => toBodyChunk(chunk, writer)));
+    if (Array.isArray(result)) {
+      const body = result.map((chunk) => toBodyChunk(chunk, writer));
+      requireStartResponse(writer);
+      return writer.finishWhole(body);
+    }
     for await (const chunk of toIterable(result)) {
       writer.sendChunk(toBodyChunk(chunk, writer));
       if (writer.cancelled) break;
     }
+    requireStartResponse(writer);
     return writer.finishStream();
   } catch (error) {
     return writer.fail(toErrorData(error));
@@ -76,6 +81,11 @@ function createStartResponse(writer: ResponseWriter): StartResponse {
     writer.setHeaders(checkStatus(status), checkHeaders(headers));
     return write;
   };
+}
+
+/** PEP 3333: start_response must have been called by the time the body is complete. */
+function requireStartResponse(writer: ResponseWriter): void {
+  if (!writer.headersSet) throw new BadResponseError('the app returned without calling start_response');
 }
 
 function checkStatus(status: unknown): string {

@@ -64,13 +64,33 @@ export class ResponseSender implements StreamReceiver {
   onTaskResult(result: TaskResult): void {
     this.#workerId = result.workerId;
     if (this.#done) return;
-    if (result.kind === 'response') this.#sendWhole(result.status, result.headers, result.body);
-    else if (result.kind === 'error') this.fail(fromWorkerError(result.error.code, result.error.message, this.#mount, result.error.detail));
+    this.#guard(() => {
+      if (result.kind === 'response') this.#sendWhole(result.status, result.headers, result.body);
+      else if (result.kind === 'error') this.fail(fromWorkerError(result.error.code, result.error.message, this.#mount, result.error.detail));
+    });
   }
 
   onStream(message: StreamMessage, workerId: number): void {
     this.#workerId = workerId;
     if (this.#done) return;
+    this.#guard(() => this.#handleStream(message));
+  }
+
+  /**
+   * Whatever a worker sends, answering must not throw: a throw here would escape into a
+   * promise callback or a port listener, leave the client hanging, and could take the
+   * server process down with an unhandled rejection.
+   */
+  #guard(send: () => void): void {
+    try {
+      send();
+    } catch (error) {
+      const detail = error instanceof Error ? error.stack : String(error);
+      this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', ['the worker sent a response the server could not use'], detail));
+    }
+  }
+
+  #handleStream(message: StreamMessage): void {
     switch (message.type) {
       case 'start':
         this.#startStream(message.status, message.headers);
@@ -165,6 +185,12 @@ export class ResponseSender implements StreamReceiver {
 
   /** Validate the app's status and headers; on a fault answer 500 and return undefined. */
   #checkHead(status: string, headers: HeaderPair[]): { code: number; reason: string; flat: string[] } | undefined {
+    // Any interpreter kind may get the types wrong; the rules below assume strings.
+    if (typeof status !== 'string' || !Array.isArray(headers) ||
+        !headers.every((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'string')) {
+      this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', ['the status must be a string and the headers [name, value] pairs of strings']));
+      return undefined;
+    }
     const parsed = parseStatusLine(status);
     const fault = 'fault' in parsed ? parsed.fault : findHeaderFault(headers);
     if (fault !== undefined || 'fault' in parsed) {

@@ -14,6 +14,9 @@ beforeAll(async () => {
     '/crlf=test/fixtures/apps/crlf-header.ts',
     '/hop=test/fixtures/apps/hop-by-hop-header.ts',
     '/ok=test/fixtures/apps/body-shapes.ts',
+    '/types=test/fixtures/apps/wrong-types.ts',
+    '/length=test/fixtures/apps/length-mismatch.ts',
+    '/latin1=test/fixtures/apps/non-latin1-header.ts',
     '--workers', '1',
   ]);
 });
@@ -100,6 +103,97 @@ describe('bad headers: 500 and a log line naming the fault', () => {
     expect(line.app).toBe(mount);
     expect(line.code).toBe('INTERPOOL_ERR_BAD_RESPONSE');
     expect(String(line.msg)).toMatch(fault);
+  });
+});
+
+describe('values the contract does not allow: 500 and a log line saying what was wrong', () => {
+  it.each([
+    ['a chunk that is a number', 'number-chunk', 'INTERPOOL_ERR_BAD_RESPONSE', /body chunks must be Uint8Array or string, got number 42/],
+    ['a bare string instead of an iterable', 'single-string', 'INTERPOOL_ERR_BAD_RESPONSE', /single string/],
+    ['null instead of an iterable', 'null-return', 'INTERPOOL_ERR_BAD_RESPONSE', /must return an iterable/],
+    ['a status that is not a string', 'status-number', 'INTERPOOL_ERR_BAD_RESPONSE', /status must be a string/],
+    ['headers as an object', 'headers-object', 'INTERPOOL_ERR_BAD_RESPONSE', /headers must be an array/],
+    ['a header of three items', 'header-triple', 'INTERPOOL_ERR_BAD_RESPONSE', /\[name, value\] pair/],
+    ['a header value that is a number', 'header-number-value', 'INTERPOOL_ERR_BAD_RESPONSE', /\[name, value\] pair/],
+    ['body before startResponse', 'body-before-start', 'INTERPOOL_ERR_BAD_RESPONSE', /before calling start_response/],
+    ['a rejected promise', 'rejects', 'INTERPOOL_ERR_APP_RAISED', /the app raised/],
+    ['a thrown string', 'throws-string', 'INTERPOOL_ERR_APP_RAISED', /the app raised/],
+  ])('%s', async (_label, which, code, message) => {
+    const response = await rawRequest(t.port, getRequest(`/types?case=${which}`));
+    expect(response.status).toBe(500);
+    expect(response.body.toString()).toContain(code);
+    const line = await errorLineFor('/types');
+    t.logs.splice(t.logs.indexOf(line), 1);
+    expect(line.app).toBe('/types');
+    expect(line.code).toBe(code);
+    expect(String(line.msg)).toMatch(message);
+  });
+
+  // Bug (runtime/wsgi.ts + response-writer.ts, fixed): an app that never called
+  // startResponse and returned an empty body reached the main thread with an
+  // undefined status and crashed the response sender.
+  it('no startResponse at all, with an empty body', async () => {
+    const response = await rawRequest(t.port, getRequest('/types?case=no-start-response'));
+    expect(response.status).toBe(500);
+    const line = await errorLineFor('/types');
+    t.logs.splice(t.logs.indexOf(line), 1);
+    expect(String(line.msg)).toMatch(/start_response/);
+  });
+
+  it('a bad chunk after streaming began aborts the connection', async () => {
+    const response = await rawRequest(t.port, getRequest('/types?case=number-chunk-streamed'));
+    expect(response.status).toBe(200);
+    expect(response.truncated).toBe(true);
+    const line = await errorLineFor('/types');
+    t.logs.splice(t.logs.indexOf(line), 1);
+    expect(line.aborted).toBe(true);
+  });
+
+  it.each([
+    ['é (latin-1) is sent as its byte', 'caf\u00e9', 200],
+    ['€ (not latin-1) is refused', '\u20ac', 500],
+    ['NUL is refused', '\u0000', 500],
+  ])('header value %s', async (_label, value, status) => {
+    const response = await rawRequest(t.port, getRequest(`/latin1?value=${encodeURIComponent(value)}`));
+    expect(response.status).toBe(status);
+    if (status === 200) expect(response.headers).toContainEqual(['X-Value', value]);
+    else await errorLineFor('/latin1').then((line) => t.logs.splice(t.logs.indexOf(line), 1));
+  });
+});
+
+describe('Content-Length that does not match the body', () => {
+  it('a whole body shorter or longer than declared: 500', async () => {
+    for (const size of [5, 15]) {
+      const response = await rawRequest(t.port, getRequest(`/length?how=list&size=${size}`));
+      expect(response.status).toBe(500);
+      const line = await errorLineFor('/length');
+      t.logs.splice(t.logs.indexOf(line), 1);
+      expect(String(line.msg)).toMatch(`Content-Length says 10 but the body has ${size} bytes`);
+    }
+  });
+
+  it('a streamed body longer than declared is cut at the declared length', async () => {
+    const response = await rawRequest(t.port, getRequest('/length?how=stream&size=15'));
+    expect(response.status).toBe(200);
+    expect(response.body.toString()).toBe('x'.repeat(10));
+    expect(response.chunked).toBe(false);
+  });
+
+  it('a streamed body shorter than declared aborts the connection', async () => {
+    const response = await rawRequest(t.port, getRequest('/length?how=stream&size=5'));
+    expect(response.status).toBe(200);
+    expect(response.truncated).toBe(true);
+    const line = await errorLineFor('/length');
+    t.logs.splice(t.logs.indexOf(line), 1);
+    expect(line.aborted).toBe(true);
+  });
+
+  it.each(['-1', 'ten', '1e3'])('a Content-Length of %j is refused: 500', async (length) => {
+    const response = await rawRequest(t.port, getRequest(`/length?how=list&length=${length}`));
+    expect(response.status).toBe(500);
+    const line = await errorLineFor('/length');
+    t.logs.splice(t.logs.indexOf(line), 1);
+    expect(String(line.msg)).toMatch(/Content-Length/);
   });
 });
 

@@ -62,7 +62,27 @@ describe('a worker that exits mid-request', () => {
     const line = await waitFor(() => exiting.logs.find((l) => l.status === 502), 5000, 'the 502 log line');
     expect(line.code).toBe('INTERPOOL_ERR_WORKER_DIED');
   });
+
+  it('after its headers went out: the connection is aborted, and the app keeps serving', async () => {
+    const response = await rawRequest(exiting.port, getRequest('/?exit=after-chunk'));
+    expect(response.status).toBe(200);
+    expect(response.body.toString()).toBe('first chunk\n');
+    expect(response.truncated).toBe(true);
+    expect((await fetch(`${exiting.url}/`)).status).toBe(200);
+  });
 });
+
+/**
+ * The answer of the first request that succeeds. A request sent while the spinning
+ * worker is still being terminated and replaced waits in the queue, and its own
+ * --timeout counts that wait: it may get 504 too, so try a few times.
+ */
+async function servesAgain(url: string): Promise<{ worker: number }> {
+  return waitFor(async () => {
+    const response = await fetch(url);
+    return response.status === 200 && (await response.json()) as { worker: number };
+  }, 15_000, 'the app to serve again');
+}
 
 describe('--timeout', () => {
   it('a spinning request gets 504, and the app serves again afterwards', async () => {
@@ -70,10 +90,19 @@ describe('--timeout', () => {
     const spinning = await rawRequest(timing.port, getRequest('/?spin=1'));
     expect(spinning.status).toBe(504);
     expect(spinning.body.toString()).toMatch(/INTERPOOL_ERR_TIMEOUT/);
-    const after = await fetch(timing.url);
-    expect(after.status).toBe(200);
-    const answer = (await after.json()) as { worker: number };
+    const answer = await servesAgain(timing.url);
     // The spinning interpreter could not recover: it was replaced by a new worker.
     expect(answer.worker).not.toBe(first.worker);
+    const line = await waitFor(() => timing.logs.find((l) => l.status === 504), 5000, 'the 504 log line');
+    expect(line.code).toBe('INTERPOOL_ERR_TIMEOUT');
+    expect(line.app).toBe('/');
+  });
+
+  it('after its headers went out: the connection is aborted, and the app serves again', async () => {
+    const response = await rawRequest(timing.port, getRequest('/?spin=after-chunk'));
+    expect(response.status).toBe(200);
+    expect(response.body.toString()).toBe('first chunk\n');
+    expect(response.truncated).toBe(true);
+    await servesAgain(timing.url);
   });
 });

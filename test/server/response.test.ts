@@ -3,7 +3,7 @@
 // a streamed body that arrives as it is produced.
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRequest, headerOf, rawRequest, startTestServer, type TestServer } from './support.ts';
+import { getRequest, headerOf, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
 
 let t: TestServer;
 
@@ -97,6 +97,65 @@ describe('body framing', () => {
     const text = response.raw.toString('latin1');
     expect(text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
     expect(text.match(/hello, world/g)?.length ?? 0).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('bodies and requests of other kinds', () => {
+  it('strings are sent as UTF-8 and Content-Length counts bytes', async () => {
+    const response = await rawRequest(t.port, getRequest('/shapes?shape=unicode'));
+    const text = 'h\u00e9llo \u20ac \u{1f600}\n';
+    expect(response.body.toString('utf8')).toBe(text);
+    expect(headerOf(response, 'content-length')).toBe(String(Buffer.byteLength(text)));
+  });
+
+  it('a large streamed body arrives whole', async () => {
+    const bytes = 3 * 1024 * 1024 + 17;
+    const response = await fetch(`${t.url}/shapes?shape=large&bytes=${bytes}`);
+    const body = new Uint8Array(await response.arrayBuffer());
+    expect(body.length).toBe(bytes);
+    expect(body.every((byte) => byte === 0x61)).toBe(true);
+  });
+
+  it('an HTTP/1.0 client gets a streamed body without chunked framing, ended by close', async () => {
+    const response = await rawRequest(t.port, 'GET /shapes?shape=generator HTTP/1.0\r\nHost: localhost\r\n\r\n');
+    expect(response.statusLine).toMatch(/^HTTP\/1\.[01] 200 OK$/);
+    expect(response.chunked).toBe(false);
+    expect(response.body.toString()).toBe('hello, world\n');
+  });
+
+  it('an absolute-form request target is split like an origin-form one', async () => {
+    const response = await rawRequest(t.port, getRequest('http://localhost/shapes?shape=list'));
+    expect(response.status).toBe(200);
+    expect(response.body.toString()).toBe('hello, world\n');
+  });
+
+  it('a path no app is mounted at gets 404 from the server', async () => {
+    const response = await rawRequest(t.port, getRequest('/nothing/here'));
+    expect(response.status).toBe(404);
+    expect(response.body.toString()).toMatch(/INTERPOOL_ERR_NOT_FOUND/);
+  });
+
+  it('Expect: 100-continue gets its 100 and then the response', async () => {
+    const response = await rawRequest(t.port,
+      'POST /shapes?shape=list HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\nhi');
+    expect(response.raw.toString('latin1')).toMatch(/HTTP\/1\.1 200 OK/);
+  });
+});
+
+describe('access log', () => {
+  it('one line per request: method, path, status, bytes, ms, app, worker', async () => {
+    await rawRequest(t.port, getRequest('/cookies/access-log?x=1'));
+    const line = await waitFor(() => t.logs.find((l) => l.msg === 'request' && l.path === '/cookies/access-log'), 5000, 'the access line');
+    expect(line).toMatchObject({ method: 'GET', path: '/cookies/access-log', status: 201, bytes: 12, app: '/cookies' });
+    expect(typeof line.ms).toBe('number');
+    expect(typeof line.worker).toBe('number');
+    expect(t.logs.filter((l) => l.path === '/cookies/access-log')).toHaveLength(1);
+  });
+
+  it('a streamed response logs the bytes it sent', async () => {
+    await rawRequest(t.port, getRequest('/shapes?shape=async-generator'));
+    const line = await waitFor(() => t.logs.find((l) => l.msg === 'request' && l.path === '/shapes' && l.bytes === 13), 5000, 'the access line');
+    expect(line.status).toBe(200);
   });
 });
 
