@@ -1,12 +1,12 @@
 // wsgi.input over a real POST body, and wsgi.errors into the server log tagged with the
 // app and the worker that wrote it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, waitFor, type TestServer } from './support.ts';
+import { rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
 
 let t: TestServer;
 
 beforeAll(async () => {
-  t = await startTestServer(['/input=test/fixtures/apps/input-reader.ts', '/errors=test/fixtures/apps/writes-to-errors.ts', '--workers', '1']);
+  t = await startTestServer(['/input=test/fixtures/apps/input-reader.ts', '/errors=test/fixtures/apps/writes-to-errors.ts', '/close-raises=test/fixtures/apps/close-raises.ts', '--workers', '1']);
 });
 afterAll(() => t?.close());
 
@@ -19,6 +19,8 @@ describe('wsgi.input', () => {
     ['readline', 'readline() past the end', ['first line\n', 'second\n', '\n', 'last without newline']],
     ['readline-n', 'readline(2), readline(100), readline(-1)', ['fi', 'rst line\n', 'second\n']],
     ['readlines', 'readlines()', ['first line\n', 'second\n', '\n', 'last without newline']],
+    ['readlines-hint', 'readlines(12) stops once 12 bytes were read', ['first line\n', 'second\n']],
+    ['read-zero', 'read(0) and readline(0) read nothing', ['', '', 'first']],
     ['iterate', 'iteration', ['first line\n', 'second\n', '\n', 'last without newline']],
   ])('%s: %s', async (how, _label, expected) => {
     const response = await fetch(`${t.url}/input?how=${how}`, { method: 'POST', body: BODY, headers: { 'content-type': 'text/plain' } });
@@ -31,6 +33,12 @@ describe('wsgi.input', () => {
     const response = await fetch(`${t.url}/input?how=read-all`, { method: 'POST', body: bytes });
     const [all] = (await response.json()) as string[];
     expect(Buffer.from(all!, 'latin1')).toEqual(Buffer.from(bytes));
+  });
+
+  it('reads a chunked request body, and CONTENT_LENGTH gives its length', async () => {
+    const response = await rawRequest(t.port,
+      'POST /input?how=read-all HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n');
+    expect(JSON.parse(response.body.toString())).toEqual(['hello, world', '']);
   });
 
   it('is empty on a GET', async () => {
@@ -55,5 +63,18 @@ describe('wsgi.errors', () => {
       expect(typeof line.worker).toBe('number');
       expect(line.worker).toBe(access.worker);
     }
+  });
+
+  it('a last line without newline is sent at the end of the request, unflushed', async () => {
+    await fetch(`${t.url}/errors/?unflushed=1`);
+    const line = await waitFor(() => t.logs.find((l) => l.msg === 'unflushed tail without newline'), 5000, 'the unflushed line');
+    expect(line.app).toBe('/errors');
+  });
+
+  it('a close() that throws is logged; the response is already whole', async () => {
+    const response = await fetch(`${t.url}/close-raises`);
+    expect(await response.text()).toBe('complete body\n');
+    const line = await waitFor(() => t.logs.find((l) => String(l.msg).includes('close-raises: close() failed')), 5000, 'the close() error');
+    expect(line.app).toBe('/close-raises');
   });
 });
