@@ -1,0 +1,66 @@
+// Booting Python apps: 3.14 and 3.12 side by side, --python-path (importable, read-only),
+// a mixed Python/JS server, and apps that fail to import or lack their callable.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../server/config.ts';
+import { createLogger } from '../../server/logger.ts';
+import { openServer } from '../../server/serve.ts';
+import { startTestServer, type TestServer } from './support.ts';
+
+let t: TestServer;
+
+beforeAll(async () => {
+  t = await startTestServer(['--config', 'test/fixtures/python/versions.json']);
+}, 120_000);
+afterAll(() => t?.close());
+
+const text = async (path: string) => (await fetch(`${t.url}${path}`)).text();
+
+describe('Python versions and paths', () => {
+  it('serves one app under 3.14 and another under 3.12 in one server', async () => {
+    expect(await text('/v314')).toBe('3.14');
+    expect(await text('/v312')).toBe('3.12');
+    expect(await text('/v312/validated')).toBe('3.12');
+    const booted = t.logs.filter((l) => l.msg === 'interpreter booted').map((l) => [l.app, l.version]);
+    expect(booted).toContainEqual(['/v314', expect.stringMatching(/^Python 3\.14\.\d+ \(Pyodide 314\./)]);
+    expect(booted).toContainEqual(['/v312', expect.stringMatching(/^Python 3\.12\.\d+ \(Pyodide 0\.27\./)]);
+  });
+
+  it('reports the boot stages, named and timed', () => {
+    const line = t.logs.find((l) => l.msg === 'interpreter booted' && l.app === '/v314')!;
+    const names = (line.stages as { name: string; ms: number }[]).map((s) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['mount paths']));
+    expect(names.includes('import app') || names.includes('restore snapshot')).toBe(true);
+  });
+
+  it('--python-path makes a host directory importable, on both versions', async () => {
+    expect(await text('/lib')).toBe('hello from a --python-path library');
+    expect(await text('/lib312/validated')).toBe('hello from a --python-path library');
+  });
+
+  it('--python-path directories are mounted read-only', async () => {
+    expect(await text('/lib/write')).toBe('refused: Read-only file system');
+    expect(await text('/lib312/write')).toBe('refused: Read-only file system');
+  });
+});
+
+describe('Python boot failures', () => {
+  const tryServe = async (mount: string) => {
+    const lines: string[] = [];
+    const sink = { write: (line: string) => { lines.push(line); return true; } } as unknown as NodeJS.WritableStream;
+    const config = resolveConfig({ argv: [mount, '/js=apps/hello.ts', '--workers', '1', '--bind', '127.0.0.1:0', '--log-level', 'debug'], env: {}, cwd: process.cwd() });
+    const server = await openServer(config, createLogger('debug', sink)).catch((error: Error) => error);
+    if (!(server instanceof Error)) await server.close();
+    return { error: server instanceof Error ? server : undefined, log: lines.join('') };
+  };
+
+  it('an app that fails to import stops the server with its Python error; the traceback is logged', async () => {
+    const { error, log } = await tryServe('/broken=test/fixtures/apps/fails-to-import.py');
+    expect(error?.message).toMatch(/fails-to-import\.py: failed to import: KeyError: 'missing-setting'/);
+    expect(log).toMatch(/Traceback[\s\S]*fails-to-import\.py.*line \d+, in configure/);
+  }, 60_000);
+
+  it('an app without the named callable says which callables it has', async () => {
+    const { error } = await tryServe('/none=test/fixtures/apps/no-callable.py');
+    expect(error?.message).toMatch(/no callable "application"; callables it defines: create_app/);
+  }, 60_000);
+});

@@ -1,0 +1,33 @@
+// --timeout for Python apps: the interrupt buffer raises KeyboardInterrupt inside the
+// app (a pure-Python loop and a time.sleep(3600) alike), close() runs, the client gets
+// 504, and the same interpreter goes on serving — on 3.14 and on 3.12.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, waitFor, type TestServer } from './support.ts';
+
+let t: TestServer;
+
+beforeAll(async () => {
+  t = await startTestServer(['--config', 'test/fixtures/python/timeouts.json']);
+}, 120_000);
+afterAll(() => t?.close());
+
+interface State { served: number; closed: number; interruptedBy: string | null }
+const state = async (app: string): Promise<State> => (await (await fetch(`${t.url}${app}/`)).json()) as State;
+
+describe.each(['/v314', '/v312'])('Python --timeout (%s)', (app) => {
+  it.each(['/spin', '/sleep'])('%s: 504, KeyboardInterrupt in the app, close() called, interpreter kept', async (how) => {
+    const before = await state(app);
+    const started = Date.now();
+    const response = await fetch(`${t.url}${app}${how}`);
+    expect(response.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(3000);
+    // The same interpreter serves again: its counters go on from where they were.
+    const after = await waitFor(async () => {
+      const now = await state(app);
+      return now.closed >= before.closed + 2 && now;
+    }, 5000, 'the interrupted request to be closed');
+    expect(after.served).toBe(before.served + 2);
+    expect(after.interruptedBy).toBe('KeyboardInterrupt');
+    expect(t.logs.some((l) => l.app === app && /terminating its worker/.test(String(l.msg)))).toBe(false);
+  }, 20_000);
+});
