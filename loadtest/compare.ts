@@ -6,6 +6,7 @@
  * separate runs.
  */
 import { badCount, runLoad, type LoadShape, type RunResult } from './measure.ts';
+import { measureCpuShare, type CpuShare } from './proc.ts';
 import type { Progress } from './progress.ts';
 import type { Scenario } from './scenarios.ts';
 import { ServerProcess, findFreePort } from './server-process.ts';
@@ -50,6 +51,8 @@ export interface TargetOutcome {
   wallSec?: Spread;
   p50?: Spread;
   p99?: Spread;
+  /** CPUs' worth of time used by the server, the load generator and everything else. */
+  cpu?: { server?: Spread; loadGenerator?: Spread; other?: Spread };
   /** Against the comparison's reference, round by round. */
   ratio?: Spread;
   /** The reference for speed-ups (wall time of the reference / this one), round by round. */
@@ -78,6 +81,9 @@ export interface ComparisonResult {
 
 const MiB = 1024 * 1024;
 
+/** A run with a pause this long without any response is reported as a stall. */
+export const STALL_MS = 1000;
+
 /** Processes that are up right now, so that an interrupted load test leaves none behind. */
 export const liveServers = new Set<ServerProcess>();
 
@@ -103,7 +109,8 @@ async function startTarget(target: Target, scenario: Scenario, progress: Progres
   }
   liveServers.add(server);
   try {
-    const readyMs = await server.waitUntilReady(scenario.path, scenario.verifyBody, target.readyTimeoutSec * 1000);
+    const probe = { method: scenario.method, path: scenario.path, headers: scenario.headers, body: scenario.body, verify: scenario.verifyBody };
+    const readyMs = await server.waitUntilReady(probe, target.readyTimeoutSec * 1000);
     progress.note(`${target.label}: ready on :${port} in ${Math.round(readyMs)} ms`);
     const outcome = emptyOutcome(target, 'measured');
     outcome.readyMs = readyMs;
@@ -124,10 +131,15 @@ function rotate<T>(items: readonly T[], by: number): T[] {
   return [...items.slice(shift), ...items.slice(0, shift)];
 }
 
+function describeCpu(cpu: CpuShare | undefined): string {
+  if (!cpu) return '';
+  return `; CPUs: server ${cpu.server.toFixed(2)}, load generator ${cpu.loadGenerator.toFixed(2)}, other ${cpu.other.toFixed(2)}${cpu.other > 0.3 ? ' (NOISY)' : ''}`;
+}
+
 function describeRun(run: RunResult, shape: LoadShape): string {
   const bad = badCount(run);
   const speed = shape.amount ? `${run.wallSec.toFixed(2)} s for ${shape.amount} requests` : `${Math.round(run.requestsPerSec).toLocaleString('en-US')} req/s`;
-  return `${speed}, p50 ${run.p50} ms, p99 ${run.p99} ms${bad ? `, ${bad} BAD (errors ${run.errors}, non-2xx ${run.non2xx}, wrong body ${run.wrongBody})` : ''}`;
+  return `${speed}, p50 ${run.p50} ms, p99 ${run.p99} ms${bad ? `, ${bad} BAD (errors ${run.errors}, non-2xx ${run.non2xx}, wrong body ${run.wrongBody})` : ''}${run.longestPauseMs >= STALL_MS ? `, NO RESPONSE FOR ${(run.longestPauseMs / 1000).toFixed(1)} s` : ''}${describeCpu(run.cpu)}`;
 }
 
 export async function runComparison(comparison: Comparison, progress: Progress): Promise<ComparisonResult> {
@@ -159,7 +171,8 @@ export async function runComparison(comparison: Comparison, progress: Progress):
           continue;
         }
         const shape = shapeOf(target);
-        const run = await runLoad(server!.url, scenario, shape);
+        const { result: run, cpu } = await measureCpuShare(server!.pid!, () => runLoad(server!.url, scenario, shape));
+        run.cpu = cpu;
         outcome.runs.push(run);
         progress.step(`${scenario.name} · ${target.label} · run ${round + 1}/${runs}: ${describeRun(run, shape)}`);
       }
@@ -212,5 +225,10 @@ function summarizeOutcome(outcome: TargetOutcome, shape: LoadShape): TargetOutco
     wallSec: summarize(runs.map((run) => run.wallSec)),
     p50: summarize(runs.map((run) => run.p50)),
     p99: summarize(runs.map((run) => run.p99)),
+    cpu: {
+      server: summarize(runs.map((run) => run.cpu?.server ?? NaN)),
+      loadGenerator: summarize(runs.map((run) => run.cpu?.loadGenerator ?? NaN)),
+      other: summarize(runs.map((run) => run.cpu?.other ?? NaN)),
+    },
   };
 }

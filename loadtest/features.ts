@@ -5,8 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { options } from '../server/options.ts';
-import { ROOT } from './targets.ts';
+import { pathToFileURL } from 'node:url';
 
 export interface ServerFeatures {
   /** `--workers 0`: the app runs inline on the main thread (mod_wsgi's embedded mode). */
@@ -19,7 +18,12 @@ export interface ServerFeatures {
   pythonRuntime: boolean;
 }
 
-function acceptsZeroWorkers(): boolean {
+interface OptionLike {
+  name: string;
+  parse(raw: unknown, where: string): unknown;
+}
+
+function acceptsZeroWorkers(options: readonly OptionLike[]): boolean {
   const workers = options.find((option) => option.name === 'workers');
   if (!workers) return false;
   try {
@@ -29,12 +33,14 @@ function acceptsZeroWorkers(): boolean {
   }
 }
 
-export function detectFeatures(): ServerFeatures {
+/** Read the features of the interpool under `root` (its server/options.ts). */
+export async function detectFeatures(root: string): Promise<ServerFeatures> {
+  const { options } = (await import(pathToFileURL(join(root, 'server/options.ts')).href)) as { options: readonly OptionLike[] };
   const names = new Set<string>(options.map((option) => option.name));
   return {
-    inline: acceptsZeroWorkers(),
+    inline: acceptsZeroWorkers(options),
     processes: names.has('processes'),
     pythonOption: names.has('python'),
-    pythonRuntime: existsSync(join(ROOT, 'runtime/interpreters/python.ts')),
+    pythonRuntime: existsSync(join(root, 'runtime/interpreters/python.ts')),
   };
 }

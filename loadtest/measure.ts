@@ -4,7 +4,9 @@
  * the one the scenario expects. Requests/s counts good responses only: a fast error is
  * not a result.
  */
+import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
+import type { CpuShare } from './proc.ts';
 import type { Scenario } from './scenarios.ts';
 
 export interface LoadShape {
@@ -33,21 +35,29 @@ export interface RunResult {
   p50: number;
   p99: number;
   statusCodes: Record<string, number>;
+  /**
+   * The longest time without any response, from the start of the run (a stalled
+   * server, a GC pause, a worker being replaced).
+   */
+  longestPauseMs: number;
+  /** How the machine's CPUs were shared during the run (filled in by the caller). */
+  cpu?: CpuShare;
 }
 
 /** Per-request timeout: a server that stalls shows up as timeouts, not as a hung run. */
 const REQUEST_TIMEOUT_SEC = 30;
 
 export async function runLoad(url: string, scenario: Scenario, shape: LoadShape): Promise<RunResult> {
+  if (shape.amount) return runFixedCount(url, scenario, shape.connections, shape.amount);
   let good = 0;
   let wrongBody = 0;
-  let firstSentAt = 0;
-  let lastResponseAt = 0;
   const started = performance.now();
+  let lastResponseAt = started;
+  let longestPauseMs = 0;
   const result = await autocannon({
     url,
     connections: shape.connections,
-    ...(shape.amount ? { amount: shape.amount } : { duration: shape.duration }),
+    duration: shape.duration,
     timeout: REQUEST_TIMEOUT_SEC,
     requests: [{
       method: scenario.method,
@@ -55,19 +65,20 @@ export async function runLoad(url: string, scenario: Scenario, shape: LoadShape)
       ...(scenario.headers ? { headers: scenario.headers } : {}),
       ...(scenario.body !== undefined ? { body: scenario.body } : {}),
       onResponse: (status, body) => {
-        lastResponseAt = performance.now();
+        const now = performance.now();
+        longestPauseMs = Math.max(longestPauseMs, now - lastResponseAt);
+        lastResponseAt = now;
         if (status < 200 || status >= 300) return;
         if (scenario.verifyBody(body)) good += 1;
         else wrongBody += 1;
       },
     }],
   });
-  firstSentAt = started;
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
   const responses = Object.values(statusCodes).reduce((sum, count) => sum + count, 0);
-  // A fixed-count run ends at its last response (autocannon itself only notices on its
-  // once-a-second tick); a timed run lasts its measured duration.
-  const wallSec = shape.amount ? (lastResponseAt - firstSentAt) / 1000 : result.duration;
+  const wallSec = result.duration;
+  // A server that stopped answering before the end of the run.
+  longestPauseMs = Math.max(longestPauseMs, started + wallSec * 1000 - lastResponseAt);
   return {
     requestsPerSec: wallSec > 0 ? good / wallSec : 0,
     wallSec,
@@ -80,6 +91,78 @@ export async function runLoad(url: string, scenario: Scenario, shape: LoadShape)
     p50: result.latency.p50,
     p99: result.latency.p99,
     statusCodes,
+    longestPauseMs,
+  };
+}
+
+/**
+ * A fixed number of requests over `connections` keep-alive connections, with exact wall
+ * time from the first request to the last response (autocannon only notices that it is
+ * done on its once-a-second tick, too coarse for the CPU benchmark).
+ */
+export async function runFixedCount(url: string, scenario: Scenario, connections: number, amount: number): Promise<RunResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const latencies: number[] = [];
+  const statusCodes: Record<string, number> = {};
+  let issued = 0;
+  let good = 0;
+  let wrongBody = 0;
+  let non2xx = 0;
+  let errors = 0;
+  let timeouts = 0;
+  const started = performance.now();
+  let lastResponseAt = started;
+  let longestPauseMs = 0;
+  const target = new URL(scenario.path, url);
+
+  const send = () => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(target, { method: scenario.method, headers: scenario.headers, agent, timeout: REQUEST_TIMEOUT_SEC * 1000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'TIMEOUT' })));
+    req.on('error', reject);
+    req.end(scenario.body);
+  });
+
+  const connection = async () => {
+    while (issued < amount) {
+      issued += 1;
+      const sentAt = performance.now();
+      try {
+        const { status, body } = await send();
+        const now = performance.now();
+        longestPauseMs = Math.max(longestPauseMs, now - lastResponseAt);
+        lastResponseAt = now;
+        statusCodes[status] = (statusCodes[status] ?? 0) + 1;
+        if (status < 200 || status >= 300) non2xx += 1;
+        else if (!scenario.verifyBody(body)) wrongBody += 1;
+        else {
+          good += 1;
+          latencies.push(now - sentAt);
+        }
+      } catch (error) {
+        errors += 1;
+        if ((error as { code?: string }).code === 'TIMEOUT') timeouts += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, connection));
+  agent.destroy();
+  const wallSec = (lastResponseAt - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const percentile = (p: number) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.ceil(p * latencies.length) - 1)]!) : 0);
+  return {
+    requestsPerSec: wallSec > 0 ? good / wallSec : 0,
+    wallSec,
+    responses: Object.values(statusCodes).reduce((sum, count) => sum + count, 0),
+    good, errors, timeouts, non2xx, wrongBody,
+    p50: percentile(0.5),
+    p99: percentile(0.99),
+    statusCodes,
+    longestPauseMs,
   };
 }
 

@@ -11,10 +11,12 @@ import type { ServerFeatures } from './features.ts';
 import type { LoadShape } from './measure.ts';
 import { cpuScenario, scenarios, type ScenarioName } from './scenarios.ts';
 import {
-  ROOT, apacheTarget, gunicornTarget, interpoolTarget, plainFastifyTarget, uwsgiTarget, type Target,
+  ROOT, apacheTarget, gunicornTarget, interpoolTarget, plainFastifyTarget, uwsgiTarget, type PeerApp, type Target,
 } from './targets.ts';
 
 export interface PlanOptions {
+  /** The interpool being measured (see build.ts). */
+  root: string;
   quick: boolean;
   /** Measured runs per server (at least 3). */
   runs: number;
@@ -34,31 +36,32 @@ export function interpoolPythonApp(app: string): string {
 }
 
 /** The Python app the peers serve: apps/<app>.py when it exists, else the stand-in here. */
-export function peerPythonApp(app: string): string {
+export function peerPythonApp(root: string, app: string): PeerApp {
   const own = `apps/${app}.py`;
-  return existsSync(join(ROOT, own)) ? own : `loadtest/apps/${app}.py`;
+  if (existsSync(join(root, own))) return { path: join(root, own), file: own };
+  return { path: join(ROOT, `loadtest/apps/${app}.py`), file: `loadtest/apps/${app}.py` };
 }
 
-function pythonAbsentReason(app: string, features: ServerFeatures): string | undefined {
-  if (!existsSync(join(ROOT, interpoolPythonApp(app)))) return `${interpoolPythonApp(app)} does not exist yet (Python apps are not in this build)`;
+function pythonAbsentReason(root: string, app: string, features: ServerFeatures): string | undefined {
+  if (!existsSync(join(root, interpoolPythonApp(app)))) return `${interpoolPythonApp(app)} does not exist yet (Python apps are not in this build)`;
   if (!features.pythonRuntime) return 'the Python interpreter kind (runtime/interpreters/python.ts) is not in this build';
   return undefined;
 }
 
-function pythonTarget(app: string, workers: number, features: ServerFeatures, python?: string): Target {
-  const target = interpoolTarget({ appFile: interpoolPythonApp(app), workers, python });
-  const absent = pythonAbsentReason(app, features);
+function pythonTarget(root: string, app: string, workers: number, features: ServerFeatures, python?: string): Target {
+  const target = interpoolTarget({ root, appFile: interpoolPythonApp(app), workers, python });
+  const absent = pythonAbsentReason(root, app, features);
   return absent ? { ...target, absent } : target;
 }
 
-function peerTargets(app: string): Target[] {
-  const file = peerPythonApp(app);
+function peerTargets(root: string, app: string): Target[] {
+  const file = peerPythonApp(root, app);
   return [gunicornTarget(file), uwsgiTarget(file), apacheTarget(file)];
 }
 
 export function buildPlan(options: PlanOptions): Comparison[] {
-  const { quick, runs, cpus, features } = options;
-  const duration = options.duration ?? (quick ? 1 : 10);
+  const { root, quick, runs, cpus, features } = options;
+  const duration = options.duration ?? (quick ? 1 : 5);
   const warmupSec = quick ? 1 : 2;
   const timed = (connections: number, seconds = duration): LoadShape => ({ connections, duration: seconds });
   const plan: Comparison[] = [];
@@ -66,16 +69,16 @@ export function buildPlan(options: PlanOptions): Comparison[] {
   // 1. Issue 2: hello through the pool, 1 and 2 workers, next to plain Fastify.
   plan.push({
     id: 'issue-2-hello', section: 'issue-2', metric: 'rps',
-    title: `hello through the pool vs plain Fastify (autocannon -c ${HEADLINE_CONNECTIONS} -d ${options.duration ?? (quick ? 2 : HEADLINE_DURATION)})`,
+    title: `hello through the pool vs plain Fastify (autocannon -c ${HEADLINE_CONNECTIONS} -d ${options.duration ?? (quick ? 1 : HEADLINE_DURATION)})`,
     scenario: scenarios.hello,
     targets: [
       plainFastifyTarget(),
-      interpoolTarget({ appFile: 'apps/hello.ts', workers: 1 }),
-      interpoolTarget({ appFile: 'apps/hello.ts', workers: 2 }),
-      ...(quick ? [] : [interpoolTarget({ appFile: 'apps/hello.ts', workers: 2, logLevel: 'info', note: '--log-level info (the default: one access-log line per request)' })]),
+      interpoolTarget({ root, appFile: 'apps/hello.ts', workers: 1 }),
+      interpoolTarget({ root, appFile: 'apps/hello.ts', workers: 2 }),
+      ...(quick ? [] : [interpoolTarget({ root, appFile: 'apps/hello.ts', workers: 2, logLevel: 'info', note: '--log-level info (the default: one access-log line per request)' })]),
     ],
     referenceIds: ['plain-fastify'],
-    shape: timed(HEADLINE_CONNECTIONS, options.duration ?? (quick ? 2 : HEADLINE_DURATION)),
+    shape: timed(HEADLINE_CONNECTIONS, options.duration ?? (quick ? 1 : HEADLINE_DURATION)),
     runs, warmupSec,
   });
 
@@ -83,28 +86,30 @@ export function buildPlan(options: PlanOptions): Comparison[] {
   const names: ScenarioName[] = ['hello', 'cpu', 'echo', 'big', 'stream'];
   for (const name of names) {
     const scenario = scenarios[name];
-    const full = !quick || name === 'hello';
+    // --quick: the peers and Python on hello only (each Pyodide boot takes seconds).
+    const all = !quick || name === 'hello';
     plan.push({
       id: `scenario-${name}`, section: 'scenarios', metric: 'rps', title: scenario.title, scenario,
       targets: [
-        interpoolTarget({ appFile: `apps/${scenario.app}.ts`, workers: 2 }),
-        pythonTarget(scenario.app, 2, features),
-        ...(full && !quick ? [pythonTarget(scenario.app, 2, features, '3.12')] : []),
-        ...(full ? peerTargets(scenario.app) : []),
+        interpoolTarget({ root, appFile: `apps/${scenario.app}.ts`, workers: 2 }),
+        ...(all ? [pythonTarget(root, scenario.app, 2, features)] : []),
+        ...(!quick ? [pythonTarget(root, scenario.app, 2, features, '3.12')] : []),
+        ...(all ? peerTargets(root, scenario.app) : []),
       ],
       referenceIds: [`interpool-${scenario.app}-py-w2`, `interpool-${scenario.app}-ts-w2`],
       shape: timed(32), runs, warmupSec,
     });
   }
 
-  // 3. The scaling curve: requests/s at 1..N workers (N past the CPU count, to show the knee).
-  const maxWorkers = quick ? cpus : Math.max(4, cpus * 2);
-  for (const name of quick ? ['cpu'] as const : ['cpu', 'hello'] as const) {
+  // 3. The scaling curve: requests/s at 1..N workers (N past the CPU count, to show the
+  // knee). --quick leaves it out: the issue-2 comparison already has 1 and 2 workers.
+  const maxWorkers = Math.max(4, cpus * 2);
+  for (const name of quick ? [] : ['cpu', 'hello'] as const) {
     const scenario = scenarios[name];
     plan.push({
       id: `scaling-${name}`, section: 'scaling', metric: 'rps',
       title: `scaling: ${name} at 1..${maxWorkers} workers (${cpus} CPUs)`, scenario,
-      targets: Array.from({ length: maxWorkers }, (_, i) => interpoolTarget({ appFile: `apps/${scenario.app}.ts`, workers: i + 1 })),
+      targets: Array.from({ length: maxWorkers }, (_, i) => interpoolTarget({ root, appFile: `apps/${scenario.app}.ts`, workers: i + 1 })),
       referenceIds: [`interpool-${scenario.app}-ts-w1`],
       shape: timed(32), runs, warmupSec,
     });
@@ -112,7 +117,7 @@ export function buildPlan(options: PlanOptions): Comparison[] {
 
   // 4. The benchmark this project comes from: the same CPU-bound work four ways.
   plan.push(cpuBenchmark('ts', options));
-  plan.push(cpuBenchmark('py', options));
+  if (!quick) plan.push(cpuBenchmark('py', options));
   return plan;
 }
 
@@ -123,23 +128,23 @@ export function buildPlan(options: PlanOptions): Comparison[] {
  * Fixed number of requests; wall time and speed-up against (a).
  */
 function cpuBenchmark(kind: 'ts' | 'py', options: PlanOptions): Comparison {
-  const { quick, runs, cpus, features } = options;
+  const { root, quick, runs, cpus, features } = options;
   // About 17 ms of work per request in V8 (fib 32), 10-20 ms in CPython/Pyodide (fib 25).
   const n = kind === 'ts' ? (quick ? 30 : 32) : (quick ? 23 : 25);
   const requests = quick ? 48 : 96;
   const scenario = cpuScenario(n);
   const appFile = kind === 'ts' ? 'apps/cpu.ts' : interpoolPythonApp('cpu');
   const concurrent = 2 * cpus;
-  const pyAbsent = kind === 'py' ? pythonAbsentReason('cpu', features) : undefined;
+  const pyAbsent = kind === 'py' ? pythonAbsentReason(root, 'cpu', features) : undefined;
   const way = (id: string, label: string, target: Target, absent?: string): Target =>
     ({ ...target, id, label, absent: pyAbsent ?? absent ?? target.absent });
   const targets = [
-    way('a-sequential', `(a) sequential: 1 interpreter, 1 request at a time`, interpoolTarget({ appFile, workers: 1 })),
-    way('b-inline', `(b) inline: 1 interpreter on the main thread, ${concurrent} concurrent`, interpoolTarget({ appFile, workers: 0 }),
+    way('a-sequential', `(a) sequential: 1 interpreter, 1 request at a time`, interpoolTarget({ root, appFile, workers: 1 })),
+    way('b-inline', `(b) inline: 1 interpreter on the main thread, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: 0 }),
       features.inline ? undefined : 'not available in this build (--workers 0, inline mode, is not an option yet)'),
-    way('c-processes', `(c) ${cpus} processes × 1 interpreter, ${concurrent} concurrent`, interpoolTarget({ appFile, workers: 1, processes: cpus }),
+    way('c-processes', `(c) ${cpus} processes × 1 interpreter, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: 1, processes: cpus }),
       features.processes ? undefined : 'not available in this build (--processes is not an option yet)'),
-    way('d-pool', `(d) 1 process, pool of ${cpus} interpreters, ${concurrent} concurrent`, interpoolTarget({ appFile, workers: cpus })),
+    way('d-pool', `(d) 1 process, pool of ${cpus} interpreters, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: cpus })),
   ];
   const shape = (connections: number): LoadShape => ({ connections, duration: 0, amount: requests });
   return {

@@ -3,11 +3,13 @@
  * with the peers, the scaling curve and the CPU benchmark. Every figure is a median with
  * its min–max; ratios are measured round by round within the same run.
  */
-import type { ComparisonResult, TargetOutcome } from './compare.ts';
+import { STALL_MS, type ComparisonResult, type TargetOutcome } from './compare.ts';
 import type { LoadTestReport } from './report.ts';
 import type { Spread } from './stats.ts';
 
 const TARGET_SHARE = 0.35;
+/** Other processes using more than this many CPUs during a run make it noisy. */
+const NOISY_OTHER_CPU = 0.3;
 
 function number(value: number, digits = 0): string {
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
@@ -39,22 +41,36 @@ function mib(value: number | undefined): string {
   return value === undefined ? '—' : number(value);
 }
 
+/** Medians of the CPUs' worth of time used by the server, the load generator, the rest. */
+function cpuShare(outcome: TargetOutcome): string {
+  const { server, loadGenerator, other } = outcome.cpu ?? {};
+  if (!server || !loadGenerator || !other) return '—';
+  const text = `${server.median.toFixed(2)} · ${loadGenerator.median.toFixed(2)} · ${other.median.toFixed(2)}`;
+  return other.max > NOISY_OTHER_CPU ? `${text} ⚠` : text;
+}
+
+function noiseNote(result: ComparisonResult): string[] {
+  const noisy = result.outcomes.filter((outcome) => (outcome.cpu?.other?.max ?? 0) > NOISY_OTHER_CPU);
+  if (noisy.length === 0) return [];
+  return [`⚠ Other processes used more than ${NOISY_OTHER_CPU} CPU during some runs of: ${noisy.map((o) => o.label).join('; ')} — those figures are noisier than the rest.`, ''];
+}
+
 function notMeasured(outcome: TargetOutcome, columns: number): string {
   const why = outcome.status === 'absent' ? `absent: ${outcome.reason}` : `FAILED: ${outcome.reason}`;
   return `| ${outcome.label} | ${why} |${' |'.repeat(columns - 2)}`;
 }
 
 function throughputTable(result: ComparisonResult, ratioHeader: string): string[] {
-  const header = `| server | app | req/s median (min–max) | ${ratioHeader} | p50 ms | p99 ms | errors / non-2xx / wrong body | RSS MiB idle → peak | ready in |`;
-  const lines = [header, '|---|---|--:|--:|--:|--:|--:|--:|--:|'];
+  const header = `| server | app | req/s median (min–max) | ${ratioHeader} | p50 ms | p99 ms | errors / non-2xx / wrong body | CPUs: server · load gen · other | RSS MiB idle → peak | ready in |`;
+  const lines = [header, '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|'];
   for (const outcome of result.outcomes) {
     if (outcome.status !== 'measured') {
-      lines.push(notMeasured(outcome, 9));
+      lines.push(notMeasured(outcome, 10));
       continue;
     }
-    lines.push(`| ${outcome.label} | ${outcome.appFile ?? ''} | ${spread(outcome.rps)} | ${percent(outcome.ratio)} | ${spread(outcome.p50)} | ${spread(outcome.p99)} | ${bad(outcome)} | ${mib(outcome.rssIdleMiB)} → ${mib(outcome.rssPeakMiB)} | ${outcome.readyMs === undefined ? '—' : `${number(outcome.readyMs)} ms`} |`);
+    lines.push(`| ${outcome.label} | ${outcome.appFile ?? ''} | ${spread(outcome.rps)} | ${percent(outcome.ratio)} | ${spread(outcome.p50)} | ${spread(outcome.p99)} | ${bad(outcome)} | ${cpuShare(outcome)} | ${mib(outcome.rssIdleMiB)} → ${mib(outcome.rssPeakMiB)} | ${outcome.readyMs === undefined ? '—' : `${number(outcome.readyMs)} ms`} |`);
   }
-  return lines;
+  return [...lines, '', ...noiseNote(result)];
 }
 
 function referenceLabel(result: ComparisonResult): string {
@@ -105,29 +121,41 @@ function cpuSection(results: ComparisonResult[]): string[] {
   lines.push('A fixed number of CPU-bound requests; wall time from the first request to the last response; speed-up = wall time of (a) ÷ wall time of the row, within each round. The proof of concept this project comes from measured, on 4 CPUs: sequential 1.99 s, threads 3.15 s, multiprocessing 560 ms, subinterpreters 583 ms.', '');
   for (const result of results) {
     lines.push(`### ${result.title}`, '');
-    lines.push('| way | wall s median (min–max) | speed-up vs (a) | errors / non-2xx / wrong body | RSS MiB idle → peak |', '|---|--:|--:|--:|--:|');
+    lines.push('| way | wall s median (min–max) | speed-up vs (a) | errors / non-2xx / wrong body | CPUs: server · load gen · other | RSS MiB idle → peak |', '|---|--:|--:|--:|--:|--:|');
     for (const outcome of result.outcomes) {
       if (outcome.status !== 'measured') {
-        lines.push(notMeasured(outcome, 5));
+        lines.push(notMeasured(outcome, 6));
         continue;
       }
-      lines.push(`| ${outcome.label} | ${spread(outcome.wallSec, 2)} | ${times(outcome.speedup)} | ${bad(outcome)} | ${mib(outcome.rssIdleMiB)} → ${mib(outcome.rssPeakMiB)} |`);
+      lines.push(`| ${outcome.label} | ${spread(outcome.wallSec, 2)} | ${times(outcome.speedup)} | ${bad(outcome)} | ${cpuShare(outcome)} | ${mib(outcome.rssIdleMiB)} → ${mib(outcome.rssPeakMiB)} |`);
     }
-    lines.push('');
+    lines.push('', ...noiseNote(result));
   }
   return lines;
 }
 
-function serverOutput(report: LoadTestReport): string[] {
-  const noisy = report.comparisons.flatMap((result) => result.outcomes
-    .filter((outcome) => outcome.serverLog.count > 0)
-    .map((outcome) => ({ result, outcome })));
-  const lines = ['## Server output while measured', ''];
-  if (noisy.length === 0) return [...lines, 'No server wrote anything while it was measured (all run at warning level or quieter).', ''];
-  lines.push('Servers run at warning level, so every line they write under load is worth a look:', '');
-  for (const { result, outcome } of noisy) {
-    lines.push(`- ${result.title} · ${outcome.label}: ${outcome.serverLog.count} lines, first: \`${(outcome.serverLog.sample[0] ?? '').replace(/`/g, "'").slice(0, 300)}\``);
+function oddities(report: LoadTestReport): string[] {
+  const lines = ['## Anything odd under load', ''];
+  const entries = report.comparisons.flatMap((result) => result.outcomes.filter((o) => o.status === 'measured').map((outcome) => ({ result, outcome })));
+  for (const { result, outcome } of entries) {
+    const where = `${result.title} · ${outcome.label}`;
+    const { errors, timeouts, non2xx, wrongBody } = outcome.totals;
+    if (errors + non2xx + wrongBody > 0) {
+      const codes = Object.entries(outcome.statusCodes).filter(([code]) => !code.startsWith('2')).map(([code, count]) => `${count}× ${code}`).join(', ');
+      lines.push(`- ${where}: ${errors} errors (${timeouts} timeouts), ${non2xx} non-2xx${codes ? ` (${codes})` : ''}, ${wrongBody} wrong bodies.`);
+    }
+    const stalls = outcome.runs.filter((run) => run.longestPauseMs >= STALL_MS);
+    if (stalls.length > 0) {
+      lines.push(`- ${where}: ${stalls.length} of ${outcome.runs.length} runs had no response for ${stalls.map((run) => `${(run.longestPauseMs / 1000).toFixed(1)} s`).join(', ')}.`);
+    }
+    if (outcome.rssIdleMiB && outcome.rssPeakMiB && outcome.rssPeakMiB > 2 * outcome.rssIdleMiB) {
+      lines.push(`- ${where}: RSS grew from ${mib(outcome.rssIdleMiB)} MiB idle to ${mib(outcome.rssPeakMiB)} MiB under load (${mib(outcome.rssAfterMiB)} MiB right after).`);
+    }
+    if (outcome.serverLog.count > 0) {
+      lines.push(`- ${where}: the server wrote ${outcome.serverLog.count} log lines while measured (it runs at warning level); first: \`${(outcome.serverLog.sample[0] ?? '').replace(/`/g, "'").slice(0, 300)}\``);
+    }
   }
+  if (lines.length === 2) lines.push('Nothing: no errors, non-2xx, wrong bodies, stalls, memory doubling or server output.');
   return [...lines, ''];
 }
 
@@ -149,7 +177,7 @@ export function renderMarkdown(report: LoadTestReport): string {
   const { meta } = report;
   const lines = [
     `# interpool load test — ${meta.date}${meta.quick ? ' (quick)' : ''}`, '',
-    `Machine: ${meta.cpus} CPUs (${meta.cpuModel}), ${meta.memoryGiB} GiB, ${meta.platform}; Node ${meta.node}; interpool at ${meta.commit}${meta.dirty ? ' (with uncommitted changes)' : ''}.`,
+    `Machine: ${meta.cpus} CPUs (${meta.cpuModel}), ${meta.memoryGiB} GiB, ${meta.platform}; Node ${meta.node}; measured: ${meta.measured}.`,
     `The load generator (autocannon, in the harness process) runs on the same ${meta.cpus} CPUs as the server it loads, so absolute figures are low and noisy: read the ratios, which are measured round by round in the same run. Every figure is the median of ${meta.runs} runs, with min–max. Only 2xx responses with the expected body count as requests; errors, non-2xx and wrong bodies are counted and shown.`, '',
     `Command: \`${meta.command}\` · took ${Math.round(meta.elapsedSec)} s · load average before: ${meta.loadAverage.map((x) => x.toFixed(2)).join(' ')}`, '',
     '![requests per second](' + meta.svgName + ')', '',
@@ -159,6 +187,6 @@ export function renderMarkdown(report: LoadTestReport): string {
   if (section('scenarios').length) lines.push(...scenarioSection(section('scenarios')));
   if (section('scaling').length) lines.push(...scalingSection(section('scaling')));
   if (section('cpu-benchmark').length) lines.push(...cpuSection(section('cpu-benchmark')));
-  lines.push(...serverOutput(report), ...notYetMeasured(report));
+  lines.push(...oddities(report), ...notYetMeasured(report));
   return lines.join('\n');
 }

@@ -19,6 +19,8 @@ export interface ReportMeta {
   loadAverage: number[];
   commit: string;
   dirty: boolean;
+  /** Which interpool was measured: the working tree or an exported commit. */
+  measured: string;
   features: ServerFeatures;
   elapsedSec: number;
   svgName: string;

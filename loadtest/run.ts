@@ -6,11 +6,11 @@
  * and .svg. Bounded: every run has a duration or a request count, every request a
  * timeout, every server a start deadline.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { prepareBuild } from './build.ts';
 import { liveServers, runComparison, type ComparisonResult } from './compare.ts';
 import { detectFeatures } from './features.ts';
 import { buildPlan } from './plan.ts';
@@ -18,23 +18,16 @@ import { Progress } from './progress.ts';
 import { writeReport, type LoadTestReport } from './report.ts';
 import { ROOT } from './targets.ts';
 
-const USAGE = `usage: npm run loadtest -- [--quick] [--runs N] [--duration SECONDS] [--only LIST] [--out DIR]
+const USAGE = `usage: npm run loadtest -- [--quick] [--ref COMMIT] [--runs N] [--duration SECONDS] [--only LIST] [--out DIR]
 
   --quick           short runs and fewer rows: about a minute
+  --ref COMMIT      measure that commit (exported with git archive) instead of the working tree
   --runs N          measured runs per server, at least 3 (default 3)
-  --duration S      seconds per timed run (default 10, --quick 1; the issue-2 figure: 10, --quick 2)
+  --duration S      seconds per timed run (default 5, --quick 1; the issue-2 figure: 10, --quick 1)
   --only LIST       comma-separated sections (issue-2, scenarios, scaling, cpu-benchmark)
                     or comparison ids (scenario-hello, scaling-cpu, cpu-benchmark-ts, ...)
   --out DIR         where to write results (default loadtest/results)
 `;
-
-function git(args: string[]): string {
-  try {
-    return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  } catch {
-    return '';
-  }
-}
 
 function fail(message: string): never {
   process.stderr.write(`loadtest: ${message}\n${USAGE}`);
@@ -51,6 +44,7 @@ function parseOptions(argv: string[]) {
         runs: { type: 'string', default: '3' },
         duration: { type: 'string' },
         only: { type: 'string' },
+        ref: { type: 'string' },
         out: { type: 'string', default: join(ROOT, 'loadtest/results') },
         help: { type: 'boolean', default: false },
       },
@@ -67,7 +61,7 @@ function parseOptions(argv: string[]) {
   const duration = parsed.duration === undefined ? undefined : Number(parsed.duration);
   if (duration !== undefined && (!Number.isInteger(duration) || duration < 1 || duration > 120)) fail(`--duration must be a whole number of seconds from 1 to 120, got ${JSON.stringify(parsed.duration)}`);
   const only = parsed.only?.split(',').map((item) => item.trim()).filter(Boolean);
-  return { quick: parsed.quick, runs, duration, only, out: parsed.out };
+  return { quick: parsed.quick, runs, duration, only, out: parsed.out, ref: parsed.ref };
 }
 
 function stamp(date: Date): string {
@@ -78,9 +72,15 @@ function stamp(date: Date): string {
 async function main(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
   const started = new Date();
-  const features = detectFeatures();
+  let build;
+  try {
+    build = prepareBuild(options.ref);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const features = await detectFeatures(build.root);
   const cpuCount = availableParallelism();
-  let plan = buildPlan({ quick: options.quick, runs: options.runs, duration: options.duration, cpus: cpuCount, features });
+  let plan = buildPlan({ root: build.root, quick: options.quick, runs: options.runs, duration: options.duration, cpus: cpuCount, features });
   if (options.only) {
     const known = new Set(plan.flatMap((comparison) => [comparison.id, comparison.section]));
     const unknown = options.only.filter((item) => !known.has(item));
@@ -94,9 +94,13 @@ async function main(argv: string[]): Promise<void> {
 
   const progress = new Progress();
   const loadBefore = loadavg();
-  process.stderr.write(`interpool load test: ${plan.length} comparisons, ${options.runs} runs each, ${cpuCount} CPUs shared with the load generator${options.quick ? ', quick' : ''}\n`);
+  process.stderr.write(`interpool load test of ${build.description}: ${plan.length} comparisons, ${options.runs} runs each, ${cpuCount} CPUs shared with the load generator${options.quick ? ', quick' : ''}\n`);
   const comparisons: ComparisonResult[] = [];
-  for (const comparison of plan) comparisons.push(await runComparison(comparison, progress));
+  try {
+    for (const comparison of plan) comparisons.push(await runComparison(comparison, progress));
+  } finally {
+    build.dispose();
+  }
 
   const base = `${stamp(started)}${options.quick ? '-quick' : ''}`;
   const report: LoadTestReport = {
@@ -111,8 +115,9 @@ async function main(argv: string[]): Promise<void> {
       cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 1024 ** 3),
       loadAverage: loadBefore,
-      commit: git(['rev-parse', '--short', 'HEAD']) || 'unknown',
-      dirty: git(['status', '--porcelain', '--', 'server', 'runtime', 'apps', 'bin']) !== '',
+      commit: build.commit,
+      dirty: build.dirty,
+      measured: build.description,
       features,
       elapsedSec: (Date.now() - started.getTime()) / 1000,
       svgName: `${base}.svg`,

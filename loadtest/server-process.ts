@@ -4,15 +4,18 @@
  * (the whole process tree: gunicorn, uWSGI and Apache fork workers) and its log, stop it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readTreeRss } from './proc.ts';
 
 export interface LaunchSpec {
   command: string;
   args: string[];
   cwd: string;
   env?: Record<string, string>;
+  /** Log files the server writes instead of stdout/stderr (Apache's ErrorLog). */
+  logFiles?: string[];
   /** Run after the process exits (temporary config files, ...). */
   cleanup?: () => void;
 }
@@ -29,42 +32,16 @@ export async function findFreePort(): Promise<number> {
   });
 }
 
-/** Resident memory of a process and all its descendants, in bytes (Linux /proc). */
-export function readTreeRss(rootPid: number): number {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // The command name is in parentheses and may hold spaces: fields start after ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(entry));
-      children.set(ppid, list);
-    } catch {
-      // The process exited while we looked.
-    }
-  }
-  let total = 0;
-  const pending = [rootPid];
-  while (pending.length > 0) {
-    const pid = pending.pop()!;
-    total += readRss(pid);
-    pending.push(...(children.get(pid) ?? []));
-  }
-  return total;
-}
-
-function readRss(pid: number): number {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 const KEEP_LINES = 40;
+
+/** The request that tells a server is ready: the scenario's own, judged the same way. */
+export interface ReadinessProbe {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  verify(body: string): boolean;
+}
 
 export class ServerProcess {
   readonly label: string;
@@ -134,16 +111,19 @@ export class ServerProcess {
   }
 
   /**
-   * Wait until a request to `path` gets a 2xx whose body passes `verify`; returns the
-   * milliseconds from spawn to that first correct response.
+   * Wait until the scenario's request gets a 2xx whose body passes its check; returns
+   * the milliseconds from spawn to that first correct response.
    */
-  async waitUntilReady(path: string, verify: (body: string) => boolean, timeoutMs: number): Promise<number> {
+  async waitUntilReady(probe: ReadinessProbe, timeoutMs: number): Promise<number> {
+    const { path, verify } = probe;
     const deadline = performance.now() + timeoutMs;
     let last = 'no answer yet';
     while (performance.now() < deadline) {
       if (this.exited) throw new Error(`exited with code ${this.#exitCode} before it was ready\n${this.logTail()}`);
       try {
-        const response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(5000) });
+        const response = await fetch(`${this.url}${path}`, {
+          method: probe.method, headers: probe.headers, body: probe.body, signal: AbortSignal.timeout(5000),
+        });
         const body = await response.text();
         if (response.ok && verify(body)) return performance.now() - this.#startedAt;
         last = `answered ${response.status}: ${JSON.stringify(body.slice(0, 200))}`;
@@ -158,27 +138,49 @@ export class ServerProcess {
 
   /** Forget the output so far: what is written from now on is reported. */
   resetLog(): void {
+    this.#drainLogFiles();
     this.#notable = [];
     this.#notableCount = 0;
   }
 
   /** Output lines since resetLog(): a count and the first few. */
   notableLog(): { count: number; sample: string[] } {
+    this.#drainLogFiles();
     return { count: this.#notableCount, sample: [...this.#notable] };
   }
 
   logTail(): string {
+    this.#drainLogFiles();
     return this.#tail.map((line) => `    | ${line}`).join('\n');
+  }
+
+  /** Bytes of each log file already collected. */
+  readonly #logOffsets = new Map<string, number>();
+
+  #drainLogFiles(): void {
+    for (const file of this.#spec.logFiles ?? []) {
+      let content: Buffer;
+      try {
+        content = readFileSync(file);
+      } catch {
+        continue;
+      }
+      const offset = this.#logOffsets.get(file) ?? 0;
+      const fresh = content.subarray(offset).toString('utf8');
+      const complete = fresh.lastIndexOf('\n') + 1;
+      this.#logOffsets.set(file, offset + Buffer.byteLength(fresh.slice(0, complete)));
+      for (const line of fresh.slice(0, complete).split('\n')) if (line.trim() !== '') this.#collect(line);
+    }
   }
 
   rss(): number {
     return this.#child.pid ? readTreeRss(this.#child.pid) : 0;
   }
 
-  /** Sample the tree's RSS every 250 ms until stopSampling(); returns nothing until then. */
+  /** Sample the tree's RSS every 500 ms until stopSampling(). */
   startSampling(): void {
     this.#rssPeak = this.rss();
-    this.#sampler = setInterval(() => { this.#rssPeak = Math.max(this.#rssPeak, this.rss()); }, 250);
+    this.#sampler = setInterval(() => { this.#rssPeak = Math.max(this.#rssPeak, this.rss()); }, 500);
   }
 
   /** The peak RSS seen since startSampling(). */

@@ -29,7 +29,9 @@ export interface Target {
 }
 
 export interface InterpoolOptions {
-  /** App file, relative to the repository root. */
+  /** The interpool being measured (see build.ts). */
+  root: string;
+  /** App file, relative to `root`. */
   appFile: string;
   workers: number;
   /** --processes P (not in this build yet: the caller checks features first). */
@@ -41,18 +43,18 @@ export interface InterpoolOptions {
 }
 
 export function interpoolTarget(options: InterpoolOptions): Target {
-  const { appFile, workers, processes, python, logLevel = 'warn', note } = options;
+  const { root, appFile, workers, processes, python, logLevel = 'warn', note } = options;
   const kind = appFile.endsWith('.py') ? `Python${python ? ` ${python}` : ''}` : 'TS';
   const id = ['interpool', basename(appFile).replace(/\W/g, '-'), `w${workers}`, processes ? `p${processes}` : '', python ? `py${python}` : '', logLevel !== 'warn' ? `log-${logLevel}` : '']
     .filter(Boolean).join('-');
   const label = [`interpool ${kind}`, processes ? `--processes ${processes}` : '', `--workers ${workers}`, note ?? ''].filter(Boolean).join(', ');
   return {
     id, label, role: 'interpool', appFile,
-    absent: existsSync(join(ROOT, appFile)) ? undefined : `${appFile} does not exist in this build`,
+    absent: existsSync(join(root, appFile)) ? undefined : `${appFile} does not exist in this build`,
     readyTimeoutSec: appFile.endsWith('.py') ? 180 : 30,
     launch: (port) => ({
       command: process.execPath,
-      cwd: ROOT,
+      cwd: root,
       args: [
         'bin/interpool.js', 'serve', `/=${appFile}`,
         '--workers', String(workers),
@@ -92,12 +94,17 @@ export function findExecutable(name: string): string | undefined {
 
 const SETUP_HINT = 'run `npm run loadtest:setup-peers`';
 
+/** A Python app file for the peers: its absolute path, and how the report names it. */
+export interface PeerApp {
+  path: string;
+  file: string;
+}
+
 /** gunicorn, threaded workers: 2 processes × 4 threads. */
-export function gunicornTarget(appFile: string): Target {
+export function gunicornTarget({ path, file }: PeerApp): Target {
   const gunicorn = findExecutable('gunicorn');
-  const path = join(ROOT, appFile);
   return {
-    id: 'gunicorn', label: 'gunicorn -k gthread -w 2 --threads 4', role: 'peer', appFile,
+    id: 'gunicorn', label: 'gunicorn -k gthread -w 2 --threads 4', role: 'peer', appFile: file,
     absent: gunicorn ? undefined : `gunicorn is not installed (${SETUP_HINT})`,
     readyTimeoutSec: 30,
     launch: (port) => ({
@@ -109,29 +116,29 @@ export function gunicornTarget(appFile: string): Target {
 }
 
 /** uWSGI with its HTTP router: 2 processes × 4 threads. */
-export function uwsgiTarget(appFile: string): Target {
+export function uwsgiTarget({ path, file }: PeerApp): Target {
   const uwsgi = findExecutable('uwsgi');
   const plugin = existsSync('/usr/lib/uwsgi/plugins/python3_plugin.so');
   return {
-    id: 'uwsgi', label: 'uWSGI --http, 2 processes × 4 threads', role: 'peer', appFile,
+    id: 'uwsgi', label: 'uWSGI --http, 2 processes × 4 threads', role: 'peer', appFile: file,
     absent: !uwsgi ? `uwsgi is not installed (${SETUP_HINT})` : !plugin ? `uWSGI's python3 plugin is not installed (${SETUP_HINT})` : undefined,
     readyTimeoutSec: 30,
     launch: (port) => ({
       command: uwsgi!, cwd: ROOT,
       args: ['--plugins', 'http,python3', '--http', `127.0.0.1:${port}`, '--http-keepalive', '--http-auto-chunked',
         '--master', '--die-on-term', '--processes', '2', '--threads', '4',
-        '--wsgi-file', join(ROOT, appFile), '--callable', 'application', '--need-app', '--disable-logging'],
+        '--wsgi-file', path, '--callable', 'application', '--need-app', '--disable-logging'],
     }),
   };
 }
 
 /** Apache httpd (event MPM) with mod_wsgi in daemon mode: processes=2 threads=4. */
-export function apacheTarget(appFile: string): Target {
+export function apacheTarget({ path, file }: PeerApp): Target {
   const apache = findExecutable('apache2') ?? findExecutable('httpd');
   const modules = '/usr/lib/apache2/modules';
   const hasWsgi = existsSync(join(modules, 'mod_wsgi.so'));
   return {
-    id: 'apache-mod-wsgi', label: 'Apache mod_wsgi daemon, processes=2 threads=4', role: 'peer', appFile,
+    id: 'apache-mod-wsgi', label: 'Apache mod_wsgi daemon, processes=2 threads=4', role: 'peer', appFile: file,
     absent: !apache ? `apache2 is not installed (${SETUP_HINT})` : !hasWsgi ? `mod_wsgi is not installed (${SETUP_HINT})` : undefined,
     readyTimeoutSec: 30,
     launch: (port) => {
@@ -140,9 +147,9 @@ export function apacheTarget(appFile: string): Target {
       const dir = mkdtempSync(join(tmpdir(), 'interpool-apache-'));
       chmodSync(dir, 0o755);
       const conf = join(dir, 'httpd.conf');
-      writeFileSync(conf, apacheConfig(port, dir, join(ROOT, appFile), modules));
+      writeFileSync(conf, apacheConfig(port, dir, path, modules));
       return {
-        command: apache!, cwd: dir, args: ['-f', conf, '-DFOREGROUND'],
+        command: apache!, cwd: dir, args: ['-f', conf, '-DFOREGROUND'], logFiles: [join(dir, 'error.log')],
         cleanup: () => rmSync(dir, { recursive: true, force: true }),
       };
     },
@@ -156,7 +163,7 @@ ServerRoot "${dir}"
 ServerName 127.0.0.1
 Listen 127.0.0.1:${port}
 PidFile "${dir}/httpd.pid"
-ErrorLog /dev/stderr
+ErrorLog "${dir}/error.log"
 LogLevel warn
 LoadModule mpm_event_module ${modules}/mod_mpm_event.so
 LoadModule authz_core_module ${modules}/mod_authz_core.so
@@ -174,7 +181,11 @@ WSGIDaemonProcess loadtest processes=2 threads=4 python-path=${dirname(appPath)}
 WSGIProcessGroup loadtest
 WSGIApplicationGroup %{GLOBAL}
 WSGIScriptAlias / "${appPath}"
+<Directory />
+  AllowOverride None
+</Directory>
 <Directory "${dirname(appPath)}">
+  AllowOverride None
   Require all granted
 </Directory>
 `;
