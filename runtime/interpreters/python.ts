@@ -9,7 +9,7 @@
  * shared control block's slot 0 is Pyodide's interrupt buffer: a timeout raises
  * KeyboardInterrupt inside the app.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
@@ -160,6 +160,7 @@ function mountPaths(pyodide: Pyodide, appDir: string, pythonPath: readonly strin
   const readOnly = new Set<unknown>();
   for (const dir of [...new Set([appDir, ...pythonPath])].sort((a, b) => a.length - b.length)) {
     if (mounted.some((outer) => dir === outer || dir.startsWith(outer.endsWith('/') ? outer : `${outer}/`))) continue;
+    if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new BootError('APP_BOOT_FAILED', `python path ${dir} is not a directory`);
     FS.mkdirTree(dir);
     readOnly.add(FS.mount(FS.filesystems.NODEFS, { root: dir }, dir).mount);
     mounted.push(dir);
