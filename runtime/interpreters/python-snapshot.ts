@@ -13,15 +13,20 @@
  * removed by the next server that makes a snapshot.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
 import type { WorkerSpec } from '../protocol.ts';
 
-/** How long a waiting worker trusts a lock whose holder has not finished. */
-const LOCK_STALE_MS = 120_000;
+/**
+ * The lock holder touches its lock every HEARTBEAT_MS while it boots; a lock untouched
+ * for LOCK_STALE_MS belongs to a worker that died (terminated mid-boot), and the waiters
+ * stop waiting for it.
+ */
+const HEARTBEAT_MS = 1000;
+const LOCK_STALE_MS = 20_000;
 const POLL_MS = 25;
 
 export interface SnapshotFiles {
@@ -36,6 +41,11 @@ export type SnapshotPlan =
   | { action: 'restore'; bytes: Uint8Array }
   | { action: 'make' }
   | { action: 'cold'; reason: string };
+
+export interface PlanOptions {
+  /** Milliseconds after which an untouched lock is considered abandoned. */
+  staleMs?: number;
+}
 
 export function locateSnapshot(spec: WorkerSpec, runtime: string, pythonPath: readonly string[]): SnapshotFiles {
   const { size, mtimeMs } = statSync(spec.file);
@@ -53,7 +63,7 @@ export function locateSnapshot(spec: WorkerSpec, runtime: string, pythonPath: re
  * Restore when a snapshot exists; make it when this worker wins the lock; else wait for
  * the worker that holds it. Never throws: any trouble means a cold boot, with the reason.
  */
-export async function planSnapshot(files: SnapshotFiles): Promise<SnapshotPlan> {
+export async function planSnapshot(files: SnapshotFiles, { staleMs = LOCK_STALE_MS }: PlanOptions = {}): Promise<SnapshotPlan> {
   try {
     for (;;) {
       const ready = readIfExists(files.snapshot);
@@ -68,9 +78,10 @@ export async function planSnapshot(files: SnapshotFiles): Promise<SnapshotPlan> 
           return { action: 'restore', bytes: late };
         }
         removeDeadProcessSnapshots();
+        startHeartbeat(files.lock);
         return { action: 'make' };
       }
-      if (lockAge(files.lock) > LOCK_STALE_MS) return { action: 'cold', reason: 'the worker making the snapshot did not finish' };
+      if (lockAge(files.lock) > staleMs) return { action: 'cold', reason: 'the worker making the snapshot stopped before it finished' };
       await sleep(POLL_MS);
     }
   } catch (error) {
@@ -86,7 +97,7 @@ export function saveSnapshot(files: SnapshotFiles, bytes: Uint8Array): void {
     renameSync(aside, files.snapshot);
   } finally {
     rmSync(aside, { force: true });
-    rmSync(files.lock, { force: true });
+    releaseSnapshotLock(files);
   }
 }
 
@@ -95,13 +106,30 @@ export function refuseSnapshot(files: SnapshotFiles, reason: string): void {
   try {
     writeFileSync(files.refused, reason);
   } finally {
-    rmSync(files.lock, { force: true });
+    releaseSnapshotLock(files);
   }
 }
 
 /** The maker failed before it could snapshot (e.g. the app does not import): let others try. */
 export function releaseSnapshotLock(files: SnapshotFiles): void {
+  clearInterval(heartbeats.get(files.lock));
+  heartbeats.delete(files.lock);
   rmSync(files.lock, { force: true });
+}
+
+const heartbeats = new Map<string, NodeJS.Timeout>();
+
+function startHeartbeat(lock: string): void {
+  const timer = setInterval(() => {
+    try {
+      const now = new Date();
+      utimesSync(lock, now, now);
+    } catch {
+      clearInterval(timer);
+    }
+  }, HEARTBEAT_MS);
+  timer.unref();
+  heartbeats.set(lock, timer);
 }
 
 function snapshotRoot(): string {

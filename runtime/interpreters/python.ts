@@ -45,6 +45,8 @@ interface EmscriptenFS {
 }
 interface Pyodide {
   version: string;
+  /** The Emscripten module: HEAP8 views the interpreter's whole wasm memory. */
+  _module: { HEAP8: Int8Array };
   FS: EmscriptenFS;
   ERRNO_CODES: Record<string, number>;
   runPython(code: string): unknown;
@@ -101,11 +103,25 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   pyodide.setInterruptBuffer(new Int32Array(control.buffer, ControlSlot.INTERRUPT, 1));
   const handle = pyodide.runPython('import interpool_wsgi; interpool_wsgi.handle') as PyProxy;
   const pythonVersion = pyodide.runPython('import sys; sys.version.split()[0]') as string;
-  return {
-    kind: 'python',
+  const booted = pyodide;
+  const interpreter = {
+    kind: 'python' as const,
     version: `Python ${pythonVersion} (Pyodide ${pyodide.version})`,
-    handle: (envelope, writer) => runRequest(handle, envelope, writer, control),
+    handle: (envelope: RequestEnvelope, writer: ResponseWriter) => runRequest(handle, envelope, writer, control),
+    /** The interpreter's whole WebAssembly memory (it grows, it never shrinks). */
+    memoryBytes: () => booted._module.HEAP8.byteLength,
+    healthy: () => isUsable(booted),
   };
+  return interpreter;
+}
+
+/** After a fatal error (e.g. a wasm trap) Pyodide's public API throws on every access. */
+function isUsable(pyodide: Pyodide): boolean {
+  try {
+    return pyodide.FS !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 function readSettings(spec: WorkerSpec): PythonSettings {
