@@ -53,8 +53,12 @@ export interface TargetOutcome {
   p99?: Spread;
   /** CPUs' worth of time used by the server, the load generator and everything else. */
   cpu?: { server?: Spread; loadGenerator?: Spread; other?: Spread };
+  /** Good responses per CPU-second the server used: robust to a busy machine. */
+  perServerCpuSec?: Spread;
   /** Against the comparison's reference, round by round. */
   ratio?: Spread;
+  /** perServerCpuSec against the reference's, round by round. */
+  efficiencyRatio?: Spread;
   /** The reference for speed-ups (wall time of the reference / this one), round by round. */
   speedup?: Spread;
   totals: { responses: number; good: number; errors: number; timeouts: number; non2xx: number; wrongBody: number };
@@ -75,6 +79,9 @@ export interface ComparisonResult {
   request: string;
   shape: LoadShape;
   runs: number;
+  /** Candidates for the reference, in order of preference. */
+  referenceIds: string[];
+  /** The reference the ratios are against: the first candidate that was measured. */
   referenceId?: string;
   outcomes: TargetOutcome[];
 }
@@ -189,26 +196,41 @@ export async function runComparison(comparison: Comparison, progress: Progress):
     }
   }
 
-  const outcomes = started.map(({ target, outcome }) => summarizeOutcome(outcome, shapeOf(target)));
-  const reference = comparison.referenceIds.map((id) => outcomes.find((outcome) => outcome.id === id && outcome.status === 'measured')).find(Boolean);
+  return summarizeComparison({
+    id: comparison.id, section: comparison.section, title: comparison.title, metric: comparison.metric, scenario: scenario.name,
+    request: `${scenario.method} ${scenario.path}${scenario.body ? ` (${scenario.body.length} B body)` : ''}`,
+    shape: comparison.shape, runs, referenceIds: comparison.referenceIds,
+    outcomes: started.map(({ target, outcome }) => ({ ...outcome, shape: shapeOf(target) })),
+  });
+}
+
+/**
+ * Every summary of a comparison, from its raw runs: medians, CPU shares and the ratios
+ * against the reference, round by round. Also used to re-render an old JSON file.
+ */
+export function summarizeComparison(result: ComparisonResult): ComparisonResult {
+  const outcomes = result.outcomes.map((outcome) => summarizeOutcome(outcome));
+  const referenceIds = result.referenceIds ?? (result.referenceId ? [result.referenceId] : []);
+  const reference = referenceIds.map((id) => outcomes.find((outcome) => outcome.id === id && outcome.status === 'measured')).find(Boolean);
   if (reference) {
     for (const outcome of outcomes) {
       if (outcome.status !== 'measured') continue;
       outcome.ratio = summarize(pairwiseRatios(outcome.runs.map((run) => run.requestsPerSec), reference.runs.map((run) => run.requestsPerSec)));
+      outcome.efficiencyRatio = summarize(pairwiseRatios(efficiencies(outcome.runs), efficiencies(reference.runs)));
       outcome.speedup = summarize(pairwiseRatios(reference.runs.map((run) => run.wallSec), outcome.runs.map((run) => run.wallSec)));
     }
   }
-  return {
-    id: comparison.id, section: comparison.section, title: comparison.title, metric: comparison.metric, scenario: scenario.name,
-    request: `${scenario.method} ${scenario.path}${scenario.body ? ` (${scenario.body.length} B body)` : ''}`,
-    shape: comparison.shape, runs, referenceId: reference?.id, outcomes,
-  };
+  return { ...result, referenceIds, referenceId: reference?.id, outcomes };
 }
 
-function summarizeOutcome(outcome: TargetOutcome, shape: LoadShape): TargetOutcome {
+function efficiencies(runs: readonly RunResult[]): number[] {
+  return runs.map((run) => (run.cpu && run.cpu.server > 0 ? run.requestsPerSec / run.cpu.server : NaN));
+}
+
+function summarizeOutcome(outcome: TargetOutcome): TargetOutcome {
   if (outcome.status !== 'measured' || outcome.runs.length === 0) return outcome;
   const { runs } = outcome;
-  const totals = { ...outcome.totals };
+  const totals = { responses: 0, good: 0, errors: 0, timeouts: 0, non2xx: 0, wrongBody: 0 };
   const statusCodes: Record<string, number> = {};
   for (const run of runs) {
     totals.responses += run.responses;
@@ -220,11 +242,12 @@ function summarizeOutcome(outcome: TargetOutcome, shape: LoadShape): TargetOutco
     for (const [code, count] of Object.entries(run.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count;
   }
   return {
-    ...outcome, shape, totals, statusCodes,
+    ...outcome, totals, statusCodes,
     rps: summarize(runs.map((run) => run.requestsPerSec)),
     wallSec: summarize(runs.map((run) => run.wallSec)),
     p50: summarize(runs.map((run) => run.p50)),
     p99: summarize(runs.map((run) => run.p99)),
+    perServerCpuSec: summarize(efficiencies(runs)),
     cpu: {
       server: summarize(runs.map((run) => run.cpu?.server ?? NaN)),
       loadGenerator: summarize(runs.map((run) => run.cpu?.loadGenerator ?? NaN)),

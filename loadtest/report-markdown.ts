@@ -61,14 +61,14 @@ function notMeasured(outcome: TargetOutcome, columns: number): string {
 }
 
 function throughputTable(result: ComparisonResult, ratioHeader: string): string[] {
-  const header = `| server | app | req/s median (min–max) | ${ratioHeader} | p50 ms | p99 ms | errors / non-2xx / wrong body | CPUs: server · load gen · other | RSS MiB idle → peak | ready in |`;
-  const lines = [header, '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|'];
+  const header = `| server | app | req/s median (min–max) | ${ratioHeader} | req per server CPU-s | p50 ms | p99 ms | errors / non-2xx / wrong body | CPUs: server · load gen · other | RSS MiB idle → peak | ready in |`;
+  const lines = [header, '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|'];
   for (const outcome of result.outcomes) {
     if (outcome.status !== 'measured') {
-      lines.push(notMeasured(outcome, 10));
+      lines.push(notMeasured(outcome, 11));
       continue;
     }
-    lines.push(`| ${outcome.label} | ${outcome.appFile ?? ''} | ${spread(outcome.rps)} | ${percent(outcome.ratio)} | ${spread(outcome.p50)} | ${spread(outcome.p99)} | ${bad(outcome)} | ${cpuShare(outcome)} | ${mib(outcome.rssIdleMiB)} → ${mib(outcome.rssPeakMiB)} | ${outcome.readyMs === undefined ? '—' : `${number(outcome.readyMs)} ms`} |`);
+    lines.push(`| ${outcome.label} | ${outcome.appFile ?? ''} | ${spread(outcome.rps)} | ${percent(outcome.ratio)} | ${spread(outcome.perServerCpuSec)} | ${spread(outcome.p50)} | ${spread(outcome.p99)} | ${bad(outcome)} | ${cpuShare(outcome)} | ${mib(outcome.rssIdleMiB)} → ${mib(outcome.rssPeakMiB)} | ${outcome.readyMs === undefined ? '—' : `${number(outcome.readyMs)} ms`} |`);
   }
   return [...lines, '', ...noiseNote(result)];
 }
@@ -83,7 +83,8 @@ function issue2(result: ComparisonResult, report: LoadTestReport): string[] {
   lines.push(...throughputTable(result, 'vs plain Fastify'), '');
   for (const outcome of result.outcomes.filter((o) => o.role === 'interpool' && o.ratio)) {
     const met = outcome.ratio!.median >= TARGET_SHARE;
-    lines.push(`- ${outcome.label}: ${Math.round(outcome.ratio!.median * 100)}% of plain Fastify — target ≥${TARGET_SHARE * 100}% ${met ? 'met' : '**not met**'}.`);
+    const efficiency = outcome.efficiencyRatio ? `; per CPU-second the server used, ${percent(outcome.efficiencyRatio)} of plain Fastify's requests` : '';
+    lines.push(`- ${outcome.label}: ${Math.round(outcome.ratio!.median * 100)}% of plain Fastify's requests/s — target ≥${TARGET_SHARE * 100}% ${met ? 'met' : '**not met**'}${efficiency}.`);
   }
   lines.push('', `Command: \`${report.meta.command}\``, '');
   return lines;

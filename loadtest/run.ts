@@ -6,12 +6,12 @@
  * and .svg. Bounded: every run has a duration or a request count, every request a
  * timeout, every server a start deadline.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
-import { join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { prepareBuild } from './build.ts';
-import { liveServers, runComparison, type ComparisonResult } from './compare.ts';
+import { liveServers, runComparison, summarizeComparison, type ComparisonResult } from './compare.ts';
 import { detectFeatures } from './features.ts';
 import { buildPlan } from './plan.ts';
 import { Progress } from './progress.ts';
@@ -27,6 +27,7 @@ const USAGE = `usage: npm run loadtest -- [--quick] [--ref COMMIT] [--runs N] [-
   --only LIST       comma-separated sections (issue-2, scenarios, scaling, cpu-benchmark)
                     or comparison ids (scenario-hello, scaling-cpu, cpu-benchmark-ts, ...)
   --out DIR         where to write results (default loadtest/results)
+  --render FILE     rewrite FILE's .md and .svg from FILE (a results .json), measuring nothing
 `;
 
 function fail(message: string): never {
@@ -45,6 +46,7 @@ function parseOptions(argv: string[]) {
         duration: { type: 'string' },
         only: { type: 'string' },
         ref: { type: 'string' },
+        render: { type: 'string' },
         out: { type: 'string', default: join(ROOT, 'loadtest/results') },
         help: { type: 'boolean', default: false },
       },
@@ -61,7 +63,7 @@ function parseOptions(argv: string[]) {
   const duration = parsed.duration === undefined ? undefined : Number(parsed.duration);
   if (duration !== undefined && (!Number.isInteger(duration) || duration < 1 || duration > 120)) fail(`--duration must be a whole number of seconds from 1 to 120, got ${JSON.stringify(parsed.duration)}`);
   const only = parsed.only?.split(',').map((item) => item.trim()).filter(Boolean);
-  return { quick: parsed.quick, runs, duration, only, out: parsed.out, ref: parsed.ref };
+  return { quick: parsed.quick, runs, duration, only, out: parsed.out, ref: parsed.ref, render: parsed.render };
 }
 
 function stamp(date: Date): string {
@@ -69,8 +71,17 @@ function stamp(date: Date): string {
   return `${iso.slice(0, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}`;
 }
 
+/** --render: recompute the summaries of a results file and rewrite its .md and .svg. */
+function render(file: string): void {
+  const report = JSON.parse(readFileSync(file, 'utf8')) as LoadTestReport;
+  report.comparisons = report.comparisons.map(summarizeComparison);
+  const files = writeReport(report, dirname(file), basename(file, '.json'));
+  process.stderr.write(`rewrote ${files.map((written) => relative(process.cwd(), written)).join(', ')}\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
+  if (options.render) return render(options.render);
   const started = new Date();
   let build;
   try {
