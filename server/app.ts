@@ -11,7 +11,9 @@ import type { ApplicationGroup } from './application-group.ts';
 import type { ServerConfig } from './config.ts';
 import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
 import { InterpoolError } from './errors.ts';
+import { applyConnectionLimits, httpServerOptions } from './http-limits.ts';
 import { MountTable } from './mount-table.ts';
+import { guardRequests, handleClientError } from './refusals.ts';
 import { RETRY_AFTER_SECONDS, ResponseSender, type ReportedError, type SendOutcome } from './response-sender.ts';
 
 const EMPTY_BODY = new Uint8Array(0);
@@ -30,7 +32,14 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     // so Fastify's router, which decodes paths as UTF-8 and refuses what is not, only
     // ever sees "/": the request target stays untouched in req.originalUrl.
     rewriteUrl: () => '/',
+    // Node's parser refusals and timeouts are answered in the catalog's shape (refusals.ts);
+    // the head limits and timeouts Node enforces are set from the options (http-limits.ts).
+    clientErrorHandler: handleClientError(config, logger),
+    http: httpServerOptions(config),
   });
+  applyConnectionLimits(fastify.server, config);
+  // First of all hooks: a refused request, and whatever follows it on its connection, goes no further.
+  fastify.addHook('onRequest', guardRequests(config, logger));
 
   // Every body, whatever its type, is buffered as bytes for wsgi.input.
   fastify.removeAllContentTypeParsers();

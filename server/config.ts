@@ -38,6 +38,13 @@ export interface ServerConfig {
   timeoutGrace: number;
   python: string;
   pythonPath: readonly string[];
+  limitRequestLine: number;
+  limitRequestFields: number;
+  limitRequestFieldSize: number;
+  headersTimeout: number;
+  bodyTimeout: number;
+  keepAliveTimeout: number;
+  maxConnections: number;
   apps: readonly AppConfig[];
 }
 

@@ -29,6 +29,14 @@ export const catalog = {
   INTERPOOL_ERR_TIMEOUT: { statusCode: 504, template: 'the request ran longer than --timeout (%s s)', doc: 'The request ran past --timeout: its interpreter is interrupted (Python), and replaced if it does not return within --timeout-grace. After headers were sent the connection is aborted instead.' },
   INTERPOOL_ERR_APP_UNAVAILABLE: { statusCode: 503, template: 'the app at %s is not available: %s', doc: 'The app cannot serve right now (it failed to boot, or is still starting); the response has Retry-After.' },
   INTERPOOL_ERR_SHUTTING_DOWN: { statusCode: 503, template: 'the server is shutting down', doc: 'The request arrived while the server was closing; the response has Connection: close.' },
+  INTERPOOL_ERR_BAD_REQUEST: { statusCode: 400, template: 'bad request: %s', doc: 'The request is malformed or ambiguous in a way used to smuggle requests (two Host, Content-Length or Content-Type headers, Content-Length with Transfer-Encoding, a Transfer-Encoding other than one chunked, forbidden bytes, * with a method other than OPTIONS); the connection is closed after the answer.' },
+  INTERPOOL_ERR_FORWARDED: { statusCode: 400, template: 'bad forwarding headers from a trusted proxy: %s', doc: 'A peer listed in --forwarded-allow-ips sent forwarding headers that disagree on the scheme or carry an invalid value.' },
+  INTERPOOL_ERR_REQUEST_TIMEOUT: { statusCode: 408, template: 'the request did not arrive in time: %s', doc: 'The client took longer than --headers-timeout to send the request head, or longer than --body-timeout to send the whole request; the connection is closed.' },
+  INTERPOOL_ERR_REQUEST_LINE_TOO_LONG: { statusCode: 414, template: 'the request line is longer than --limit-request-line (%s bytes)', doc: 'The request line (method, target, version) is over --limit-request-line.' },
+  INTERPOOL_ERR_TOO_MANY_HEADERS: { statusCode: 431, template: 'more than --limit-request-fields (%s) header fields', doc: 'The request has more header fields than --limit-request-fields.' },
+  INTERPOOL_ERR_HEADER_TOO_LARGE: { statusCode: 431, template: 'header %s is longer than --limit-request-field-size (%s bytes)', doc: 'One header line is over --limit-request-field-size.' },
+  INTERPOOL_ERR_HEAD_TOO_LARGE: { statusCode: 431, template: 'the request head is larger than %s bytes', doc: 'The request line and headers together are larger than the limits allow (the parser stops reading at that size).' },
+  INTERPOOL_ERR_HTTP_VERSION: { statusCode: 505, template: '%s is not supported; send HTTP/1.1 or HTTP/1.0', doc: 'The request line names an HTTP version other than 1.0 or 1.1 (0.9, 1.2, 2.0 without a connection preface, 3.0).' },
 } satisfies Record<string, CatalogEntry>;
 
 export type CatalogCode = keyof typeof catalog;

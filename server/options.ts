@@ -161,6 +161,42 @@ export const options = [
     doc: "A host directory made importable, read-only, for .py apps (e.g. a virtualenv's site-packages). Repeatable.",
     default: (): string[] => [], defaultDoc: 'none', parse: directoryList, perApp: true, multiple: true,
   },
+  // HTTP hardening (request-guard.ts, http-limits.ts, forwarded.ts): gunicorn's limits and names.
+  {
+    name: 'limitRequestLine', flag: '--limit-request-line', env: 'INTERPOOL_LIMIT_REQUEST_LINE', valueName: 'BYTES',
+    doc: 'Longest request line (method, target, version) accepted; a longer one gets 414.',
+    default: () => 4094, defaultDoc: '4094', parse: positiveInteger, perApp: false,
+  },
+  {
+    name: 'limitRequestFields', flag: '--limit-request-fields', env: 'INTERPOOL_LIMIT_REQUEST_FIELDS', valueName: 'N',
+    doc: 'Most header fields in a request; more get 431.',
+    default: () => 100, defaultDoc: '100', parse: positiveInteger, perApp: false,
+  },
+  {
+    name: 'limitRequestFieldSize', flag: '--limit-request-field-size', env: 'INTERPOOL_LIMIT_REQUEST_FIELD_SIZE', valueName: 'BYTES',
+    doc: 'Longest header line ("Name: value") accepted; a longer one gets 431.',
+    default: () => 8190, defaultDoc: '8190', parse: positiveInteger, perApp: false,
+  },
+  {
+    name: 'headersTimeout', flag: '--headers-timeout', env: 'INTERPOOL_HEADERS_TIMEOUT', valueName: 'SECONDS',
+    doc: 'Time a client has to send a request line and headers, from its first byte; a slower one gets 408 and is disconnected. 0 disables.',
+    default: () => 20, defaultDoc: '20', parse: seconds, perApp: false,
+  },
+  {
+    name: 'bodyTimeout', flag: '--body-timeout', env: 'INTERPOOL_BODY_TIMEOUT', valueName: 'SECONDS',
+    doc: 'Time a client has to send a whole request, headers and body, from its first byte; a slower one gets 408 and is disconnected. Bodies are read on the main thread, so a slow one never holds a worker. 0 disables.',
+    default: () => 120, defaultDoc: '120', parse: seconds, perApp: false,
+  },
+  {
+    name: 'keepAliveTimeout', flag: '--keep-alive-timeout', env: 'INTERPOOL_KEEP_ALIVE_TIMEOUT', valueName: 'SECONDS',
+    doc: 'How long an idle keep-alive connection is kept open for its next request. 0 turns keep-alive off (Connection: close on every response).',
+    default: () => 5, defaultDoc: '5', parse: seconds, perApp: false,
+  },
+  {
+    name: 'maxConnections', flag: '--max-connections', env: 'INTERPOOL_MAX_CONNECTIONS', valueName: 'N',
+    doc: 'Open client connections at most; connections past it are closed as soon as they are accepted.',
+    default: () => 1000, defaultDoc: '1000', parse: positiveInteger, perApp: false,
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionName = (typeof options)[number]['name'];

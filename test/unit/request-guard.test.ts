@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { findRequestFault, type RequestHead } from '../../server/request-guard.ts';
+
+const limits = { requestLine: 4094, fields: 100, fieldSize: 8190 };
+const head = (overrides: Partial<RequestHead> = {}): RequestHead => ({
+  method: 'GET', target: '/', httpVersion: '1.1', rawHeaders: ['Host', 'a'], ...overrides,
+});
+const withHeaders = (...pairs: string[]): Partial<RequestHead> => ({ rawHeaders: ['Host', 'a', ...pairs] });
+
+describe('findRequestFault: refused', () => {
+  it.each([
+    ['Host confusion: two Host headers', { rawHeaders: ['Host', 'a', 'host', 'b'] }, 400, /more than one Host header/],
+    ['HTTP/1.1 without Host', { rawHeaders: [] }, 400, /without a Host header/],
+    ['CL.CL: two Content-Length', withHeaders('Content-Length', '1', 'Content-Length', '1'), 400, /more than one Content-Length/],
+    ['two Content-Type', withHeaders('Content-Type', 'a/b', 'CONTENT-TYPE', 'c/d'), 400, /more than one Content-Type/],
+    ['two Transfer-Encoding', withHeaders('Transfer-Encoding', 'chunked', 'Transfer-Encoding', 'chunked'), 400, /more than one Transfer-Encoding/],
+    ['CL.TE', withHeaders('Content-Length', '5', 'Transfer-Encoding', 'chunked'), 400, /both Content-Length and Transfer-Encoding/],
+    ['TE.CL', withHeaders('Transfer-Encoding', 'chunked', 'Content-Length', '5'), 400, /both Content-Length and Transfer-Encoding/],
+    ['Content-Length not a number', withHeaders('Content-Length', '1, 1'), 400, /Content-Length is not a number/],
+    ['negative Content-Length', withHeaders('Content-Length', '-1'), 400, /Content-Length is not a number/],
+    ['TE gzip', withHeaders('Transfer-Encoding', 'gzip'), 400, /Transfer-Encoding "gzip" is not supported/],
+    ['TE gzip, chunked', withHeaders('Transfer-Encoding', 'gzip, chunked'), 400, /"gzip, chunked" is not supported/],
+    ['TE chunked, chunked', withHeaders('Transfer-Encoding', 'chunked, chunked'), 400, /not supported/],
+    ['TE identity', withHeaders('Transfer-Encoding', 'identity'), 400, /not supported/],
+    ['TE in HTTP/1.0', { httpVersion: '1.0', rawHeaders: ['Transfer-Encoding', 'chunked'] }, 400, /HTTP\/1\.0/],
+    ['* with GET', { target: '*' }, 400, /only for OPTIONS, not GET/],
+    ['* with POST', { method: 'POST', target: '*' }, 400, /only for OPTIONS, not POST/],
+    ['space in a header name', withHeaders('X A', 'b'), 400, /header name "X A" is not an RFC 9110 token/],
+    ['underscore is a token but colon is not', withHeaders('X:A', 'b'), 400, /not an RFC 9110 token/],
+    ['empty header name', withHeaders('', 'b'), 400, /not an RFC 9110 token/],
+    ['NUL in a value', withHeaders('X-A', 'a\u0000b'), 400, /header X-A holds a control byte/],
+    ['CR in a value', withHeaders('X-A', 'a\rb'), 400, /control byte/],
+    ['LF in a value', withHeaders('X-A', 'a\nb'), 400, /control byte/],
+    ['DEL in a value', withHeaders('X-A', 'a\u007fb'), 400, /control byte/],
+    ['control byte in the name is escaped in the message', withHeaders('X\u0001', 'b'), 400, /"X\\x01"/],
+    ['space in the target', { target: '/a b' }, 400, /request target/],
+    ['HTTP/0.9', { httpVersion: '0.9' }, 505, /HTTP\/0\.9 is not supported/],
+    ['HTTP/2.0', { httpVersion: '2.0' }, 505, /HTTP\/2\.0 is not supported/],
+    ['request line one byte too long', { target: `/${'a'.repeat(4094 - 'GET  HTTP/1.1'.length)}` }, 414, /--limit-request-line \(4094 bytes\)/],
+    ['101 header fields', { rawHeaders: ['Host', 'a', ...Array.from({ length: 100 }, (_, i) => [`X-${i}`, 'v']).flat()] }, 431, /--limit-request-fields \(100\)/],
+    ['a header line of 8191 bytes', withHeaders('X-Big', 'v'.repeat(8191 - 'X-Big: '.length)), 431, /header X-Big is longer than --limit-request-field-size \(8190 bytes\)/],
+  ])('%s', (_name, overrides, status, message) => {
+    const fault = findRequestFault(head(overrides as Partial<RequestHead>), limits);
+    expect(fault?.statusCode).toBe(status);
+    expect(fault?.message).toMatch(message);
+  });
+});
+
+describe('findRequestFault: accepted', () => {
+  it.each([
+    ['a plain GET', {}],
+    ['OPTIONS *', { method: 'OPTIONS', target: '*' }],
+    ['HTTP/1.0 without Host', { httpVersion: '1.0', rawHeaders: [] }],
+    ['chunked, any case, spaces around', withHeaders('Transfer-Encoding', ' Chunked ')],
+    ['one Content-Length', withHeaders('Content-Length', '12')],
+    ['repeated ordinary headers', withHeaders('Accept', 'a', 'Accept', 'b', 'Cookie', 'x=1', 'Cookie', 'y=2')],
+    ['latin-1 (obs-text) and tab in a value', withHeaders('X-Name', 'caf\u00e9\tau lait')],
+    ['underscore in a name (a token; environ drops it later)', withHeaders('X_A', 'b')],
+    ['absolute-form target', { target: 'http://example.test/a?b' }],
+    ['request line exactly at the limit', { target: `/${'a'.repeat(4094 - 'GET / HTTP/1.1'.length)}` }],
+    ['exactly 100 header fields', { rawHeaders: ['Host', 'a', ...Array.from({ length: 99 }, (_, i) => [`X-${i}`, 'v']).flat()] }],
+    ['a header line of exactly 8190 bytes', withHeaders('X-Big', 'v'.repeat(8190 - 'X-Big: '.length))],
+  ])('%s', (_name, overrides) => {
+    expect(findRequestFault(head(overrides as Partial<RequestHead>), limits)).toBeUndefined();
+  });
+});
