@@ -15,6 +15,20 @@
 import type { MessagePort } from 'node:worker_threads';
 import { ControlSlot, type ErrorData, type HeaderPair, type StreamMessage, type TaskResult } from './protocol.ts';
 
+/** What {@link ResponseWriter.watchCancellation} resolves with once the request is cancelled. */
+export const CANCELLED = Symbol('cancelled');
+
+/** How often a streaming request looks for a cancel while the app is between chunks. */
+const CANCEL_POLL_MS = 50;
+
+export interface CancellationWatch {
+  /** Resolves (never rejects) once the main thread cancels this request. */
+  readonly cancelled: Promise<typeof CANCELLED>;
+  /** True once `cancelled` has resolved. */
+  readonly fired: boolean;
+  stop(): void;
+}
+
 export class ResponseWriter {
   readonly #id: number;
   readonly #workerId: number;
@@ -42,6 +56,28 @@ export class ResponseWriter {
   /** True once the main thread asked to stop this request (client gone, bad headers). */
   get cancelled(): boolean {
     return Atomics.load(this.#control, ControlSlot.CANCEL) === this.#id;
+  }
+
+  /**
+   * Watch the control block for a cancel of this request while the app is busy elsewhere
+   * (waiting for its next chunk). The main thread only stores the flag, so this polls.
+   */
+  watchCancellation(): CancellationWatch {
+    let timer: NodeJS.Timeout | undefined;
+    let fired = false;
+    const cancelled = new Promise<typeof CANCELLED>((resolve) => {
+      timer = setInterval(() => {
+        if (!this.cancelled) return;
+        fired = true;
+        clearInterval(timer);
+        resolve(CANCELLED);
+      }, CANCEL_POLL_MS);
+    });
+    return {
+      cancelled,
+      get fired() { return fired; },
+      stop: () => clearInterval(timer),
+    };
   }
 
   setHeaders(status: string, headers: HeaderPair[]): void {

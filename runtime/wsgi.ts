@@ -8,7 +8,7 @@
  * three-digit status, hop-by-hop headers) live on the main thread, once for every kind.
  */
 import type { ErrorData, HeaderPair, RequestEnvelope, TaskResult } from './protocol.ts';
-import type { ResponseWriter } from './response-writer.ts';
+import { CANCELLED, type ResponseWriter } from './response-writer.ts';
 import { ErrorStream, InputStream } from './wsgi-streams.ts';
 
 export type Chunk = Uint8Array | string;
@@ -55,10 +55,7 @@ export async function runApplication(
       requireStartResponse(writer);
       return writer.finishWhole(body);
     }
-    for await (const chunk of toIterable(result)) {
-      writer.sendChunk(toBodyChunk(chunk, writer));
-      if (writer.cancelled) break;
-    }
+    if (await streamBody(toIterable(result), writer) === 'cancelled') return writer.finishStream();
     requireStartResponse(writer);
     return writer.finishStream();
   } catch (error) {
@@ -81,6 +78,50 @@ function createStartResponse(writer: ResponseWriter): StartResponse {
     writer.setHeaders(checkStatus(status), checkHeaders(headers));
     return write;
   };
+}
+
+/**
+ * Send each chunk as the iterable produces it. A request cancelled by the main thread
+ * (client gone, --timeout) stops the iteration even while the app is waiting for its
+ * next chunk, so that close() runs now rather than whenever that chunk would come, and
+ * the interpreter is free for the next request. The abandoned next() is left pending.
+ */
+async function streamBody(iterable: AsyncIterable<unknown> | Iterable<unknown>, writer: ResponseWriter): Promise<'done' | 'cancelled'> {
+  const isAsync = typeof (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+  const iterator: AsyncIterator<unknown> | Iterator<unknown> = isAsync
+    ? (iterable as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+    : (iterable as Iterable<unknown>)[Symbol.iterator]();
+  const cancellation = writer.watchCancellation();
+  let finished = false;
+  try {
+    for (;;) {
+      const step = await Promise.race([iterator.next(), cancellation.cancelled]);
+      if (step === CANCELLED) return 'cancelled';
+      if (step.done) {
+        finished = true;
+        return 'done';
+      }
+      writer.sendChunk(toBodyChunk(isAsync ? step.value : await step.value, writer));
+      if (writer.cancelled) return 'cancelled';
+    }
+  } catch (error) {
+    finished = true;
+    throw error;
+  } finally {
+    cancellation.stop();
+    // As for-await does: let a generator run its finally blocks when we stop early. If
+    // its next() is still pending, return() waits for it, so do not wait for return().
+    if (!finished && cancellation.fired) void returnQuietly(iterator);
+    else if (!finished) await returnQuietly(iterator);
+  }
+}
+
+async function returnQuietly(iterator: AsyncIterator<unknown> | Iterator<unknown>): Promise<void> {
+  try {
+    await iterator.return?.();
+  } catch {
+    // The generator's own cleanup failed; close() below still runs.
+  }
 }
 
 /** PEP 3333: start_response must have been called by the time the body is complete. */

@@ -1,21 +1,26 @@
 // Failures around the pool: a body over --body-limit never reaches a worker, a worker
 // that exits mid-request gives 502 and is replaced while other requests carry on, and a
 // request past --timeout gives 504 and the app serves again afterwards.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRequest, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
 
 let limited: TestServer;
 let exiting: TestServer;
 let timing: TestServer;
+let stalling: TestServer;
 
 beforeAll(async () => {
-  [limited, exiting, timing] = await Promise.all([
+  [limited, exiting, timing, stalling] = await Promise.all([
     startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--body-limit', '1024']),
     startTestServer(['/=test/fixtures/apps/exits-mid-request.ts', '--workers', '2']),
     startTestServer(['/=test/fixtures/apps/spins-on-request.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '0.5']),
+    startTestServer(['/=test/fixtures/apps/records-close.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '3']),
   ]);
 });
-afterAll(() => Promise.all([limited?.close(), exiting?.close(), timing?.close()]));
+afterAll(() => Promise.all([limited?.close(), exiting?.close(), timing?.close(), stalling?.close()]));
 
 describe('--body-limit', () => {
   it('a body over the limit gets 413 and no worker ever sees it', async () => {
@@ -104,5 +109,28 @@ describe('--timeout', () => {
     expect(response.body.toString()).toBe('first chunk\n');
     expect(response.truncated).toBe(true);
     await servesAgain(timing.url);
+  });
+});
+
+describe('--timeout while the app waits between chunks', () => {
+  it('aborts the response, calls close(), and keeps the interpreter', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'interpool-timeout-'));
+    try {
+      const record = join(dir, 'record.txt');
+      const lines = () => { try { return readFileSync(record, 'utf8').trim().split('\n'); } catch { return []; } };
+      const response = await rawRequest(stalling.port, getRequest(`/?mode=stalls&record=${encodeURIComponent(record)}`));
+      expect(response.body.toString()).toBe('chunk 1\n');
+      expect(response.truncated).toBe(true);
+      await waitFor(() => lines().includes('close'), 5000, 'close()');
+      const worker = lines().find((line) => line.startsWith('worker'));
+      // The interpreter returned from its request: it is kept, not replaced.
+      const next = join(dir, 'next.txt');
+      await rawRequest(stalling.port, getRequest(`/?mode=complete&record=${encodeURIComponent(next)}`));
+      const again = await rawRequest(stalling.port, getRequest(`/?mode=stalls&record=${encodeURIComponent(join(dir, 'again.txt'))}`));
+      expect(again.truncated).toBe(true);
+      expect(readFileSync(join(dir, 'again.txt'), 'utf8')).toContain(worker!);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

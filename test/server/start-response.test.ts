@@ -1,6 +1,6 @@
 // startResponse, excInfo, write() and close(), as PEP 3333 defines them for JS apps.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,6 +30,20 @@ afterAll(async () => {
 function recordFile(): { path: string; lines: () => string[] } {
   const path = join(dir, `record-${++fileCount}.txt`);
   return { path, lines: () => { try { return readFileSync(path, 'utf8').trim().split('\n'); } catch { return []; } } };
+}
+
+/** Resolves once the socket has received `text`. */
+function receivedText(socket: Socket, text: string): Promise<void> {
+  let seen = '';
+  return new Promise((resolve) => {
+    const onData = (data: Buffer) => {
+      seen += data.toString('latin1');
+      if (!seen.includes(text)) return;
+      socket.off('data', onData);
+      resolve();
+    };
+    socket.on('data', onData);
+  });
 }
 
 describe('startResponse', () => {
@@ -93,15 +107,28 @@ describe('close() of the returned iterable', () => {
     const record = recordFile();
     const socket = connect({ host: '127.0.0.1', port: t.port });
     socket.write(getRequest(`/close?mode=endless&record=${encodeURIComponent(record.path)}`));
-    await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    await receivedText(socket, 'chunk 2');
     socket.destroy();
     const lines = await waitFor(() => record.lines().includes('close') && record.lines(), 5000, 'close()');
-    expect(lines.at(-1)).toBe('close');
     expect(lines.filter((line) => line === 'close')).toHaveLength(1);
-    // Nothing is produced after close().
-    const count = lines.length;
+    // Production stops: a step already under way may finish, then nothing more.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const settled = record.lines();
+    expect(settled.length - lines.length).toBeLessThanOrEqual(1);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(record.lines()).toHaveLength(count);
+    expect(record.lines()).toEqual(settled);
+  });
+
+  it('is called when the client disconnects while the app waits between chunks', async () => {
+    const record = recordFile();
+    const socket = connect({ host: '127.0.0.1', port: t.port });
+    socket.write(getRequest(`/close?mode=stalls&record=${encodeURIComponent(record.path)}`));
+    await receivedText(socket, 'chunk 1');
+    await waitFor(() => record.lines().some((line) => line.startsWith('worker')), 5000, 'the app to stall');
+    socket.destroy();
+    // The app would produce its next chunk only in a minute: close() must not wait for it.
+    const lines = await waitFor(() => record.lines().includes('close') && record.lines(), 5000, 'close()');
+    expect(lines.filter((line) => line.startsWith('chunk'))).toEqual(['chunk 1']);
   });
 
   it('the worker serves the next request after a disconnect', async () => {
