@@ -12,6 +12,10 @@ export interface Interpreter {
   readonly version: string;
   /** Run one request through the app, always calling the iterable's close(). */
   handle(envelope: RequestEnvelope, writer: ResponseWriter): Promise<TaskResult>;
+  /** Bytes the interpreter holds now (Python: its WebAssembly memory; JS: the V8 heap). */
+  memoryBytes?(): number;
+  /** False once the interpreter cannot serve again (a fatal runtime error): it is replaced. */
+  healthy?(): boolean;
 }
 
 /** Times each boot stage and keeps the list for the boot report. */

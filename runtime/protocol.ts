@@ -22,6 +22,16 @@ export interface WorkerSpec {
   callable: string;
   /** Interpreter-specific settings, passed through untouched by server/. */
   settings: Record<string, unknown>;
+  /** When the worker retires itself (the main thread then replaces it). */
+  limits: WorkerLimits;
+}
+
+export interface WorkerLimits {
+  /** Retire after this many requests (0: never), plus a random 0..maxRequestsJitter. */
+  maxRequests: number;
+  maxRequestsJitter: number;
+  /** Retire when the interpreter's memory is over this after a request (0: no limit). */
+  memoryLimitMb: number;
 }
 
 /**
@@ -101,9 +111,10 @@ export interface BootReport {
   error?: ErrorData;
 }
 
-/** The special task a pool runs to learn whether its app booted. */
-export interface BootProbe {
-  probe: 'boot';
+/** Posted once (piscina 'message' event) when the interpreter has booted or failed to. */
+export interface WorkerBooted {
+  type: 'interpool:booted';
+  report: BootReport;
 }
 
 /**
@@ -117,6 +128,10 @@ export const ControlSlot = {
   REQUEST_ID: 2,
   CANCEL: 3,
   REQUESTS_SERVED: 4,
+  /** Set by the worker before it returns its last result: a {@link RetireReason}. */
+  RETIRING: 5,
+  /** The interpreter's memory after its last request, in KiB. */
+  MEMORY_KIB: 6,
 } as const;
 export const CONTROL_SLOTS = 8;
 
@@ -124,6 +139,19 @@ export const WorkerState = {
   BOOTING: 0,
   IDLE: 1,
   BUSY: 2,
+  /** The app failed to boot in this worker: it takes no requests. */
+  BOOT_FAILED: 3,
+} as const;
+
+/** Why a worker asks to be replaced after its current response. */
+export const RetireReason = {
+  NONE: 0,
+  /** --max-requests reached. */
+  RECYCLED: 1,
+  /** --memory-limit exceeded. */
+  MEMORY: 2,
+  /** The interpreter is broken (e.g. a fatal WebAssembly error) and cannot serve again. */
+  BROKEN: 3,
 } as const;
 
 /** Request ids start at 1 so that 0 in REQUEST_ID / CANCEL means "none". */

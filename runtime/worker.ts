@@ -6,11 +6,12 @@
  * stages. A boot failure is kept, not thrown: every task then reports it as data, so the
  * pool never spins on a worker that cannot start.
  */
+import { getHeapStatistics } from 'node:v8';
 import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { BootError, BootTimer, bootInterpreter, type Interpreter } from './interpreter.ts';
 import {
-  CONTROL_SLOTS, ControlSlot, NO_REQUEST, WorkerState,
-  type BootProbe, type BootReport, type ErrorData, type RequestEnvelope, type TaskResult, type WorkerHello, type WorkerSpec,
+  CONTROL_SLOTS, ControlSlot, NO_REQUEST, RetireReason, WorkerState,
+  type BootReport, type ErrorData, type RequestEnvelope, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
 
@@ -30,7 +31,15 @@ try {
 } catch (error) {
   bootError = toBootErrorData(error);
 }
-Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
+Atomics.store(control, ControlSlot.STATE, bootError ? WorkerState.BOOT_FAILED : WorkerState.IDLE);
+publishMemory();
+const booted: WorkerBooted = { type: 'interpool:booted', report: bootReport() };
+parentPort!.postMessage(booted);
+
+/** This worker's own request budget: --max-requests plus its share of the jitter. */
+const maxRequests = spec.limits.maxRequests > 0
+  ? spec.limits.maxRequests + Math.floor(Math.random() * (spec.limits.maxRequestsJitter + 1))
+  : 0;
 
 function toBootErrorData(error: unknown): ErrorData {
   if (error instanceof BootError) return { code: error.code, message: error.message, detail: error.detail };
@@ -57,13 +66,29 @@ async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
   try {
     return await interpreter.handle(envelope, new ResponseWriter(envelope.id, threadId, streamPort, control));
   } finally {
-    Atomics.add(control, ControlSlot.REQUESTS_SERVED, 1);
+    const served = Atomics.add(control, ControlSlot.REQUESTS_SERVED, 1) + 1;
+    // Decided before the result is posted, so the main thread never hands this worker
+    // another request: it finishes this response and is replaced.
+    Atomics.store(control, ControlSlot.RETIRING, retireReason(served, publishMemory()));
     Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
     Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
   }
 }
 
-export default function handle(task: RequestEnvelope | BootProbe): Promise<TaskResult> | BootReport {
-  if ('probe' in task) return bootReport();
-  return handleRequest(task);
+function retireReason(served: number, memoryBytes: number): number {
+  if (interpreter?.healthy?.() === false) return RetireReason.BROKEN;
+  if (spec.limits.memoryLimitMb > 0 && memoryBytes > spec.limits.memoryLimitMb * 1024 * 1024) return RetireReason.MEMORY;
+  if (maxRequests > 0 && served >= maxRequests) return RetireReason.RECYCLED;
+  return RetireReason.NONE;
+}
+
+/** Publish the interpreter's memory in the control block (for limits and the dashboard). */
+function publishMemory(): number {
+  const bytes = interpreter?.memoryBytes?.() ?? getHeapStatistics().used_heap_size;
+  Atomics.store(control, ControlSlot.MEMORY_KIB, Math.min(0x7fffffff, Math.round(bytes / 1024)));
+  return bytes;
+}
+
+export default function handle(envelope: RequestEnvelope): Promise<TaskResult> {
+  return handleRequest(envelope);
 }

@@ -1,69 +1,156 @@
 /**
- * One app, one pool: a piscina pool whose every worker thread holds one interpreter
- * running this app and nothing else (two apps never share an isolate).
- *
- * The group turns a request into a task, routes the worker's stream messages back to
- * the request that they belong to, and knows each worker through the hello message it
- * posts at start (its stream port and its shared control block).
+ * One app: its interpreters (the current WorkerPool generation), the bounded queue in
+ * front of them, boot failures retried with back-off, reload without downtime, and the
+ * count of every interpreter exit by reason. The same supervisor serves every kind.
  */
-import type { MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { Piscina } from 'piscina';
-import {
-  ControlSlot, NO_REQUEST,
-  type BootProbe, type BootReport, type RequestEnvelope, type StreamMessage, type TaskResult, type WorkerHello, type WorkerSpec,
-} from '../runtime/protocol.ts';
+import type { BootReport, ErrorData, RequestEnvelope, TaskResult } from '../runtime/protocol.ts';
+import { AdmissionQueue, type QueueEntry } from './admission-queue.ts';
 import type { AppConfig } from './config.ts';
+import { InterpoolError } from './errors.ts';
+import { EXIT_REASONS, WorkerPool, type ExitReason, type PoolHooks, type RunningTask, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
 
-/** The value Pyodide's interrupt buffer takes for SIGINT (raises KeyboardInterrupt). */
-const SIGINT = 2;
+export type { StreamReceiver } from './worker-pool.ts';
 
-const WORKER_ENTRY = new URL('../runtime/worker.ts', import.meta.url).href;
+/** Boot retries wait 1 s, 2 s, 4 s ... up to this. */
+const MAX_BOOT_BACKOFF_MS = 60_000;
 
-/** Receives the stream messages of one request, in order. */
-export interface StreamReceiver {
-  onStream(message: StreamMessage, workerId: number): void;
+export interface ReloadOutcome {
+  ok: boolean;
+  error?: string;
 }
 
-interface WorkerHandle {
-  workerId: number;
-  control: Int32Array;
-  port: MessagePort;
+export interface GroupStats {
+  name: string;
+  kind: string;
+  file: string;
+  generation: number;
+  workers: { min: number; max: number; now: number };
+  queue: number;
+  inFlight: number;
+  available: boolean;
+  exits: Record<ExitReason, number>;
+  interpreters: WorkerView[];
+}
+
+/**
+ * A request from admission to release: queued, then running on one pool generation.
+ * `result` settles with the task's result, or rejects when the request never ran
+ * (queue timeout, dequeued) or its worker died.
+ */
+export class RequestTicket implements QueueEntry {
+  readonly envelope: RequestEnvelope;
+  readonly result: Promise<TaskResult>;
+  #resolve!: (result: TaskResult) => void;
+  #reject!: (error: unknown) => void;
+  readonly #group: ApplicationGroup;
+  readonly #receiver: StreamReceiver;
+  #pool: WorkerPool | undefined;
+  #task: RunningTask | undefined;
+
+  constructor(group: ApplicationGroup, envelope: RequestEnvelope, receiver: StreamReceiver) {
+    this.#group = group;
+    this.envelope = envelope;
+    this.#receiver = receiver;
+    this.result = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
+  }
+
+  get started(): boolean {
+    return this.#task !== undefined;
+  }
+
+  /** AdmissionQueue: a worker is free; run on the group's current generation. */
+  start(): void {
+    this.#pool = this.#group.currentPool;
+    this.#task = this.#pool.run(this.envelope, this.#receiver);
+    this.#task.result.then(this.#resolve, this.#reject).finally(() => this.#group.pump());
+  }
+
+  /** AdmissionQueue: waited past --queue-timeout. */
+  expire(): void {
+    this.fail(new InterpoolError('INTERPOOL_ERR_QUEUE_TIMEOUT', [this.#group.config.queueTimeout]));
+  }
+
+  /** Settle a request that will never run (it left the queue). */
+  fail(error: InterpoolError): void {
+    this.#reject(error);
+  }
+
+  /** The client went away: leave the queue, or stop iterating and call close(). */
+  cancel(): void {
+    if (this.#pool) this.#pool.cancel(this.envelope.id);
+    else this.#group.dequeue(this, new InterpoolError('INTERPOOL_ERR_CLIENT_GONE'));
+  }
+
+  /**
+   * Timeout: raise the interrupt in a running interpreter ('running'), or take a queued
+   * request out of the queue so that it never reaches one ('dequeued').
+   */
+  interrupt(): 'running' | 'dequeued' {
+    if (this.#pool) {
+      this.#pool.interrupt(this.envelope.id);
+      return 'running';
+    }
+    this.#group.dequeue(this, new InterpoolError('INTERPOOL_ERR_TIMEOUT', [this.#group.config.timeout]));
+    return 'dequeued';
+  }
+
+  /** Hard stop: terminate the worker running this request. */
+  terminate(): void {
+    this.#task?.terminate();
+  }
+
+  /** The response is finished on the main thread. */
+  release(): void {
+    this.#pool?.release(this.envelope.id);
+  }
 }
 
 export class ApplicationGroup {
   readonly config: AppConfig;
   readonly #log: Logger;
-  readonly #pool: Piscina<RequestEnvelope | BootProbe, TaskResult | BootReport>;
-  readonly #workers = new Map<number, WorkerHandle>();
-  readonly #receivers = new Map<number, StreamReceiver>();
+  readonly #queue: AdmissionQueue<RequestTicket>;
+  readonly #exits = Object.fromEntries(EXIT_REASONS.map((reason) => [reason, 0])) as Record<ExitReason, number>;
+  readonly #hooks: PoolHooks;
+  #pool: WorkerPool;
+  #generation = 1;
   #nextRequestId = 1;
+  #bootFailures = 0;
+  #lastBootError: ErrorData | undefined;
+  #reloading: Promise<ReloadOutcome> | undefined;
+  #closed = false;
 
   constructor(config: AppConfig, log: Logger) {
     this.config = config;
     this.#log = log.child({ app: config.name });
-    const spec: WorkerSpec = { app: config.name, kind: config.kind, file: config.file, callable: config.callable, settings: { ...config.settings } };
-    this.#pool = new Piscina({
-      filename: WORKER_ENTRY,
-      workerData: spec,
-      minThreads: config.workers,
-      maxThreads: config.workers,
-      idleTimeout: Infinity,
-      concurrentTasksPerWorker: 1,
-      // Keep each idle worker's event loop running (timers, sockets of the app):
-      // piscina's default Atomics.wait would freeze it between tasks.
-      atomics: 'async',
-    });
-    this.#pool.on('message', (message: unknown) => this.#onWorkerMessage(message));
-    this.#pool.on('workerDestroy', (worker: { id: number }) => this.#forgetWorker(worker.id));
-    // A worker that fails while idle (an uncaught exception in a timer) is replaced by
-    // piscina; without a listener the 'error' event would take the server down with it.
-    this.#pool.on('error', (error: Error) => this.#log.error({ err: error }, 'worker failed while idle; replacing it'));
+    this.#queue = new AdmissionQueue(config.maxQueue, config.queueTimeout);
+    this.#hooks = {
+      onBooted: (pool, report) => this.#onBooted(pool, report),
+      onExit: (pool, exit) => this.#onExit(pool, exit),
+    };
+    this.#pool = new WorkerPool(config, this.#generation, this.#log, this.#hooks);
   }
 
-  /** Wait for an interpreter to boot and return its report (with the error, if it failed). */
-  async probeBoot(): Promise<BootReport> {
-    return (await this.#pool.run({ probe: 'boot' })) as BootReport;
+  get currentPool(): WorkerPool {
+    return this.#pool;
+  }
+
+  get queueSize(): number {
+    return this.#queue.size;
+  }
+
+  /**
+   * Wait for the first interpreter to report. A callable that is not there is a
+   * configuration mistake and stops the server (exit 2); an app that fails to import
+   * keeps the server up: its requests get 503 while boots are retried with back-off.
+   */
+  async start(): Promise<BootReport> {
+    const report = await this.#pool.firstBoot();
+    if (report.error?.code === 'APP_CALLABLE_MISSING') {
+      await this.close();
+      throw new InterpoolError('INTERPOOL_ERR_APP_BOOT', [`app ${this.config.name}: ${report.error.message}`]);
+    }
+    return report;
   }
 
   /** Allocate the id that ties a request's stream messages to it. */
@@ -74,97 +161,134 @@ export class ApplicationGroup {
   }
 
   /**
-   * Run one request; `envelope.body` must own its whole ArrayBuffer, which is
-   * transferred to the worker, not copied. The promise settles with the task's result; for a streamed
-   * response, the receiver gets `start`, `chunk`... and `end` or `error`.
+   * Admit a request: run it now, queue it, or refuse it without touching an
+   * interpreter (queue full: 503; app failing to boot: 503).
    */
-  async run(envelope: RequestEnvelope, receiver: StreamReceiver, signal: AbortSignal): Promise<TaskResult> {
-    this.#receivers.set(envelope.id, receiver);
+  submit(envelope: RequestEnvelope, receiver: StreamReceiver): RequestTicket {
+    if (this.#closed) throw new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN');
+    if (!this.#pool.healthy && this.#pool.failing) {
+      throw new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [this.config.name, 'it failed to boot and is being retried (see the server log)']);
+    }
+    const ticket = new RequestTicket(this, envelope, receiver);
+    if (this.#queue.size === 0 && this.#pool.hasCapacity) {
+      ticket.start();
+      return ticket;
+    }
+    if (!this.#queue.push(ticket)) {
+      throw new InterpoolError('INTERPOOL_ERR_QUEUE_FULL', [this.config.name, this.config.maxQueue]);
+    }
+    return ticket;
+  }
+
+  /** Start queued requests while the current generation has free interpreters. */
+  pump(): void {
+    while (this.#queue.size > 0 && this.#pool.hasCapacity) this.#queue.shift()!.start();
+  }
+
+  /** Take a request out of the queue; it never reaches an interpreter. */
+  dequeue(ticket: RequestTicket, error: InterpoolError): void {
+    if (this.#queue.remove(ticket)) ticket.fail(error);
+  }
+
+  /**
+   * Reload without downtime: boot a new generation from the current files; only once
+   * all its interpreters are ready do new requests go to it, while the old generation
+   * finishes its in-flight requests and exits. If the new code fails to boot, the old
+   * interpreters keep serving and the failure is reported.
+   */
+  reload(): Promise<ReloadOutcome> {
+    this.#reloading ??= this.#reloadOnce().finally(() => { this.#reloading = undefined; });
+    return this.#reloading;
+  }
+
+  async #reloadOnce(): Promise<ReloadOutcome> {
+    const next = new WorkerPool(this.config, this.#generation + 1, this.#log, this.#hooks);
     try {
-      const transferList = envelope.body.byteLength > 0 ? [envelope.body.buffer as ArrayBuffer] : [];
-      return (await this.#pool.run(envelope, { signal, transferList })) as TaskResult;
-    } catch (error) {
-      this.#receivers.delete(envelope.id);
-      throw error;
+      await next.allBooted();
+    } catch (failure) {
+      await next.destroy('reload');
+      const message = (failure as BootReport).error?.message ?? String(failure);
+      this.#log.error({ detail: (failure as BootReport).error?.detail }, `reload failed, the running interpreters keep serving: ${message}`);
+      return { ok: false, error: message };
     }
+    const old = this.#pool;
+    this.#generation = next.generation;
+    this.#pool = next;
+    this.#bootFailures = 0;
+    this.pump();
+    this.#log.info({ generation: next.generation }, 'reloaded: new interpreters serve, the old ones finish their requests');
+    await old.close('reload');
+    return { ok: true };
   }
 
-  /** The request is over on the main side: drop its receiver. */
-  release(id: number): void {
-    this.#receivers.delete(id);
-  }
-
-  /**
-   * Ask the worker running this request to stop it (client gone, bad headers): the
-   * worker stops iterating and calls close(). Returns false when no worker has it yet,
-   * i.e. it is still queued.
-   */
-  cancel(id: number): boolean {
-    for (const handle of this.#workers.values()) {
-      if (Atomics.load(handle.control, ControlSlot.REQUEST_ID) === id) {
-        Atomics.store(handle.control, ControlSlot.CANCEL, id);
-        return true;
-      }
-    }
-    return false;
-  }
-
-  /**
-   * Raise an interrupt in the interpreter running this request (Python: KeyboardInterrupt
-   * through Pyodide's interrupt buffer; kinds without one ignore it). Returns false when
-   * no worker has the request.
-   */
-  interrupt(id: number): boolean {
-    for (const handle of this.#workers.values()) {
-      if (Atomics.load(handle.control, ControlSlot.REQUEST_ID) === id) {
-        Atomics.store(handle.control, ControlSlot.CANCEL, id);
-        Atomics.store(handle.control, ControlSlot.INTERRUPT, SIGINT);
-        return true;
-      }
-    }
-    return false;
-  }
-
-  get queueSize(): number {
-    return this.#pool.queueSize;
-  }
-
-  get workerCount(): number {
-    return this.#pool.threads.length;
-  }
-
-  async close(): Promise<void> {
-    for (const handle of this.#workers.values()) handle.port.close();
-    this.#workers.clear();
-    await this.#pool.close({ force: true });
-  }
-
-  #onWorkerMessage(message: unknown): void {
-    const hello = message as WorkerHello;
-    if (hello?.type !== 'interpool:hello') return;
-    const handle: WorkerHandle = {
-      workerId: hello.workerId,
-      control: new Int32Array(hello.control),
-      port: hello.streamPort as MessagePort,
+  stats(): GroupStats {
+    const interpreters = this.#pool.workers();
+    return {
+      name: this.config.name,
+      kind: this.config.kind,
+      file: this.config.file,
+      generation: this.#generation,
+      workers: { min: this.config.minWorkers, max: this.config.workers, now: interpreters.length },
+      queue: this.#queue.size,
+      inFlight: this.#pool.inFlight,
+      available: this.#pool.healthy || !this.#pool.failing,
+      exits: { ...this.#exits },
+      interpreters,
     };
-    handle.port.on('message', (stream: StreamMessage) => this.#onStreamMessage(stream, handle));
-    handle.port.unref();
-    Atomics.store(handle.control, ControlSlot.CANCEL, NO_REQUEST);
-    this.#workers.set(handle.workerId, handle);
   }
 
-  #onStreamMessage(message: StreamMessage, handle: WorkerHandle): void {
-    if (message.type === 'log') {
-      this.#log.warn({ worker: handle.workerId, stream: 'wsgi.errors' }, message.line);
+  /** Recycle one interpreter by hand (the dashboard's action); false if it is unknown. */
+  recycle(workerId: number): boolean {
+    if (!this.#pool.workers().some((worker) => worker.workerId === workerId)) return false;
+    this.#pool.terminateWorker(workerId, 'recycled');
+    return true;
+  }
+
+  /** Finish in-flight requests and stop every interpreter. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#queue.drain((ticket) => ticket.fail(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN')));
+    await this.#pool.close('shutdown');
+  }
+
+  /** Stop every interpreter now, in-flight requests included. */
+  async destroy(): Promise<void> {
+    this.#closed = true;
+    this.#queue.drain((ticket) => ticket.fail(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN')));
+    await this.#pool.destroy('shutdown');
+  }
+
+  #onBooted(pool: WorkerPool, report: BootReport): void {
+    if (pool !== this.#pool) return;
+    if (!report.error) {
+      if (this.#bootFailures > 0) this.#log.info({ worker: report.workerId, attempts: this.#bootFailures }, 'app booted again after failing');
+      this.#bootFailures = 0;
+      this.#lastBootError = undefined;
+      this.#log.info({ worker: report.workerId, generation: pool.generation, version: report.version, stages: report.stages }, 'interpreter booted');
+      this.pump();
       return;
     }
-    this.#receivers.get(message.id)?.onStream(message, handle.workerId);
+    this.#bootFailures++;
+    const delay = Math.min(MAX_BOOT_BACKOFF_MS, 1000 * 2 ** (this.#bootFailures - 1));
+    const changed = report.error.message !== this.#lastBootError?.message;
+    this.#lastBootError = report.error;
+    // The traceback once per distinct failure; then one line per retry step.
+    this.#log.error(
+      { worker: report.workerId, attempt: this.#bootFailures, retryInMs: delay, ...(changed ? { detail: report.error.detail } : {}) },
+      `app failed to boot: ${report.error.message}; retrying in ${delay / 1000} s`,
+    );
+    // The failed worker takes no requests; replacing it after the delay is the retry.
+    setTimeout(() => pool.terminateWorker(report.workerId, 'boot-failed'), delay).unref();
+    // Requests waiting for this generation cannot be served while it keeps failing.
+    if (!pool.healthy) {
+      this.#queue.drain((ticket) => ticket.fail(new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [this.config.name, 'it failed to boot and is being retried (see the server log)'])));
+    }
   }
 
-  #forgetWorker(workerId: number): void {
-    const handle = this.#workers.get(workerId);
-    if (!handle) return;
-    handle.port.close();
-    this.#workers.delete(workerId);
+  #onExit(pool: WorkerPool, exit: WorkerExit): void {
+    this.#exits[exit.reason]++;
+    const level = exit.reason === 'crashed' ? 'error' : 'info';
+    this.#log[level]({ worker: exit.workerId, generation: exit.generation, reason: exit.reason, served: exit.served, uptimeMs: exit.uptimeMs }, `interpreter exited: ${exit.reason}`);
+    if (pool === this.#pool) this.pump();
   }
 }

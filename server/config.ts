@@ -24,6 +24,15 @@ export interface AppConfig {
   /** Seconds before a request gets 504 and its interpreter is interrupted; 0: never. */
   timeout: number;
   timeoutGrace: number;
+  /** Interpreters kept when idle (at most `workers`). */
+  minWorkers: number;
+  idleTimeout: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  /** MiB per interpreter; 0: no limit. */
+  memoryLimit: number;
+  maxQueue: number;
+  queueTimeout: number;
   /** Interpreter-specific settings (Python version and paths), passed to the worker untouched. */
   settings: Readonly<Record<string, unknown>>;
 }
@@ -36,6 +45,13 @@ export interface ServerConfig {
   workers: number;
   timeout: number;
   timeoutGrace: number;
+  minWorkers: number;
+  idleTimeout: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  memoryLimit: number;
+  maxQueue: number;
+  queueTimeout: number;
   python: string;
   pythonPath: readonly string[];
   limitRequestLine: number;
@@ -45,6 +61,7 @@ export interface ServerConfig {
   bodyTimeout: number;
   keepAliveTimeout: number;
   maxConnections: number;
+  forwardedAllowIps: readonly string[];
   apps: readonly AppConfig[];
 }
 
@@ -184,15 +201,25 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
   }
   if (!isFile) throw new InterpoolError('INTERPOOL_ERR_APP_FILE', [`app file ${spec.file} is not a file`]);
   const setting = (name: string) => overrides[name] ?? server[name];
+  const workers = setting('workers') as number;
+  const minWorkers = (setting('minWorkers') as number) || workers;
+  if (minWorkers > workers) throw new OptionError(`--min-workers (${minWorkers}) must not be more than --workers (${workers}) for app ${displayPrefix(spec.prefix)}`);
   return {
     name: displayPrefix(spec.prefix),
     prefix: spec.prefix,
     file,
     callable: spec.callable,
     kind,
-    workers: setting('workers') as number,
+    workers,
     timeout: setting('timeout') as number,
     timeoutGrace: setting('timeoutGrace') as number,
+    minWorkers,
+    idleTimeout: setting('idleTimeout') as number,
+    maxRequests: setting('maxRequests') as number,
+    maxRequestsJitter: setting('maxRequestsJitter') as number,
+    memoryLimit: setting('memoryLimit') as number,
+    maxQueue: (setting('maxQueue') as number) || 32 * workers,
+    queueTimeout: setting('queueTimeout') as number,
     settings: { python: setting('python'), pythonPath: existingDirectories(setting('pythonPath') as string[], base) },
   };
 }

@@ -4,6 +4,7 @@
  * it; a test fails when the generated doc drifts from the committed one.
  */
 import { availableParallelism } from 'node:os';
+import { parseProxyList } from './forwarded.ts';
 
 /** A value came in wrong; the message names the option as the user spelled it. */
 export class OptionError extends Error {}
@@ -40,6 +41,14 @@ export function positiveInteger(raw: unknown, where: string): number {
   const value = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
     throw new OptionError(`${where} must be a positive integer, got ${describe(raw)}`);
+  }
+  return value;
+}
+
+export function nonNegativeInteger(raw: unknown, where: string): number {
+  const value = typeof raw === 'string' && /^\s*\d+\s*$/.test(raw) ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new OptionError(`${where} must be an integer, 0 or more, got ${describe(raw)}`);
   }
   return value;
 }
@@ -152,6 +161,41 @@ export const options = [
     default: () => 5, defaultDoc: '5', parse: seconds, perApp: true,
   },
   {
+    name: 'minWorkers', flag: '--min-workers', env: 'INTERPOOL_MIN_WORKERS', valueName: 'N',
+    doc: 'Interpreters kept even when idle; with fewer than --workers, the pool grows under load and interpreters idle for --idle-timeout stop. 0 means the same as --workers.',
+    default: () => 0, defaultDoc: 'same as --workers', parse: nonNegativeInteger, perApp: true,
+  },
+  {
+    name: 'idleTimeout', flag: '--idle-timeout', env: 'INTERPOOL_IDLE_TIMEOUT', valueName: 'SECONDS',
+    doc: 'How long an interpreter above --min-workers may stay idle before it stops.',
+    default: () => 60, defaultDoc: '60', parse: seconds, perApp: true,
+  },
+  {
+    name: 'maxRequests', flag: '--max-requests', env: 'INTERPOOL_MAX_REQUESTS', valueName: 'N',
+    doc: 'Recycle an interpreter after it has served N requests (it finishes its response, a fresh one replaces it). 0 disables.',
+    default: () => 0, defaultDoc: '0 (never)', parse: nonNegativeInteger, perApp: true,
+  },
+  {
+    name: 'maxRequestsJitter', flag: '--max-requests-jitter', env: 'INTERPOOL_MAX_REQUESTS_JITTER', valueName: 'N',
+    doc: 'Each interpreter adds a random 0..N to --max-requests, so that they do not all restart at once.',
+    default: () => 0, defaultDoc: '0', parse: nonNegativeInteger, perApp: true,
+  },
+  {
+    name: 'memoryLimit', flag: '--memory-limit', env: 'INTERPOOL_MEMORY_LIMIT', valueName: 'MB',
+    doc: "Per interpreter, checked after each request (Python: its WebAssembly memory; JS: its V8 heap): over it, the interpreter finishes its response and is replaced. JS heaps are also capped hard at twice this. 0 disables.",
+    default: () => 0, defaultDoc: '0 (no limit)', parse: nonNegativeInteger, perApp: true,
+  },
+  {
+    name: 'maxQueue', flag: '--max-queue', env: 'INTERPOOL_MAX_QUEUE', valueName: 'N',
+    doc: 'Requests that may wait for a busy app; one more gets 503 with Retry-After at once, without touching an interpreter. 0 means 32 per worker (room for a 32-connection load on one interpreter).',
+    default: () => 0, defaultDoc: '32 × --workers', parse: nonNegativeInteger, perApp: true,
+  },
+  {
+    name: 'queueTimeout', flag: '--queue-timeout', env: 'INTERPOOL_QUEUE_TIMEOUT', valueName: 'SECONDS',
+    doc: 'A request that waited this long for an interpreter gets 504 and never reaches one. 0 disables (--timeout still applies).',
+    default: () => 0, defaultDoc: '0 (off)', parse: seconds, perApp: true,
+  },
+  {
     name: 'python', flag: '--python', env: 'INTERPOOL_PYTHON', valueName: 'VERSION',
     doc: `Python version for .py apps: ${PYTHON_VERSIONS.join(' (Pyodide 314), ')} (Pyodide 0.27).`,
     default: (): PythonVersion => '3.14', defaultDoc: '3.14', parse: oneOf(PYTHON_VERSIONS), perApp: true,
@@ -196,6 +240,17 @@ export const options = [
     name: 'maxConnections', flag: '--max-connections', env: 'INTERPOOL_MAX_CONNECTIONS', valueName: 'N',
     doc: 'Open client connections at most; connections past it are closed as soon as they are accepted.',
     default: () => 1000, defaultDoc: '1000', parse: positiveInteger, perApp: false,
+  },
+  {
+    name: 'forwardedAllowIps', flag: '--forwarded-allow-ips', env: 'INTERPOOL_FORWARDED_ALLOW_IPS', valueName: 'LIST',
+    doc: 'Peers trusted to set X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Ssl and Forwarded (comma-separated addresses, CIDR ranges, or * for any): from them those headers set REMOTE_ADDR, wsgi.url_scheme and HTTP_HOST; from anyone else they change nothing. See docs/deployment-nginx.md.',
+    default: (): string[] => ['127.0.0.1', '::1'], defaultDoc: '127.0.0.1,::1',
+    parse: (raw: unknown, where: string): string[] => {
+      const list = parseProxyList(raw);
+      if (typeof list === 'string') throw new OptionError(`${where} ${list}`);
+      return list;
+    },
+    perApp: false,
   },
 ] as const satisfies readonly OptionSpec[];
 

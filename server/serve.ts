@@ -21,20 +21,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Start every app's pool and wait until each has a booted interpreter. */
+/**
+ * Start every app's pool and wait for each app's first interpreter to report. An app
+ * whose callable is missing stops the start (exit 2); one that fails to import is
+ * logged with its traceback and serves 503 while its boot is retried.
+ */
 export async function bootApplications(config: ServerConfig, logger: Logger): Promise<ApplicationGroup[]> {
   const groups = config.apps.map((app) => new ApplicationGroup(app, logger));
-  const reports = await Promise.all(groups.map((group) => group.probeBoot()));
-  const failed = reports.findIndex((report) => report.error);
-  if (failed !== -1) {
-    await Promise.all(groups.map((group) => group.close()));
-    const { error } = reports[failed]!;
-    if (error!.detail) logger.debug({ app: groups[failed]!.config.name, detail: error!.detail }, 'app failed to boot');
-    throw new InterpoolError('INTERPOOL_ERR_APP_BOOT', [`app ${groups[failed]!.config.name}: ${error!.message}`]);
+  const started = await Promise.allSettled(groups.map((group) => group.start()));
+  const refused = started.find((outcome) => outcome.status === 'rejected');
+  if (refused) {
+    await Promise.all(groups.map((group) => group.destroy()));
+    throw (refused as PromiseRejectedResult).reason;
   }
-  reports.forEach((report, index) => {
-    logger.info({ app: groups[index]!.config.name, worker: report.workerId, version: report.version, stages: report.stages }, 'interpreter booted');
-  });
   return groups;
 }
 
@@ -44,7 +43,7 @@ export async function openServer(config: ServerConfig, logger: Logger): Promise<
   try {
     await fastify.listen({ host: config.bind.host, port: config.bind.port, listenTextResolver: (url) => `interpool listening on ${url}` });
   } catch (error) {
-    await Promise.all(groups.map((group) => group.close()));
+    await Promise.all(groups.map((group) => group.destroy()));
     const reason = describeListenError(error as NodeJS.ErrnoException);
     throw new InterpoolError('INTERPOOL_ERR_LISTEN', [`${config.bind.host}:${config.bind.port}`, reason]);
   }
@@ -67,6 +66,8 @@ async function closeGracefully(fastify: FastifyInstance, groups: readonly Applic
   if (outcome === 'timeout') {
     logger.warn({ gracefulTimeout: timeoutSeconds }, 'in-flight requests did not finish within --graceful-timeout; closing anyway');
     fastify.server.closeAllConnections();
+    await Promise.all(groups.map((group) => group.destroy()));
+    return;
   }
   await Promise.all(groups.map((group) => group.close()));
 }

@@ -4,6 +4,7 @@
  * `.ts` files load through Node's built-in type stripping (no build step).
  */
 import { pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import type { RequestEnvelope, WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
@@ -16,6 +17,9 @@ export async function bootJavaScript(spec: WorkerSpec, timer: BootTimer): Promis
     kind: 'javascript',
     version: `Node ${process.versions.node}`,
     handle: (envelope: RequestEnvelope, writer: ResponseWriter) => runApplication(app, envelope, writer),
+    // This worker's own isolate: the heap of this app and nothing else.
+    memoryBytes: () => getHeapStatistics().used_heap_size,
+    healthy: () => true,
   };
 }
 

@@ -42,8 +42,6 @@ describe('interpool CLI', () => {
     ['missing app file', ['serve', 'apps/missing.ts'], {}, 'interpool: app file apps/missing.ts does not exist'],
     ['callable not there', ['serve', 'test/fixtures/apps/no-callable.ts', '--workers', '1'], {}, 'no callable "application" exported; functions it exports: app, helper'],
     ['callable named but not there', ['serve', 'apps/hello.ts:app', '--workers', '1'], {}, 'no callable "app" exported; functions it exports: application'],
-    ['app throws at import', ['serve', 'test/fixtures/apps/throws-at-import.ts', '--workers', '1'], {}, 'failed to load: database settings missing'],
-    ['syntax error', ['serve', 'test/fixtures/apps/syntax-error.mjs', '--workers', '1'], {}, 'failed to load'],
   ])('%s: one line, exit 2', async (_name, args, env, message) => {
     const run = await runCli(args as string[], env as Record<string, string>);
     expect(run.code).toBe(2);

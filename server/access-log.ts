@@ -1,0 +1,33 @@
+/**
+ * One access-log line per request: method, path (never the query string), status,
+ * bytes, milliseconds, app and worker id. Failures at 5xx carry their code and, for the
+ * log only, the detail (traceback or stack).
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { splitRequestTarget } from './environ.ts';
+import type { SendOutcome } from './response-sender.ts';
+
+/** The request target as the client sent it (app.ts routes every request on "/"). */
+export function requestTarget(request: FastifyRequest): string {
+  return request.originalUrl;
+}
+
+export function logAccess(logger: Logger, request: FastifyRequest, ms: number, outcome: SendOutcome, app: string): void {
+  const { rawPath } = splitRequestTarget(requestTarget(request));
+  const line = {
+    method: request.raw.method,
+    path: rawPath,
+    status: outcome.status,
+    bytes: outcome.bytes,
+    ms: Math.round(ms * 10) / 10,
+    app,
+    worker: outcome.workerId ?? '-',
+    ...(outcome.aborted ? { aborted: true } : {}),
+  };
+  if (outcome.error && outcome.error.statusCode >= 500) {
+    logger.error({ ...line, code: outcome.error.code, detail: outcome.error.detail }, outcome.error.message);
+  } else {
+    logger.info(line, 'request');
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * One request's journey on the main thread: match a mount, build the envelope, admit
+ * it to the app (run, queue or refuse), stream the answer back, enforce --timeout,
+ * stop the app when the client goes away, and write the access-log line.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { RequestEnvelope } from '../runtime/protocol.ts';
+import { logAccess, requestTarget } from './access-log.ts';
+import type { ApplicationGroup, RequestTicket } from './application-group.ts';
+import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
+import { clientFacts } from './client-view.ts';
+import { InterpoolError } from './errors.ts';
+import type { MountTable } from './mount-table.ts';
+import { ResponseSender } from './response-sender.ts';
+
+const EMPTY_BODY = new Uint8Array(0);
+
+export async function dispatchRequest(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  mounts: MountTable<ApplicationGroup>,
+  logger: Logger,
+): Promise<void> {
+  const target = requestTarget(request);
+  const { rawPath, query } = splitRequestTarget(target);
+  const match = mounts.match(decodePathLatin1(rawPath));
+  if (!match) throw new InterpoolError('INTERPOOL_ERR_NOT_FOUND', [rawPath]);
+
+  const group = match.target;
+  const body = ownedBody(request.body);
+  const facts = requestFacts(request, target, body.byteLength);
+  const envelope: RequestEnvelope = {
+    id: group.nextRequestId(),
+    cgi: buildCgi(facts, match.scriptName, match.pathInfo, query),
+    urlScheme: facts.urlScheme,
+    body,
+  };
+
+  const sender = new ResponseSender(reply.raw, group.config.name, () => ticket.cancel());
+  // Refusals (queue full, app failing to boot) throw here, before the reply is hijacked,
+  // and reach the client through the error handler.
+  const ticket = group.submit(envelope, sender);
+  reply.hijack();
+  reply.raw.on('close', () => {
+    if (sender.done) return;
+    sender.clientGone();
+    ticket.cancel();
+  });
+  let settled = false;
+  ticket.result.then(
+    (result) => { settled = true; sender.onTaskResult(result); },
+    (error: Error) => {
+      settled = true;
+      if (error.name === 'AbortError') return;
+      sender.fail(error instanceof InterpoolError ? error : new InterpoolError('INTERPOOL_ERR_WORKER_DIED', [error.message]));
+    },
+  );
+  const stopTimeout = enforceTimeout(group, ticket, sender, () => settled, logger);
+  const outcome = await sender.finished;
+  stopTimeout();
+  ticket.release();
+  logAccess(logger, request, reply.elapsedTime, outcome, group.config.name);
+}
+
+function requestFacts(request: FastifyRequest, target: string, bodyLength: number): RequestFacts {
+  const raw = request.raw;
+  const socket = raw.socket;
+  return {
+    method: raw.method ?? 'GET',
+    rawUrl: target,
+    rawHeaders: raw.rawHeaders,
+    httpVersion: raw.httpVersion,
+    localAddress: socket.localAddress ?? '',
+    localPort: socket.localPort ?? 0,
+    // REMOTE_ADDR, REMOTE_PORT and the scheme, with forwarding from trusted proxies applied.
+    ...clientFacts(raw),
+    bodyLength,
+  };
+}
+
+/**
+ * --timeout, escalating: at the deadline the client gets 504 (or, mid-stream, an
+ * aborted connection) and the interpreter is interrupted; if the task has not returned
+ * after --timeout-grace, its worker is terminated and replaced. A request still queued
+ * at its deadline just leaves the queue and never reaches an interpreter.
+ */
+function enforceTimeout(
+  group: ApplicationGroup, ticket: RequestTicket, sender: ResponseSender, settled: () => boolean, logger: Logger,
+): () => void {
+  const { timeout, timeoutGrace, name } = group.config;
+  if (timeout <= 0) return () => {};
+  const deadline = setTimeout(() => {
+    if (settled()) return;
+    sender.fail(new InterpoolError('INTERPOOL_ERR_TIMEOUT', [timeout]));
+    if (ticket.interrupt() === 'dequeued') return;
+    setTimeout(() => {
+      if (settled()) return;
+      logger.warn({ app: name, timeoutGrace }, 'interpreter did not return after its timeout interrupt; terminating its worker');
+      ticket.terminate();
+    }, timeoutGrace * 1000).unref();
+  }, timeout * 1000);
+  deadline.unref();
+  return () => clearTimeout(deadline);
+}
+
+/** Fastify hands us a Buffer that may share a pooled slab; the worker gets its own copy. */
+function ownedBody(body: unknown): Uint8Array {
+  if (!(body instanceof Uint8Array) || body.byteLength === 0) return EMPTY_BODY;
+  return new Uint8Array(body);
+}

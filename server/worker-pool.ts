@@ -1,0 +1,359 @@
+/**
+ * One generation of an app's interpreters: a piscina pool whose every worker thread
+ * holds one interpreter running this app and nothing else (two apps never share an
+ * isolate). A reload starts a new generation beside the old one.
+ *
+ * The pool knows each worker through the messages it posts at start (its stream port
+ * and shared control block, then its boot report), routes stream messages back to the
+ * request they belong to, and replaces workers that retire (max requests, memory),
+ * time out, or die — with the reason for every exit.
+ */
+import type { MessagePort, Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { Piscina } from 'piscina';
+import {
+  ControlSlot, RetireReason, WorkerState,
+  type BootReport, type RequestEnvelope, type StreamMessage, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
+} from '../runtime/protocol.ts';
+import type { AppConfig } from './config.ts';
+
+const WORKER_ENTRY = new URL('../runtime/worker.ts', import.meta.url).href;
+
+/** The value Pyodide's interrupt buffer takes for SIGINT (raises KeyboardInterrupt). */
+const SIGINT = 2;
+
+export const EXIT_REASONS = ['recycled', 'memory', 'idle', 'timeout', 'crashed', 'reload', 'shutdown', 'boot-failed'] as const;
+export type ExitReason = (typeof EXIT_REASONS)[number];
+
+const RETIRE_REASONS: Record<number, ExitReason> = {
+  [RetireReason.RECYCLED]: 'recycled',
+  [RetireReason.MEMORY]: 'memory',
+  [RetireReason.BROKEN]: 'crashed',
+};
+
+/** Receives the stream messages of one request, in order. */
+export interface StreamReceiver {
+  onStream(message: StreamMessage, workerId: number): void;
+}
+
+export interface WorkerExit {
+  workerId: number;
+  generation: number;
+  reason: ExitReason;
+  served: number;
+  uptimeMs: number;
+}
+
+export interface PoolHooks {
+  onBooted(pool: WorkerPool, report: BootReport): void;
+  onExit(pool: WorkerPool, exit: WorkerExit): void;
+}
+
+/** One worker as the dashboard and the stats see it. */
+export interface WorkerView {
+  workerId: number;
+  generation: number;
+  state: 'booting' | 'idle' | 'busy' | 'draining' | 'failed';
+  requestId: number;
+  served: number;
+  memoryBytes: number;
+  startedAt: number;
+  boot: BootReport | undefined;
+}
+
+interface WorkerHandle {
+  workerId: number;
+  control: Int32Array;
+  port: MessagePort;
+  thread: Worker | undefined;
+  startedAt: number;
+  boot?: BootReport;
+  /** Set when the server decides a worker goes (retire, timeout, back-off, close). */
+  exitReason?: ExitReason;
+  failed?: boolean;
+}
+
+/** A request handed to a worker: its result, and the hard stop for timeouts. */
+export interface RunningTask {
+  result: Promise<TaskResult>;
+  /** Terminate the worker running this task (piscina replaces it). */
+  terminate(): void;
+}
+
+export class WorkerPool {
+  readonly config: AppConfig;
+  readonly generation: number;
+  readonly #log: Logger;
+  readonly #hooks: PoolHooks;
+  readonly #piscina: Piscina<RequestEnvelope, TaskResult>;
+  readonly #workers = new Map<number, WorkerHandle>();
+  readonly #receivers = new Map<number, StreamReceiver>();
+  /** Requests whose worker retires once their response is complete. */
+  readonly #retireOnRelease = new Map<number, number>();
+  readonly #bootWaiters = new Set<() => boolean>();
+  #inFlight = 0;
+  #closing: ExitReason | undefined;
+
+  constructor(config: AppConfig, generation: number, log: Logger, hooks: PoolHooks) {
+    this.config = config;
+    this.generation = generation;
+    this.#log = log;
+    this.#hooks = hooks;
+    const spec: WorkerSpec = {
+      app: config.name, kind: config.kind, file: config.file, callable: config.callable,
+      settings: { ...config.settings },
+      limits: { maxRequests: config.maxRequests, maxRequestsJitter: config.maxRequestsJitter, memoryLimitMb: config.memoryLimit },
+    };
+    this.#piscina = new Piscina({
+      filename: WORKER_ENTRY,
+      workerData: spec,
+      minThreads: config.minWorkers,
+      maxThreads: config.workers,
+      idleTimeout: config.minWorkers < config.workers ? config.idleTimeout * 1000 : Infinity,
+      concurrentTasksPerWorker: 1,
+      // Keep each idle worker's event loop running (timers, sockets of the app):
+      // piscina's default Atomics.wait would freeze it between tasks.
+      atomics: 'async',
+      loadBalancer: (_task, workers) => workers.find((worker) => worker.currentUsage === 0 && this.#accepts(worker.id)) ?? null,
+      ...(config.kind === 'javascript' && config.memoryLimit > 0
+        // A hard ceiling for a leak within one request; the soft limit is checked after each.
+        ? { resourceLimits: { maxOldGenerationSizeMb: config.memoryLimit * 2 } }
+        : {}),
+    });
+    this.#piscina.on('message', (message: unknown) => this.#onWorkerMessage(message));
+    // A worker that fails while idle (an uncaught exception in a timer) is replaced by
+    // piscina; without a listener the 'error' event would take the server down with it.
+    this.#piscina.on('error', (error: Error) => this.#log.error({ err: error }, 'a worker failed while idle'));
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Workers that can take a request now or soon (not failed, not retiring). */
+  get usableWorkers(): number {
+    let unusable = 0;
+    for (const handle of this.#workers.values()) if (handle.failed || handle.exitReason) unusable++;
+    return this.config.workers - unusable;
+  }
+
+  get hasCapacity(): boolean {
+    return this.#inFlight < Math.max(1, this.usableWorkers);
+  }
+
+  /** At least one interpreter of this generation booted and can serve. */
+  get healthy(): boolean {
+    for (const handle of this.#workers.values()) if (handle.boot && !handle.failed && !handle.exitReason) return true;
+    return false;
+  }
+
+  /** Every interpreter that reported so far failed to boot. */
+  get failing(): boolean {
+    let failed = 0;
+    for (const handle of this.#workers.values()) {
+      if (handle.boot && !handle.failed) return false;
+      if (handle.failed) failed++;
+    }
+    return failed > 0;
+  }
+
+  /** Wait for the first boot report of this generation, success or failure. */
+  firstBoot(): Promise<BootReport> {
+    return this.#whenBooted((reports) => reports[0]);
+  }
+
+  /** Resolves once `count` workers booted; rejects with the first failed boot report. */
+  async allBooted(count = this.config.minWorkers): Promise<void> {
+    const failure = await this.#whenBooted((reports) => reports.find((report) => report.error) ?? (reports.length >= count ? null : undefined));
+    if (failure) throw failure;
+  }
+
+  /** Re-evaluate `pick` on every boot report until it returns something other than undefined. */
+  #whenBooted<T>(pick: (reports: BootReport[]) => T | undefined): Promise<T> {
+    return new Promise((resolve) => {
+      const check = (): boolean => {
+        const picked = pick([...this.#workers.values()].flatMap((handle) => (handle.boot ? [handle.boot] : [])));
+        if (picked === undefined) return false;
+        resolve(picked);
+        return true;
+      };
+      if (!check()) this.#bootWaiters.add(check);
+    });
+  }
+
+  run(envelope: RequestEnvelope, receiver: StreamReceiver): RunningTask {
+    this.#receivers.set(envelope.id, receiver);
+    this.#inFlight++;
+    const abort = new AbortController();
+    const transferList = envelope.body.byteLength > 0 ? [envelope.body.buffer as ArrayBuffer] : [];
+    const result = this.#piscina.run(envelope, { signal: abort.signal, transferList }).then(
+      (outcome) => {
+        this.#inFlight--;
+        this.#noteRetirement(envelope.id, outcome.workerId);
+        return outcome;
+      },
+      (error: unknown) => {
+        this.#inFlight--;
+        throw error;
+      },
+    );
+    return {
+      result,
+      terminate: () => {
+        const handle = this.#findRunning(envelope.id);
+        if (handle) handle.exitReason ??= 'timeout';
+        abort.abort();
+      },
+    };
+  }
+
+  /** The request is over on the main side: drop its receiver, retire its worker if due. */
+  release(id: number): void {
+    this.#receivers.delete(id);
+    const retiring = this.#retireOnRelease.get(id);
+    if (retiring !== undefined) {
+      this.#retireOnRelease.delete(id);
+      this.terminateWorker(retiring);
+    }
+  }
+
+  /** Ask the worker running this request to stop iterating and call close(). */
+  cancel(id: number): boolean {
+    const handle = this.#findRunning(id);
+    if (handle) Atomics.store(handle.control, ControlSlot.CANCEL, id);
+    return handle !== undefined;
+  }
+
+  /** Raise KeyboardInterrupt in the interpreter running this request (Python). */
+  interrupt(id: number): boolean {
+    const handle = this.#findRunning(id);
+    if (!handle) return false;
+    Atomics.store(handle.control, ControlSlot.CANCEL, id);
+    Atomics.store(handle.control, ControlSlot.INTERRUPT, SIGINT);
+    return true;
+  }
+
+  /** Stop one worker (piscina starts a replacement when the pool needs one). */
+  terminateWorker(workerId: number, reason?: ExitReason): void {
+    const handle = this.#workers.get(workerId);
+    if (!handle) return;
+    if (reason) handle.exitReason ??= reason;
+    void handle.thread?.terminate();
+  }
+
+  workers(): WorkerView[] {
+    return [...this.#workers.values()].map((handle) => ({
+      workerId: handle.workerId,
+      generation: this.generation,
+      state: this.#stateOf(handle),
+      requestId: Atomics.load(handle.control, ControlSlot.REQUEST_ID),
+      served: Atomics.load(handle.control, ControlSlot.REQUESTS_SERVED),
+      memoryBytes: Atomics.load(handle.control, ControlSlot.MEMORY_KIB) * 1024,
+      startedAt: handle.startedAt,
+      boot: handle.boot,
+    }));
+  }
+
+  /** Finish in-flight requests, then stop every worker, counting each exit under `reason`. */
+  async close(reason: ExitReason): Promise<void> {
+    this.#closing ??= reason;
+    await this.#piscina.close();
+    for (const handle of this.#workers.values()) handle.port.close();
+  }
+
+  /** Stop now, in-flight requests included (a shutdown past its grace period). */
+  async destroy(reason: ExitReason): Promise<void> {
+    this.#closing ??= reason;
+    await this.#piscina.destroy();
+    for (const handle of this.#workers.values()) handle.port.close();
+  }
+
+  #accepts(workerId: number): boolean {
+    const handle = this.#workers.get(workerId);
+    if (!handle) return true;
+    return !handle.failed && !handle.exitReason && Atomics.load(handle.control, ControlSlot.RETIRING) === RetireReason.NONE;
+  }
+
+  #stateOf(handle: WorkerHandle): WorkerView['state'] {
+    if (handle.failed) return 'failed';
+    if (handle.exitReason || this.#closing) return 'draining';
+    switch (Atomics.load(handle.control, ControlSlot.STATE)) {
+      case WorkerState.BOOTING: return 'booting';
+      case WorkerState.BUSY: return 'busy';
+      default: return handle.boot ? 'idle' : 'booting';
+    }
+  }
+
+  #findRunning(id: number): WorkerHandle | undefined {
+    for (const handle of this.#workers.values()) {
+      if (Atomics.load(handle.control, ControlSlot.REQUEST_ID) === id) return handle;
+    }
+    return undefined;
+  }
+
+  /** The worker set RETIRING before returning: replace it once this response is done. */
+  #noteRetirement(requestId: number, workerId: number): void {
+    const handle = this.#workers.get(workerId);
+    if (!handle) return;
+    const retiring = Atomics.load(handle.control, ControlSlot.RETIRING);
+    if (retiring === RetireReason.NONE) return;
+    handle.exitReason ??= RETIRE_REASONS[retiring] ?? 'recycled';
+    if (this.#receivers.has(requestId)) this.#retireOnRelease.set(requestId, workerId);
+    else this.terminateWorker(workerId);
+  }
+
+  #onWorkerMessage(message: unknown): void {
+    const typed = message as WorkerHello | WorkerBooted | undefined;
+    if (typed?.type === 'interpool:hello') this.#onHello(typed);
+    else if (typed?.type === 'interpool:booted') this.#onBooted(typed.report);
+  }
+
+  #onHello(hello: WorkerHello): void {
+    const thread = this.#piscina.threads.find((worker) => worker.threadId === hello.workerId);
+    const handle: WorkerHandle = {
+      workerId: hello.workerId,
+      control: new Int32Array(hello.control),
+      port: hello.streamPort as MessagePort,
+      thread,
+      startedAt: Date.now(),
+    };
+    handle.port.on('message', (stream: StreamMessage) => this.#onStreamMessage(stream, handle));
+    handle.port.unref();
+    thread?.once('exit', (code: number) => this.#onExit(handle, code));
+    this.#workers.set(handle.workerId, handle);
+  }
+
+  #onBooted(report: BootReport): void {
+    const handle = this.#workers.get(report.workerId);
+    if (!handle) return;
+    handle.boot = report;
+    handle.failed = report.error !== undefined;
+    for (const waiter of [...this.#bootWaiters]) if (waiter()) this.#bootWaiters.delete(waiter);
+    this.#hooks.onBooted(this, report);
+  }
+
+  #onStreamMessage(message: StreamMessage, handle: WorkerHandle): void {
+    if (message.type === 'log') {
+      this.#log.warn({ worker: handle.workerId, stream: 'wsgi.errors' }, message.line);
+      return;
+    }
+    this.#receivers.get(message.id)?.onStream(message, handle.workerId);
+  }
+
+  #onExit(handle: WorkerHandle, code: number): void {
+    this.#workers.delete(handle.workerId);
+    handle.port.close();
+    const diedMidRequest = Atomics.load(handle.control, ControlSlot.REQUEST_ID) !== 0;
+    const reason: ExitReason = handle.exitReason
+      ?? (handle.failed ? 'boot-failed' : undefined)
+      ?? this.#closing
+      ?? (diedMidRequest || code === 0 || this.config.minWorkers >= this.config.workers ? 'crashed' : 'idle');
+    this.#hooks.onExit(this, {
+      workerId: handle.workerId,
+      generation: this.generation,
+      reason,
+      served: Atomics.load(handle.control, ControlSlot.REQUESTS_SERVED),
+      uptimeMs: Date.now() - handle.startedAt,
+    });
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * Supervision, for a server left running for months: boot failures retried with
+ * back-off, recycling by request count and by memory, idle interpreters stopped, a
+ * bounded queue that refuses at once, crashes that cost one request at most, and reload
+ * without downtime. Real pools, real sockets; fixtures named for the fault they provoke.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTestServer, waitFor, type TestServer } from './support.ts';
+
+let t: TestServer | undefined;
+afterEach(async () => { await t?.close(); t = undefined; });
+
+const json = async (url: string) => (await fetch(url)).json() as Promise<Record<string, number>>;
+const exits = (server: TestServer, app = '/') => server.server.groups.find((group) => group.config.name === app)!.stats().exits;
+
+describe('an app that fails to boot', () => {
+  it('gets 503 with Retry-After, leaves other apps alone, logs the error once per step, and recovers when fixed', async () => {
+    const toggle = join(mkdtempSync(join(tmpdir(), 'interpool-boot-')), 'state');
+    writeFileSync(toggle, 'broken');
+    process.env.BOOT_TOGGLE_FILE = toggle;
+    t = await startTestServer(['/=test/fixtures/apps/boot-toggle.ts', '/ok=apps/hello.ts', '--workers', '1']);
+
+    const refused = await fetch(`${t.url}/`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await refused.text()).toContain('INTERPOOL_ERR_APP_UNAVAILABLE');
+    expect((await fetch(`${t.url}/ok`)).status).toBe(200);
+
+    const failures = () => t!.logs.filter((line) => String(line.msg).startsWith('app failed to boot'));
+    await waitFor(() => failures().length >= 2, 10_000, 'a second boot attempt');
+    expect(failures()[0]!.msg).toContain('boot-toggle says "broken"');
+    expect(failures()[0]!.detail).toContain('Error: boot-toggle says "broken"');
+    // The traceback once; later steps of the same failure are one line each.
+    expect(failures()[1]!.detail).toBeUndefined();
+    expect((failures()[1]!.retryInMs as number)).toBeGreaterThan(failures()[0]!.retryInMs as number);
+
+    writeFileSync(toggle, 'ok');
+    const recovered = await waitFor(async () => (await fetch(`${t!.url}/`)).status === 200, 15_000, 'the app to boot after the fix');
+    expect(recovered).toBe(true);
+    expect(exits(t)['boot-failed']).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('recycling', () => {
+  it('--max-requests replaces an interpreter after N requests, with a fresh module state', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--max-requests', '3']);
+    const answers: Record<string, number>[] = [];
+    for (let i = 0; i < 7; i++) answers.push(await json(`${t.url}/`));
+    expect(answers.map((answer) => answer.served)).toEqual([1, 2, 3, 1, 2, 3, 1]);
+    expect(new Set(answers.map((answer) => answer.worker)).size).toBe(3);
+    await waitFor(() => exits(t!).recycled >= 2, 5000, 'two recycle exits');
+    expect(t.logs.some((line) => line.msg === 'interpreter exited: recycled' && line.served === 3)).toBe(true);
+  });
+
+  it('--max-requests-jitter spreads the recycling of several interpreters', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--max-requests', '2', '--max-requests-jitter', '3']);
+    const served: number[] = [];
+    for (let i = 0; i < 30; i++) served.push((await json(`${t.url}/`)).served!);
+    // Each interpreter lives for 2..5 requests: the restart points are not all at 2.
+    const lifetimes = served.filter((_value, index) => served[index + 1] === 1);
+    expect(lifetimes.every((value) => value >= 2 && value <= 5)).toBe(true);
+    expect(new Set(lifetimes).size).toBeGreaterThan(1);
+  });
+
+  it('--memory-limit replaces an interpreter whose heap grew past the limit, after its response', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/leaks-memory.ts', '--workers', '1', '--memory-limit', '40']);
+    const answers = [];
+    for (let i = 0; i < 10; i++) {
+      const response = await fetch(`${t.url}/`);
+      expect(response.status).toBe(200);
+      answers.push(await response.json() as { kept: number });
+    }
+    // Each request keeps ~8 MB: the count restarts well before 10.
+    expect(answers.some((answer, index) => index > 0 && answer.kept === 1)).toBe(true);
+    await waitFor(() => exits(t!).memory >= 1, 5000, 'a memory exit');
+  });
+
+  it('interpreters above --min-workers stop after --idle-timeout', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '2', '--min-workers', '1', '--idle-timeout', '0.3']);
+    await Promise.all(Array.from({ length: 6 }, () => json(`${t!.url}/?hold=100`)));
+    await waitFor(() => exits(t!).idle >= 1, 5000, 'an idle exit');
+    expect(t.server.groups[0]!.stats().workers).toMatchObject({ min: 1, max: 2 });
+    expect((await fetch(`${t.url}/`)).status).toBe(200);
+  });
+});
+
+describe('backpressure', () => {
+  it('a full queue answers 503 with Retry-After at once, without touching an interpreter', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--max-queue', '1']);
+    const before = (await json(`${t.url}/`)).served;
+    const slow = [fetch(`${t.url}/?hold=400`), fetch(`${t.url}/?hold=400`)];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = Date.now();
+    const refused = await fetch(`${t.url}/?hold=400`);
+    expect(Date.now() - started).toBeLessThan(300);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+    expect(await refused.text()).toContain('INTERPOOL_ERR_QUEUE_FULL');
+    expect((await Promise.all(slow)).map((response) => response.status)).toEqual([200, 200]);
+    // The app saw the first request, the two slow ones, and this one: not the refused one.
+    expect((await json(`${t.url}/`)).served).toBe(before + 3);
+  });
+
+  it('--queue-timeout: a request that waited too long gets 504 and never reaches the app', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--queue-timeout', '0.2']);
+    const before = (await json(`${t.url}/`)).served;
+    const busy = fetch(`${t.url}/?hold=600`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const waited = await fetch(`${t.url}/`);
+    expect(waited.status).toBe(504);
+    expect(await waited.text()).toContain('INTERPOOL_ERR_QUEUE_TIMEOUT');
+    expect((await busy).status).toBe(200);
+    expect((await json(`${t.url}/`)).served).toBe(before + 2);
+  });
+
+  it('a client that disconnects while queued is dropped and never reaches the app', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1']);
+    const before = (await json(`${t.url}/`)).served;
+    const busy = fetch(`${t.url}/?hold=500`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const gone = new AbortController();
+    const abandoned = fetch(`${t.url}/`, { signal: gone.signal }).catch(() => 'aborted');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gone.abort();
+    expect(await abandoned).toBe('aborted');
+    expect((await busy).status).toBe(200);
+    expect((await json(`${t.url}/`)).served).toBe(before + 2);
+  });
+});
+
+describe('crash isolation', () => {
+  it('an uncaught exception in a timer kills only an idle worker, which is replaced', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/throws-in-timer.ts', '--workers', '1']);
+    const first = await json(`${t.url}/?arm`);
+    await waitFor(() => exits(t!).crashed >= 1, 5000, 'a crash exit');
+    const next = await fetch(`${t.url}/`);
+    expect(next.status).toBe(200);
+    expect(((await next.json()) as { worker: number }).worker).not.toBe(first.worker);
+  });
+});
+
+describe('reload without downtime', () => {
+  it('new interpreters take over once ready, in-flight requests finish on the old ones, none fails', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '2']);
+    const group = t.server.groups[0]!;
+    const oldWorkers = new Set(group.stats().interpreters.map((worker) => worker.workerId));
+    let stop = false;
+    const statuses: number[] = [];
+    const load = Promise.all(Array.from({ length: 4 }, async () => {
+      while (!stop) statuses.push((await fetch(`${t!.url}/?hold=20`)).status);
+    }));
+    const inFlight = fetch(`${t.url}/?hold=300`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await group.reload()).toEqual({ ok: true });
+    expect((await inFlight).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    stop = true;
+    await load;
+    expect(statuses.length).toBeGreaterThan(10);
+    expect(statuses.every((status) => status === 200)).toBe(true);
+    const after = await json(`${t.url}/`);
+    expect(oldWorkers.has(after.worker!)).toBe(false);
+    expect(group.stats().generation).toBe(2);
+    await waitFor(() => exits(t!).reload === 2, 5000, 'the old generation to exit');
+  });
+
+  it('a reload whose new code fails to boot keeps the old interpreters serving and says why', async () => {
+    const toggle = join(mkdtempSync(join(tmpdir(), 'interpool-reload-')), 'state');
+    writeFileSync(toggle, 'ok');
+    process.env.BOOT_TOGGLE_FILE = toggle;
+    t = await startTestServer(['/=test/fixtures/apps/boot-toggle.ts', '--workers', '1']);
+    writeFileSync(toggle, 'broken');
+    const outcome = await t.server.groups[0]!.reload();
+    expect(outcome.ok).toBe(false);
+    expect(outcome.error).toContain('boot-toggle says "broken"');
+    expect((await fetch(`${t.url}/`)).status).toBe(200);
+    expect(t.server.groups[0]!.stats().generation).toBe(1);
+  });
+});
