@@ -16,7 +16,7 @@ beforeAll(async () => {
   [limited, exiting, timing, stalling] = await Promise.all([
     startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--body-limit', '1024']),
     startTestServer(['/=test/fixtures/apps/exits-mid-request.ts', '--workers', '2']),
-    startTestServer(['/=test/fixtures/apps/spins-on-request.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '0.5']),
+    startTestServer(['/=test/fixtures/apps/spins-on-request.ts', '/other=test/fixtures/apps/counter.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '0.5']),
     startTestServer(['/=test/fixtures/apps/records-close.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '3']),
   ]);
 });
@@ -90,6 +90,18 @@ async function servesAgain(url: string): Promise<{ worker: number }> {
 }
 
 describe('--timeout', () => {
+  it('a spinning app does not hold up another app', async () => {
+    const order: string[] = [];
+    const spinning = rawRequest(timing.port, getRequest('/?spin=1')).then((r) => { order.push('spinning'); return r; });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const other = await fetch(`${timing.url}/other`);
+    order.push('other');
+    expect(other.status).toBe(200);
+    expect((await spinning).status).toBe(504);
+    expect(order).toEqual(['other', 'spinning']);
+    await servesAgain(timing.url);
+  });
+
   it('a spinning request gets 504, and the app serves again afterwards', async () => {
     const first = (await (await fetch(timing.url)).json()) as { worker: number };
     const spinning = await rawRequest(timing.port, getRequest('/?spin=1'));

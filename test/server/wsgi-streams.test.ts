@@ -41,6 +41,13 @@ describe('wsgi.input', () => {
     expect(JSON.parse(response.body.toString())).toEqual(['hello, world', '']);
   });
 
+  it('reads a 2 MiB body whole', async () => {
+    const bytes = new Uint8Array(2 * 1024 * 1024).map((_, i) => (i * 7) & 0xff);
+    const response = await fetch(`${t.url}/input?how=read-all`, { method: 'POST', body: bytes });
+    const [all] = (await response.json()) as string[];
+    expect(Buffer.from(all!, 'latin1').equals(Buffer.from(bytes))).toBe(true);
+  });
+
   it('is empty on a GET', async () => {
     expect(await (await fetch(`${t.url}/input?how=read-all`)).json()).toEqual(['', '']);
   });
