@@ -17,6 +17,8 @@ export interface RequestFacts {
   remotePort: number;
   urlScheme: 'http' | 'https';
   bodyLength: number;
+  /** The host a trusted proxy says the client asked for (forwarded.ts); replaces HTTP_HOST. */
+  forwardedHost?: string | undefined;
 }
 
 /** Split an absolute-form or origin-form request target into raw path and query. */
@@ -94,6 +96,7 @@ export function serverNameAndPort(host: string | undefined, facts: RequestFacts)
 /** The full set of CGI variables for one request, for an app mounted at scriptName. */
 export function buildCgi(facts: RequestFacts, scriptName: string, pathInfo: string, query: string): Record<string, string> {
   const headers = headersToCgi(facts.rawHeaders);
+  if (facts.forwardedHost !== undefined) headers.HTTP_HOST = facts.forwardedHost;
   const [serverName, serverPort] = serverNameAndPort(headers.HTTP_HOST, facts);
   const contentLength = headers.CONTENT_LENGTH ?? (facts.bodyLength > 0 ? String(facts.bodyLength) : '');
   return {

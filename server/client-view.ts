@@ -1,0 +1,34 @@
+/**
+ * Who each request comes from, as the app will be told: resolved once per request by an
+ * onRequest hook (forwarded.ts decides whether the peer may speak for a client), before
+ * the body is read, and read back when the environ is built.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { RequestFacts } from './environ.ts';
+import { InterpoolError } from './errors.ts';
+import { buildTrustedProxies, resolveClient, type ClientView } from './forwarded.ts';
+
+const views = new WeakMap<IncomingMessage, ClientView>();
+
+/** The onRequest hook: apply forwarding headers from trusted peers; 400 when they contradict each other. */
+export function resolveClients(forwardedAllowIps: readonly string[]) {
+  const trusted = buildTrustedProxies(forwardedAllowIps);
+  return (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+    const raw = request.raw;
+    const view = resolveClient({ address: raw.socket.remoteAddress ?? '', port: raw.socket.remotePort ?? 0 }, raw.rawHeaders, trusted);
+    if (view instanceof InterpoolError) {
+      done(view);
+      return;
+    }
+    views.set(raw, view);
+    done();
+  };
+}
+
+/** The RequestFacts fields that depend on who the client is. */
+export function clientFacts(raw: IncomingMessage): Pick<RequestFacts, 'remoteAddress' | 'remotePort' | 'urlScheme' | 'forwardedHost'> {
+  const view = views.get(raw);
+  if (!view) return { remoteAddress: raw.socket.remoteAddress ?? '', remotePort: raw.socket.remotePort ?? 0, urlScheme: 'http' };
+  return { remoteAddress: view.remoteAddress, remotePort: view.remotePort, urlScheme: view.urlScheme, forwardedHost: view.host };
+}
