@@ -1,0 +1,103 @@
+// Slow clients never hold a worker and never starve others: a head that does not
+// arrive within --headers-timeout gets 408 (slowloris), a body that does not arrive
+// within --body-timeout gets 408, idle keep-alive connections are closed, and
+// connections past --max-connections are turned away. Bounds here are generous: they
+// tell "the timeout works" from "it never fires", not how fast anything is.
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dribble, exchange } from './hardening-support.ts';
+import { startTestServer, waitFor, type TestServer } from './support.ts';
+
+let t: TestServer;
+
+beforeAll(async () => {
+  t = await startTestServer(['/=test/fixtures/apps/environ-echo.ts', '--workers', '1',
+    '--headers-timeout', '2', '--body-timeout', '4', '--keep-alive-timeout', '1']);
+});
+afterAll(() => t?.close());
+
+const GET = 'GET /fast HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n';
+
+describe('timeouts', () => {
+  it.each([
+    ['a head that stops halfway', 'GET /slow HTTP/1.1\r\nHost: a\r\n', /--headers-timeout \(2 s\)/],
+    ['a connection that never sends a byte after the first', 'G', /--headers-timeout \(2 s\)/],
+    ['a body that stops halfway', 'POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789', /--body-timeout \(4 s\)/],
+    ['a chunked body that stops halfway', 'POST /slow HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n', /--body-timeout \(4 s\)/],
+  ])('%s: 408, then closed', async (_name, bytes, names) => {
+    const { response, closedByServer } = await exchange(t.port, bytes, { waitMs: 15_000 });
+    expect(closedByServer).toBe(true);
+    expect(response.status).toBe(408);
+    expect(response.body.toString('utf8')).toMatch(names);
+    expect(response.body.toString('utf8')).toMatch(/\(INTERPOOL_ERR_REQUEST_TIMEOUT\)\n$/);
+    expect(t.logs.some((line) => line.path === '/slow' && line.worker !== '-')).toBe(false);
+  });
+
+  it('slowloris: a head sent one byte at a time, forever, is cut off at --headers-timeout', async () => {
+    const client = dribble(t.port, 'GET /slow HTTP/1.1\r\nHost: a\r\nX-Pad: ', 50);
+    const started = Date.now();
+    const written = await client.closed;
+    expect(written).toMatch(/^HTTP\/1\.1 408 /);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
+  it('a slow body, one byte at a time, is cut off at --body-timeout', async () => {
+    const client = dribble(t.port, 'POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n', 5);
+    const written = await client.closed;
+    expect(written).toMatch(/^HTTP\/1\.1 408 /);
+    expect(written).toMatch(/--body-timeout/);
+  });
+
+  it('an idle keep-alive connection is closed after --keep-alive-timeout', async () => {
+    const { statusLines, closedByServer } = await exchange(t.port, 'GET /fast HTTP/1.1\r\nHost: a\r\n\r\n', { waitMs: 10_000 });
+    expect(statusLines).toEqual(['HTTP/1.1 200 OK']);
+    expect(closedByServer).toBe(true);
+  });
+});
+
+describe('a few hundred slowloris connections', () => {
+  it('do not starve normal requests, and are each cut off with 408', async () => {
+    const dribblers = Array.from({ length: 300 }, () => dribble(t.port, 'GET /slow HTTP/1.1\r\nHost: a\r\nX-Pad: ', 20));
+    await waitFor(() => dribblers.every((d) => d.socket.readyState === 'open'), 10_000, 'every slow connection to be open');
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const started = Date.now();
+      const { response } = await exchange(t.port, GET, { waitMs: 10_000 });
+      statuses.push(response.status);
+      expect(Date.now() - started).toBeLessThan(5_000);
+    }
+    expect(statuses).toEqual(Array(20).fill(200));
+    const written = await Promise.all(dribblers.map((d) => d.closed));
+    expect(written.filter((text) => text.startsWith('HTTP/1.1 408 ')).length).toBe(300);
+  }, 60_000);
+});
+
+describe('--max-connections', () => {
+  let capped: TestServer;
+  beforeAll(async () => {
+    capped = await startTestServer(['/=test/fixtures/apps/environ-echo.ts', '--workers', '1', '--max-connections', '3']);
+  });
+  afterAll(() => capped?.close());
+
+  it('connections past the cap are closed at once; room frees up when one closes', async () => {
+    const held = await Promise.all([0, 1, 2].map(() => new Promise<ReturnType<typeof connect>>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: capped.port }, () => resolve(socket));
+      socket.on('error', () => {});
+    })));
+    await waitFor(async () => (await connectionCount(capped)) === 3, 5000, 'three connections counted');
+    const turnedAway = await exchange(capped.port, GET, { waitMs: 5000 });
+    expect(turnedAway.closedByServer).toBe(true);
+    expect(turnedAway.statusLines).toEqual([]);
+    held[0]!.destroy();
+    await waitFor(async () => (await connectionCount(capped)) < 3, 5000, 'a connection to be released');
+    const served = await exchange(capped.port, GET);
+    expect(served.response.status).toBe(200);
+    for (const socket of held) socket.destroy();
+  });
+});
+
+function connectionCount(server: TestServer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.server.fastify.server.getConnections((error, count) => (error ? reject(error) : resolve(count)));
+  });
+}
