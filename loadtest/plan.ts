@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BootVariant } from './boot.ts';
 import type { Comparison } from './compare.ts';
 import type { ServerFeatures } from './features.ts';
 import type { LoadShape } from './measure.ts';
@@ -40,6 +41,16 @@ export function peerPythonApp(root: string, app: string): PeerApp {
   const own = `apps/${app}.py`;
   if (existsSync(join(root, own))) return { path: join(root, own), file: own };
   return { path: join(ROOT, `loadtest/apps/${app}.py`), file: `loadtest/apps/${app}.py` };
+}
+
+/** The apps whose interpreter start is measured (`boot` section; not in --quick). */
+export function bootVariants(root: string, features: ServerFeatures): BootVariant[] {
+  const absent = pythonAbsentReason(root, 'hello', features);
+  return [
+    { label: 'TypeScript (V8 isolate per worker)', appFile: 'apps/hello.ts' },
+    { label: 'Python 3.14 (Pyodide 314)', appFile: interpoolPythonApp('hello'), python: '3.14', absent },
+    { label: 'Python 3.12 (Pyodide 0.27)', appFile: interpoolPythonApp('hello'), python: '3.12', absent },
+  ];
 }
 
 function pythonAbsentReason(root: string, app: string, features: ServerFeatures): string | undefined {

@@ -4,8 +4,9 @@
  * its min–max; ratios are measured round by round within the same run.
  */
 import { STALL_MS, type ComparisonResult, type TargetOutcome } from './compare.ts';
+import type { BootResult } from './boot.ts';
 import type { LoadTestReport } from './report.ts';
-import type { Spread } from './stats.ts';
+import { summarize, type Spread } from './stats.ts';
 
 const TARGET_SHARE = 0.35;
 /** Other processes using more than this many CPUs during a run make it noisy. */
@@ -135,6 +136,27 @@ function cpuSection(results: ComparisonResult[]): string[] {
   return lines;
 }
 
+function bootSection(boots: BootResult[]): string[] {
+  const lines = ['## Interpreter start and memory', ''];
+  lines.push('Each app served with `--workers 2` at `--log-level info`, started afresh each time; boot times are the sums of the stages each interpreter reports in its "interpreter booted" line (a first interpreter boots cold, the others restore the snapshot it makes); "answers in" is spawn to first correct response. RSS per interpreter = idle RSS with 2 workers − idle RSS with 1.', '');
+  lines.push('| app | cold boot ms | snapshot start ms | server answers in ms | idle RSS MiB, 1 → 2 workers | RSS per interpreter MiB |', '|---|--:|--:|--:|--:|--:|');
+  for (const boot of boots) {
+    if (boot.status !== 'measured') {
+      lines.push(`| ${boot.label} | ${boot.status === 'absent' ? 'absent' : 'FAILED'}: ${boot.reason} | | | | |`);
+      continue;
+    }
+    const rss2 = summarize(boot.spawns.map((spawn) => spawn.rssIdleMiB))?.median;
+    lines.push(`| ${boot.label} | ${spread(boot.coldMs)} | ${spread(boot.snapshotMs)} | ${spread(boot.readyMs)} | ${mib(boot.rssOneWorkerMiB)} → ${mib(rss2)} | ${mib(boot.rssPerInterpreterMiB)} |`);
+  }
+  lines.push('');
+  for (const boot of boots.filter((b) => b.status === 'measured')) {
+    const stages = (record: Record<string, number> | undefined) => Object.entries(record ?? {}).map(([name, ms]) => `${name} ${number(ms)} ms`).join(' · ');
+    if (boot.coldStages) lines.push(`- ${boot.label}, cold: ${stages(boot.coldStages)}`);
+    if (boot.snapshotStages) lines.push(`- ${boot.label}, from the snapshot: ${stages(boot.snapshotStages)}`);
+  }
+  return [...lines, ''];
+}
+
 function oddities(report: LoadTestReport): string[] {
   const lines = ['## Anything odd under load', ''];
   const entries = report.comparisons.flatMap((result) => result.outcomes.filter((o) => o.status === 'measured').map((outcome) => ({ result, outcome })));
@@ -188,6 +210,7 @@ export function renderMarkdown(report: LoadTestReport): string {
   if (section('scenarios').length) lines.push(...scenarioSection(section('scenarios')));
   if (section('scaling').length) lines.push(...scalingSection(section('scaling')));
   if (section('cpu-benchmark').length) lines.push(...cpuSection(section('cpu-benchmark')));
+  if (report.boots) lines.push(...bootSection(report.boots));
   lines.push(...oddities(report), ...notYetMeasured(report));
   return lines.join('\n');
 }

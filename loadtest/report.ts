@@ -1,6 +1,7 @@
 /** One load test's results: what the JSON file holds, and writing the three files. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BootResult } from './boot.ts';
 import type { ComparisonResult } from './compare.ts';
 import type { ServerFeatures } from './features.ts';
 import { renderMarkdown } from './report-markdown.ts';
@@ -29,6 +30,8 @@ export interface ReportMeta {
 export interface LoadTestReport {
   meta: ReportMeta;
   comparisons: ComparisonResult[];
+  /** Interpreter start and RSS per interpreter (absent from --quick runs). */
+  boots?: BootResult[];
   /** What issue 6 asks for that this harness does not measure yet, and why. */
   notMeasured: string[];
 }

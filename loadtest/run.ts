@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { prepareBuild } from './build.ts';
 import { liveServers, runComparison, summarizeComparison, type ComparisonResult } from './compare.ts';
 import { detectFeatures } from './features.ts';
-import { buildPlan } from './plan.ts';
+import { measureBoots, type BootResult } from './boot.ts';
+import { bootVariants, buildPlan } from './plan.ts';
 import { Progress } from './progress.ts';
 import { writeReport, type LoadTestReport } from './report.ts';
 import { ROOT } from './targets.ts';
@@ -24,7 +25,7 @@ const USAGE = `usage: npm run loadtest -- [--quick] [--ref COMMIT] [--runs N] [-
   --ref COMMIT      measure that commit (exported with git archive) instead of the working tree
   --runs N          measured runs per server, at least 3 (default 3)
   --duration S      seconds per timed run (default 5, --quick 1; the issue-2 figure: 10, --quick 1)
-  --only LIST       comma-separated sections (issue-2, scenarios, scaling, cpu-benchmark)
+  --only LIST       comma-separated sections (issue-2, scenarios, scaling, cpu-benchmark, boot)
                     or comparison ids (scenario-hello, scaling-cpu, cpu-benchmark-ts, ...)
   --out DIR         where to write results (default loadtest/results)
   --render FILE     rewrite FILE's .md and .svg from FILE (a results .json), measuring nothing
@@ -92,8 +93,12 @@ async function main(argv: string[]): Promise<void> {
   const features = await detectFeatures(build.root);
   const cpuCount = availableParallelism();
   let plan = buildPlan({ root: build.root, quick: options.quick, runs: options.runs, duration: options.duration, cpus: cpuCount, features });
+  // Interpreter start is not in --quick: each Pyodide start takes seconds.
+  let measureBoot = !options.quick;
   if (options.only) {
     const known = new Set(plan.flatMap((comparison) => [comparison.id, comparison.section]));
+    known.add('boot');
+    measureBoot = options.only.includes('boot');
     const unknown = options.only.filter((item) => !known.has(item));
     if (unknown.length) fail(`--only: unknown ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
     plan = plan.filter((comparison) => options.only!.includes(comparison.id) || options.only!.includes(comparison.section));
@@ -105,10 +110,12 @@ async function main(argv: string[]): Promise<void> {
 
   const progress = new Progress();
   const loadBefore = loadavg();
-  process.stderr.write(`interpool load test of ${build.description}: ${plan.length} comparisons, ${options.runs} runs each, ${cpuCount} CPUs shared with the load generator${options.quick ? ', quick' : ''}\n`);
+  process.stderr.write(`interpool load test of ${build.description}: ${plan.length} comparisons${measureBoot ? ' and interpreter start' : ''}, ${options.runs} runs each, ${cpuCount} CPUs shared with the load generator${options.quick ? ', quick' : ''}\n`);
   const comparisons: ComparisonResult[] = [];
+  let boots: BootResult[] | undefined;
   try {
     for (const comparison of plan) comparisons.push(await runComparison(comparison, progress));
+    if (measureBoot) boots = await measureBoots(build.root, bootVariants(build.root, features), options.runs, progress);
   } finally {
     build.dispose();
   }
@@ -134,8 +141,9 @@ async function main(argv: string[]): Promise<void> {
       svgName: `${base}.svg`,
     },
     comparisons,
+    ...(boots ? { boots } : {}),
     notMeasured: [
-      'interpreter cold start vs snapshot start: the "ready in" column is spawn-to-first-correct-response of the whole server; Python snapshots are not in this build',
+      ...(boots ? [] : ['interpreter start (cold, from a snapshot) and RSS per interpreter: the boot section was not run (it is left out of --quick)']),
       'failed requests and latency during a reload under load: the server has no reload in this build',
     ],
   };

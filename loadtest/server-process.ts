@@ -14,6 +14,10 @@ export interface LaunchSpec {
   args: string[];
   cwd: string;
   env?: Record<string, string>;
+  /** Sees every output line (the boot measurement reads interpool's boot reports). */
+  onLine?: (line: string) => void;
+  /** Which output lines are worth reporting (default: all of them). */
+  isNotable?: (line: string) => boolean;
   /** Log files the server writes instead of stdout/stderr (Apache's ErrorLog). */
   logFiles?: string[];
   /** Run after the process exits (temporary config files, ...). */
@@ -104,8 +108,10 @@ export class ServerProcess {
   }
 
   #collect(line: string): void {
+    this.#spec.onLine?.(line);
     this.#tail.push(line);
     if (this.#tail.length > KEEP_LINES) this.#tail.shift();
+    if (this.#spec.isNotable && !this.#spec.isNotable(line)) return;
     this.#notableCount += 1;
     if (this.#notable.length < 5) this.#notable.push(line.length > 400 ? `${line.slice(0, 400)}…` : line);
   }

@@ -42,6 +42,19 @@ export interface InterpoolOptions {
   note?: string;
 }
 
+/** pino's level numbers: 40 is warn. */
+const PINO_WARN = 40;
+
+/** An interpool log line at warn or above, or anything that is not a pino line (a crash). */
+function isNotableInterpoolLine(line: string): boolean {
+  try {
+    const level = (JSON.parse(line) as { level?: unknown }).level;
+    return typeof level !== 'number' || level >= PINO_WARN;
+  } catch {
+    return true;
+  }
+}
+
 export function interpoolTarget(options: InterpoolOptions): Target {
   const { root, appFile, workers, processes, python, logLevel = 'warn', note } = options;
   const kind = appFile.endsWith('.py') ? `Python${python ? ` ${python}` : ''}` : 'TS';
@@ -55,6 +68,7 @@ export function interpoolTarget(options: InterpoolOptions): Target {
     launch: (port) => ({
       command: process.execPath,
       cwd: root,
+      isNotable: isNotableInterpoolLine,
       args: [
         'bin/interpool.js', 'serve', `/=${appFile}`,
         '--workers', String(workers),
