@@ -25,6 +25,10 @@ describe('Python versions and paths', () => {
     expect(booted).toContainEqual(['/v312', expect.stringMatching(/^Python 3\.12\.\d+ \(Pyodide 0\.27\./)]);
   });
 
+  it('serves a JS app beside them, in its own pool', async () => {
+    expect(await text('/js')).toBe('Hello, World!\n');
+  });
+
   it('reports the boot stages, named and timed', () => {
     const line = t.logs.find((l) => l.msg === 'interpreter booted' && l.app === '/v314')!;
     const names = (line.stages as { name: string; ms: number }[]).map((s) => s.name);
