@@ -52,6 +52,8 @@ export interface ServerConfig {
   memoryLimit: number;
   maxQueue: number;
   queueTimeout: number;
+  reload: boolean;
+  processes: number;
   python: string;
   pythonPath: readonly string[];
   limitRequestLine: number;
@@ -86,7 +88,9 @@ export function parseServeArgs(argv: readonly string[]): { mounts: string[]; val
       strict: true,
       options: {
         help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(specs.map((o) => [o.flag.slice(2), { type: 'string' as const, multiple: o.multiple === true }])),
+        ...Object.fromEntries(specs.map((o) => [o.flag.slice(2), o.boolean
+          ? { type: 'boolean' as const }
+          : { type: 'string' as const, multiple: o.multiple === true }])),
       },
     });
     const byName: Raw = {};

@@ -10,7 +10,7 @@ export function renderConfigurationDoc(): string {
   const rows = specs.map((o) => {
     const configKey = o.notInConfigFile ? '—' : `\`${o.name}\`${o.perApp ? ' (also per app)' : ''}`;
     const env = o.env ? `\`${o.env}\`` : '—';
-    return `| \`${o.flag} ${o.valueName}\` | ${env} | ${configKey} | ${o.defaultDoc} | ${o.doc.replaceAll('|', '\\|')} |`;
+    return `| \`${o.valueName ? `${o.flag} ${o.valueName}` : o.flag}\` | ${env} | ${configKey} | ${o.defaultDoc} | ${o.doc.replaceAll('|', '\\|')} |`;
   });
   return `# Configuration
 

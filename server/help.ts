@@ -5,7 +5,7 @@ const specs: readonly OptionSpec[] = options;
 
 export function renderServeHelp(): string {
   const rows = specs.map((o) => {
-    const left = `  ${o.flag} ${o.valueName}`;
+    const left = o.valueName ? `  ${o.flag} ${o.valueName}` : `  ${o.flag}`;
     const env = o.env ? ` [env ${o.env}]` : '';
     return `${left.padEnd(30)}${o.doc} Default: ${o.defaultDoc}.${env}`;
   });

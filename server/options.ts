@@ -31,6 +31,8 @@ export interface OptionSpec<T = unknown> {
   notInConfigFile?: boolean;
   /** May be given more than once on the command line; a list in the config file; ':'-separated in the environment. */
   multiple?: boolean;
+  /** A switch without a value on the command line (`--reload`); true/false elsewhere. */
+  boolean?: boolean;
 }
 
 function describe(raw: unknown): string {
@@ -43,6 +45,14 @@ export function positiveInteger(raw: unknown, where: string): number {
     throw new OptionError(`${where} must be a positive integer, got ${describe(raw)}`);
   }
   return value;
+}
+
+/** A switch: present on the command line, or true/false/1/0/yes/no elsewhere. */
+export function flag(raw: unknown, where: string): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (typeof raw === 'string' && /^(1|true|yes|on)$/i.test(raw.trim())) return true;
+  if (typeof raw === 'string' && /^(0|false|no|off)$/i.test(raw.trim())) return false;
+  throw new OptionError(`${where} must be true or false, got ${describe(raw)}`);
 }
 
 export function nonNegativeInteger(raw: unknown, where: string): number {
@@ -194,6 +204,16 @@ export const options = [
     name: 'queueTimeout', flag: '--queue-timeout', env: 'INTERPOOL_QUEUE_TIMEOUT', valueName: 'SECONDS',
     doc: 'A request that waited this long for an interpreter gets 504 and never reaches one. 0 disables (--timeout still applies).',
     default: () => 0, defaultDoc: '0 (off)', parse: seconds, perApp: true,
+  },
+  {
+    name: 'reload', flag: '--reload', env: 'INTERPOOL_RELOAD', valueName: '',
+    doc: 'Development: watch each app\'s directory (and --python-path directories) and reload the app when a file changes.',
+    default: () => false, defaultDoc: 'off', parse: flag, perApp: false, boolean: true,
+  },
+  {
+    name: 'processes', flag: '--processes', env: 'INTERPOOL_PROCESSES', valueName: 'P',
+    doc: "Run P server processes (node:cluster), each with its own pools, sharing the listening socket: process-level isolation like mod_wsgi's processes=P. A process that dies is replaced; SIGHUP and SIGTERM reach all of them.",
+    default: () => 1, defaultDoc: '1', parse: positiveInteger, perApp: false,
   },
   {
     name: 'python', flag: '--python', env: 'INTERPOOL_PYTHON', valueName: 'VERSION',

@@ -2,14 +2,17 @@
  * Start and stop a whole server: boot every app's pool, refuse to start when an app
  * cannot boot, listen, and shut down gracefully on SIGTERM/SIGINT.
  */
+import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ApplicationGroup } from './application-group.ts';
+import { ApplicationGroup, type ReloadOutcome } from './application-group.ts';
 import { buildServer } from './app.ts';
 import { resolveConfig, type ConfigSources, type ServerConfig } from './config.ts';
 import { InterpoolError } from './errors.ts';
+import { runPrimary } from './cluster.ts';
+import { watchForReload } from './file-watcher.ts';
 import { createLogger } from './logger.ts';
 
 export interface RunningServer {
@@ -17,8 +20,14 @@ export interface RunningServer {
   groups: readonly ApplicationGroup[];
   /** http://host:port the server listens on. */
   url: string;
+  /** Reload one app (by mount name, e.g. "/api") or every app, without downtime. */
+  reload(app?: string): Promise<ReloadReport[]>;
   /** Stop accepting, let in-flight requests finish (up to gracefulTimeout), close the pools. */
   close(): Promise<void>;
+}
+
+export interface ReloadReport extends ReloadOutcome {
+  app: string;
 }
 
 /**
@@ -54,14 +63,27 @@ export async function openServer(config: ServerConfig, logger: Logger): Promise<
     fastify,
     groups,
     url: `http://${host}:${address.port}`,
+    reload: (app) => reloadApps(groups, app),
     close: () => (closing ??= closeGracefully(fastify, groups, config.gracefulTimeout, logger)),
   };
 }
 
+async function reloadApps(groups: readonly ApplicationGroup[], app: string | undefined): Promise<ReloadReport[]> {
+  const chosen = app === undefined ? groups : groups.filter((group) => group.config.name === app);
+  return Promise.all(chosen.map(async (group) => ({ app: group.config.name, ...(await group.reload()) })));
+}
+
+/** How often a draining server closes connections that went idle. */
+const IDLE_SWEEP_MS = 100;
+
 async function closeGracefully(fastify: FastifyInstance, groups: readonly ApplicationGroup[], timeoutSeconds: number, logger: Logger): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutSeconds * 1000); });
+  // fastify.close() closes the keep-alive connections idle when it starts; one whose
+  // response finishes during the drain would stay open until the client drops it.
+  const sweep = setInterval(() => fastify.server.closeIdleConnections(), IDLE_SWEEP_MS);
   const outcome = await Promise.race([fastify.close().then(() => 'closed' as const), deadline]);
+  clearInterval(sweep);
   clearTimeout(timer);
   if (outcome === 'timeout') {
     logger.warn({ gracefulTimeout: timeoutSeconds }, 'in-flight requests did not finish within --graceful-timeout; closing anyway');
@@ -86,6 +108,7 @@ function describeListenError(error: NodeJS.ErrnoException): string {
 export async function startServer(sources: ConfigSources): Promise<RunningServer> {
   const config = resolveConfig(sources);
   const logger = createLogger(config.logLevel);
+  if (config.processes > 1 && cluster.isPrimary) return runPrimary(config, logger);
   const server = await openServer(config, logger);
   for (const group of server.groups) {
     const { name, file, callable, kind, workers } = group.config;
@@ -100,5 +123,11 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // SIGHUP reloads every app without downtime, as for gunicorn and Apache.
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'reloading every app');
+    void server.reload();
+  });
+  if (config.reload) watchForReload(server.groups, logger);
   return server;
 }

@@ -91,6 +91,7 @@ export class WorkerPool {
   /** Requests whose worker retires once their response is complete. */
   readonly #retireOnRelease = new Map<number, number>();
   readonly #bootWaiters = new Set<() => boolean>();
+  readonly #drainWaiters = new Set<() => boolean>();
   #inFlight = 0;
   #closing: ExitReason | undefined;
 
@@ -190,10 +191,13 @@ export class WorkerPool {
       (outcome) => {
         this.#inFlight--;
         this.#noteRetirement(envelope.id, outcome.workerId);
+        this.#notifyDrain();
         return outcome;
       },
       (error: unknown) => {
         this.#inFlight--;
+        this.#receivers.delete(envelope.id);
+        this.#notifyDrain();
         throw error;
       },
     );
@@ -210,6 +214,7 @@ export class WorkerPool {
   /** The request is over on the main side: drop its receiver, retire its worker if due. */
   release(id: number): void {
     this.#receivers.delete(id);
+    this.#notifyDrain();
     const retiring = this.#retireOnRelease.get(id);
     if (retiring !== undefined) {
       this.#retireOnRelease.delete(id);
@@ -254,18 +259,35 @@ export class WorkerPool {
     }));
   }
 
-  /** Finish in-flight requests, then stop every worker, counting each exit under `reason`. */
+  /**
+   * Finish in-flight requests — their whole responses, streams included — then stop
+   * every worker, counting each exit under `reason`. (piscina's own close() can resolve
+   * while tasks still run, so the pool drains itself first.) Nothing new reaches a
+   * closing pool: the group sends new requests to its current generation only.
+   */
   async close(reason: ExitReason): Promise<void> {
     this.#closing ??= reason;
-    await this.#piscina.close();
-    for (const handle of this.#workers.values()) handle.port.close();
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        if (this.#inFlight > 0 || this.#receivers.size > 0) return false;
+        resolve();
+        return true;
+      };
+      if (!check()) this.#drainWaiters.add(check);
+    });
+    await this.destroy(reason);
   }
 
   /** Stop now, in-flight requests included (a shutdown past its grace period). */
   async destroy(reason: ExitReason): Promise<void> {
     this.#closing ??= reason;
+    this.#drainWaiters.clear();
     await this.#piscina.destroy();
     for (const handle of this.#workers.values()) handle.port.close();
+  }
+
+  #notifyDrain(): void {
+    for (const waiter of [...this.#drainWaiters]) if (waiter()) this.#drainWaiters.delete(waiter);
   }
 
   #accepts(workerId: number): boolean {

@@ -180,3 +180,26 @@ describe('reload without downtime', () => {
     expect(t.server.groups[0]!.stats().generation).toBe(1);
   });
 });
+
+describe('crashes cost only the request they hit', () => {
+  it('a worker out of memory (V8 heap cap from --memory-limit) answers 502; a concurrent request on another worker completes; a replacement serves', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/exhausts-memory.ts', '/c=test/fixtures/apps/counter.ts', '--workers', '1', '--memory-limit', '16']);
+    const concurrent = fetch(`${t.url}/c/?hold=300`);
+    const dying = await fetch(`${t.url}/?grow`);
+    expect(dying.status).toBe(502);
+    expect(await dying.text()).toContain('INTERPOOL_ERR_WORKER_DIED');
+    expect((await concurrent).status).toBe(200);
+    await waitFor(async () => (await fetch(`${t!.url}/`)).status === 200, 10_000, 'a replacement interpreter');
+    expect(exits(t).crashed).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a WebAssembly trap in a request is an app error (500); one in a timer kills only the idle worker', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/traps.ts', '--workers', '1']);
+    expect((await fetch(`${t.url}/?now`)).status).toBe(500);
+    expect((await fetch(`${t.url}/`)).status).toBe(200);
+    expect((await fetch(`${t.url}/?timer`)).status).toBe(200);
+    await waitFor(() => exits(t!).crashed >= 1, 5000, 'the trapped worker to be replaced');
+    expect((await fetch(`${t.url}/`)).status).toBe(200);
+    expect(t.logs.some((line) => JSON.stringify(line).includes('unreachable'))).toBe(true);
+  });
+});
