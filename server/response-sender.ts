@@ -40,6 +40,8 @@ export class ResponseSender implements StreamReceiver {
   #status = 0;
   #bytes = 0;
   #declaredLength: number | undefined;
+  /** HEAD, 204 or 304: no body goes out, so an app's Content-Length describes none. */
+  #bodyless = false;
   #workerId: number | undefined;
   #error: InterpoolError | undefined;
   #done = false;
@@ -139,12 +141,14 @@ export class ResponseSender implements StreamReceiver {
     const head = this.#checkHead(status, headers);
     if (!head) return;
     const length = body.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-    if (this.#declaredLength !== undefined && this.#declaredLength !== length) {
+    if (this.#declaredLength !== undefined && this.#declaredLength !== length && !this.#bodyless) {
       this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [`Content-Length says ${this.#declaredLength} but the body has ${length} bytes`]));
       return;
     }
-    // A body given whole gets its length computed here, as mod_wsgi does for a list.
-    const flat = this.#declaredLength === undefined ? [...head.flat, 'Content-Length', String(length)] : head.flat;
+    // A body given whole gets its length computed here, as mod_wsgi does for a list —
+    // unless there is no body to measure: 204/304, or a HEAD the app answered empty.
+    const nothingToMeasure = head.code === 204 || head.code === 304 || (this.#bodyless && length === 0);
+    const flat = this.#declaredLength === undefined && !nothingToMeasure ? [...head.flat, 'Content-Length', String(length)] : head.flat;
     this.#res.writeHead(head.code, head.reason, flat);
     for (const chunk of body) this.#res.write(chunk);
     this.#bytes = length;
@@ -174,7 +178,7 @@ export class ResponseSender implements StreamReceiver {
 
   #endStream(): void {
     if (!this.#res.headersSent) return;
-    if (this.#declaredLength !== undefined && this.#bytes < this.#declaredLength) {
+    if (this.#declaredLength !== undefined && this.#bytes < this.#declaredLength && !this.#bodyless) {
       this.#error = new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [`Content-Length says ${this.#declaredLength} but the body has ${this.#bytes} bytes`]);
       this.#abort();
       return;
@@ -207,6 +211,7 @@ export class ResponseSender implements StreamReceiver {
       return undefined;
     }
     this.#status = parsed.code;
+    this.#bodyless = this.#res.req?.method === 'HEAD' || parsed.code === 204 || parsed.code === 304;
     return { code: parsed.code, reason: parsed.reason, flat };
   }
 

@@ -12,6 +12,7 @@ beforeAll(async () => {
     '/cookies=test/fixtures/apps/set-cookies.ts',
     '/shapes=test/fixtures/apps/body-shapes.ts',
     '/slow=test/fixtures/apps/streams-slowly.ts',
+    '/head=test/fixtures/apps/head-aware.ts',
     '--workers', '1',
   ]);
 });
@@ -70,10 +71,21 @@ describe('body framing', () => {
     expect(response.headers.filter(([name]) => name.toLowerCase() === 'content-length')).toEqual([['Content-Length', '13']]);
   });
 
-  it('an empty list gives an empty body', async () => {
+  it('an empty list gives an empty body; a 204 gets no Content-Length', async () => {
     const response = await rawRequest(t.port, getRequest('/shapes?shape=empty-list'));
     expect(response.statusLine).toBe('HTTP/1.1 204 No Content');
     expect(response.body.length).toBe(0);
+    expect(headerOf(response, 'content-length')).toBeUndefined();
+  });
+
+  // Bug (server/response-sender.ts, fixed): an app answering HEAD with its GET's
+  // Content-Length and no body got a 500 for a length mismatch.
+  it.each(['', '?how=stream'])('HEAD answered with the GET\'s Content-Length and no body (%s) is fine', async (query) => {
+    const head = await rawRequest(t.port, getRequest(`/head${query}`, [], 'HEAD'));
+    expect(head.status).toBe(200);
+    expect(headerOf(head, 'content-length')).toBe('13');
+    const get = await rawRequest(t.port, getRequest(`/head${query}`));
+    expect(get.body.toString()).toBe('the GET body\n');
   });
 
   it('an empty generator gives an empty, complete body', async () => {
