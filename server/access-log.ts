@@ -6,6 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { splitRequestTarget } from './environ.ts';
+import { channels, type RequestFinished } from './diagnostics.ts';
 import type { SendOutcome } from './response-sender.ts';
 
 /** The request target as the client sent it (app.ts routes every request on "/"). */
@@ -14,6 +15,13 @@ export function requestTarget(request: FastifyRequest): string {
 }
 
 export function logAccess(logger: Logger, request: FastifyRequest, ms: number, outcome: SendOutcome, app: string): void {
+  if (channels.requestFinished.hasSubscribers) {
+    const finished: RequestFinished = {
+      app, method: request.raw.method ?? '', status: outcome.status, bytes: outcome.bytes, ms,
+      workerId: outcome.workerId, aborted: outcome.aborted, code: outcome.error?.code,
+    };
+    channels.requestFinished.publish(finished);
+  }
   const { rawPath } = splitRequestTarget(requestTarget(request));
   const line = {
     method: request.raw.method,

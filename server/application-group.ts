@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { BootReport, ErrorData, RequestEnvelope, TaskResult } from '../runtime/protocol.ts';
 import { AdmissionQueue, type QueueEntry } from './admission-queue.ts';
 import type { AppConfig } from './config.ts';
+import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
 import { EXIT_REASONS, WorkerPool, type ExitReason, type PoolHooks, type RunningTask, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
 
@@ -197,7 +198,10 @@ export class ApplicationGroup {
    * interpreters keep serving and the failure is reported.
    */
   reload(): Promise<ReloadOutcome> {
-    this.#reloading ??= this.#reloadOnce().finally(() => { this.#reloading = undefined; });
+    this.#reloading ??= this.#reloadOnce().then((outcome) => {
+      channels.appReloaded.publish({ app: this.config.name, ...outcome } satisfies AppReloaded);
+      return outcome;
+    }).finally(() => { this.#reloading = undefined; });
     return this.#reloading;
   }
 
@@ -259,6 +263,7 @@ export class ApplicationGroup {
   }
 
   #onBooted(pool: WorkerPool, report: BootReport): void {
+    channels.interpreterBooted.publish({ app: this.config.name, generation: pool.generation, report } satisfies InterpreterBooted);
     if (pool !== this.#pool) return;
     if (!report.error) {
       if (this.#bootFailures > 0) this.#log.info({ worker: report.workerId, attempts: this.#bootFailures }, 'app booted again after failing');
@@ -287,6 +292,7 @@ export class ApplicationGroup {
 
   #onExit(pool: WorkerPool, exit: WorkerExit): void {
     this.#exits[exit.reason]++;
+    channels.interpreterExited.publish({ app: this.config.name, ...exit } satisfies InterpreterExited);
     const level = exit.reason === 'crashed' ? 'error' : 'info';
     this.#log[level]({ worker: exit.workerId, generation: exit.generation, reason: exit.reason, served: exit.served, uptimeMs: exit.uptimeMs }, `interpreter exited: ${exit.reason}`);
     if (pool === this.#pool) this.pump();

@@ -1,0 +1,43 @@
+/**
+ * The server's diagnostics_channel names, declared in one place (as undici does).
+ * Metrics, the dashboard and tests subscribe to these instead of being threaded
+ * through the request path; publishing costs nothing when nobody listens.
+ */
+import { channel } from 'node:diagnostics_channel';
+import type { BootReport } from '../runtime/protocol.ts';
+import type { WorkerExit } from './worker-pool.ts';
+
+/** One request is finished (or refused): what the access log writes, as data. */
+export interface RequestFinished {
+  app: string;
+  method: string;
+  status: number;
+  bytes: number;
+  ms: number;
+  workerId: number | undefined;
+  aborted: boolean;
+  code: string | undefined;
+}
+
+export interface InterpreterBooted {
+  app: string;
+  generation: number;
+  report: BootReport;
+}
+
+export interface InterpreterExited extends WorkerExit {
+  app: string;
+}
+
+export interface AppReloaded {
+  app: string;
+  ok: boolean;
+  error?: string;
+}
+
+export const channels = {
+  requestFinished: channel('interpool:request:finished'),
+  interpreterBooted: channel('interpool:interpreter:booted'),
+  interpreterExited: channel('interpool:interpreter:exited'),
+  appReloaded: channel('interpool:app:reloaded'),
+} as const;
