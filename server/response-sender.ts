@@ -150,9 +150,14 @@ export class ResponseSender implements StreamReceiver {
     const nothingToMeasure = head.code === 204 || head.code === 304 || (this.#bodyless && length === 0);
     const flat = this.#declaredLength === undefined && !nothingToMeasure ? [...head.flat, 'Content-Length', String(length)] : head.flat;
     this.#res.writeHead(head.code, head.reason, flat);
-    for (const chunk of body) this.#res.write(chunk);
+    // One chunk (the common case) goes out with the head in a single write.
+    if (body.length === 1) {
+      this.#res.end(body[0]);
+    } else {
+      for (const chunk of body) this.#res.write(chunk);
+      this.#res.end();
+    }
     this.#bytes = length;
-    this.#res.end();
     this.#finish(false);
   }
 
