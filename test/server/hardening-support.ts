@@ -20,13 +20,15 @@ export interface SendOptions {
   /** Give up waiting for the close after this long (then closedByServer is false). */
   waitMs?: number;
   host?: string;
+  /** Connect from this local address (any of 127.0.0.0/8 works on loopback). */
+  localAddress?: string;
 }
 
 /** Send `bytes` on a fresh connection and read until the server closes it. */
 export function exchange(port: number, bytes: string | Buffer, options: SendOptions = {}): Promise<Exchange> {
   const data = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes;
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: options.host ?? '127.0.0.1', port });
+    const socket = connect({ host: options.host ?? '127.0.0.1', port, ...(options.localAddress ? { localAddress: options.localAddress } : {}) });
     socket.setNoDelay(true);
     const parts: Buffer[] = [];
     let closedByServer = true;
