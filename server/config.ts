@@ -64,6 +64,9 @@ export interface ServerConfig {
   keepAliveTimeout: number;
   maxConnections: number;
   forwardedAllowIps: readonly string[];
+  adminPath: string;
+  adminToken: string | undefined;
+  adminBind: Address | undefined;
   apps: readonly AppConfig[];
 }
 

@@ -272,6 +272,34 @@ export const options = [
     },
     perApp: false,
   },
+  // The admin dashboard, /metrics and their actions (docs/admin.md).
+  {
+    name: 'adminPath', flag: '--admin-path', env: 'INTERPOOL_ADMIN_PATH', valueName: 'PATH',
+    doc: 'Where the admin dashboard and its JSON API are served (/metrics is always at /metrics). It takes precedence over any app mounted there.',
+    default: () => '/admin', defaultDoc: '/admin', perApp: false,
+    parse: (raw: unknown, where: string): string => {
+      if (typeof raw !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(raw)) {
+        throw new OptionError(`${where} must be a path like /admin (segments of letters, digits and . _ ~ -, no trailing slash), got ${describe(raw)}`);
+      }
+      return raw;
+    },
+  },
+  {
+    name: 'adminToken', flag: '--admin-token', env: 'INTERPOOL_ADMIN_TOKEN', valueName: 'TOKEN',
+    doc: 'Lets clients other than loopback use the dashboard and /metrics: with "Authorization: Bearer TOKEN", or through the dashboard\'s sign-in, which keeps it in a cookie. At least 16 characters; prefer the environment variable (a flag shows in ps).',
+    default: (): string | undefined => undefined, defaultDoc: 'none (loopback only)', perApp: false,
+    parse: (raw: unknown, where: string): string => {
+      if (typeof raw !== 'string' || raw.length < 16 || !/^[\x21-\x7e]+$/.test(raw)) {
+        throw new OptionError(`${where} must be at least 16 printable characters without spaces`);
+      }
+      return raw;
+    },
+  },
+  {
+    name: 'adminBind', flag: '--admin-bind', env: 'INTERPOOL_ADMIN_BIND', valueName: 'HOST:PORT',
+    doc: 'Serve the dashboard and /metrics on their own listener at this address instead of the public one (where /admin and /metrics then go to the apps). The same access rules apply.',
+    default: (): Address | undefined => undefined, defaultDoc: 'none (on the public listener)', parse: address, perApp: false,
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionName = (typeof options)[number]['name'];
