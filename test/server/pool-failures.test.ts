@@ -15,7 +15,7 @@ let stalling: TestServer;
 beforeAll(async () => {
   [limited, exiting, timing, stalling] = await Promise.all([
     startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--body-limit', '1024']),
-    startTestServer(['/=test/fixtures/apps/exits-mid-request.ts', '--workers', '2']),
+    startTestServer(['/=test/fixtures/apps/exits-mid-request.ts', '/timer=test/fixtures/apps/throws-in-timer.ts', '--workers', '2']),
     startTestServer(['/=test/fixtures/apps/spins-on-request.ts', '/other=test/fixtures/apps/counter.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '0.5']),
     startTestServer(['/=test/fixtures/apps/records-close.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '3']),
   ]);
@@ -88,6 +88,24 @@ async function servesAgain(url: string): Promise<{ worker: number }> {
     return response.status === 200 && (await response.json()) as { worker: number };
   }, 15_000, 'the app to serve again');
 }
+
+describe('a worker that fails while idle', () => {
+  it('is replaced, the server keeps running, and the app keeps serving', async () => {
+    const armed = await fetch(`${exiting.url}/timer?arm=1`);
+    expect(armed.status).toBe(200);
+    const { worker } = (await armed.json()) as { worker: number };
+    await waitFor(() => exiting.logs.find((l) => l.app === '/timer' && l.level === 50 && l.msg !== 'request'), 5000, 'the worker failure in the log');
+    const seen = new Set<number>();
+    for (let i = 0; i < 20 && seen.size < 2; i++) {
+      const answers = await Promise.all([fetch(`${exiting.url}/timer`), fetch(`${exiting.url}/timer`)]);
+      for (const answer of answers) {
+        expect(answer.status).toBe(200);
+        seen.add(((await answer.json()) as { worker: number }).worker);
+      }
+    }
+    expect(seen.has(worker)).toBe(false);
+  });
+});
 
 describe('--timeout', () => {
   it('a spinning app does not hold up another app', async () => {
