@@ -132,6 +132,11 @@ export const ControlSlot = {
   RETIRING: 5,
   /** The interpreter's memory after its last request, in KiB. */
   MEMORY_KIB: 6,
+  /**
+   * Flow control: the id of a streamed request whose client is not reading fast enough.
+   * The worker stops producing chunks until the main thread clears it (and notifies).
+   */
+  PAUSED: 7,
 } as const;
 export const CONTROL_SLOTS = 8;
 

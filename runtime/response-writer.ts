@@ -20,6 +20,8 @@ export const CANCELLED = Symbol('cancelled');
 
 /** How often a streaming request looks for a cancel while the app is between chunks. */
 const CANCEL_POLL_MS = 50;
+/** Upper bound of one flow-control wait; the main thread normally wakes it sooner. */
+const FLOW_WAIT_MS = 1000;
 
 export interface CancellationWatch {
   /** Resolves (never rejects) once the main thread cancels this request. */
@@ -78,6 +80,27 @@ export class ResponseWriter {
       get fired() { return fired; },
       stop: () => clearInterval(timer),
     };
+  }
+
+  /** True while the client reads slower than the app produces (see ControlSlot.PAUSED). */
+  get paused(): boolean {
+    return Atomics.load(this.#control, ControlSlot.PAUSED) === this.#id;
+  }
+
+  /** Wait, without blocking the thread, until the client has drained what was sent. */
+  async waitUntilWritable(): Promise<void> {
+    while (this.paused && !this.cancelled) {
+      const wait = Atomics.waitAsync(this.#control, ControlSlot.PAUSED, this.#id, FLOW_WAIT_MS);
+      if (wait.async) await wait.value;
+    }
+  }
+
+  /**
+   * The same for interpreters that run the app synchronously (a Python generator): block
+   * this worker thread, which serves nobody else meanwhile. A cancel also wakes it.
+   */
+  waitUntilWritableSync(): void {
+    while (this.paused && !this.cancelled) Atomics.wait(this.#control, ControlSlot.PAUSED, this.#id, FLOW_WAIT_MS);
   }
 
   setHeaders(status: string, headers: HeaderPair[]): void {

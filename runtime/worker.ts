@@ -61,6 +61,7 @@ async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
   if (!interpreter) return { kind: 'error', workerId: threadId, error: bootError!, headersSent: false };
   // A late interrupt or cancel aimed at the previous request must not hit this one.
   Atomics.store(control, ControlSlot.INTERRUPT, 0);
+  Atomics.store(control, ControlSlot.PAUSED, NO_REQUEST);
   Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
   Atomics.store(control, ControlSlot.STATE, WorkerState.BUSY);
   try {

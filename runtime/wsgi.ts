@@ -102,6 +102,8 @@ async function streamBody(iterable: AsyncIterable<unknown> | Iterable<unknown>, 
         return 'done';
       }
       writer.sendChunk(toBodyChunk(isAsync ? step.value : await step.value, writer));
+      // Backpressure: a client that does not read holds the app back.
+      if (writer.paused) await writer.waitUntilWritable();
       if (writer.cancelled) return 'cancelled';
     }
   } catch (error) {

@@ -96,6 +96,11 @@ export class RequestTicket implements QueueEntry {
     return 'dequeued';
   }
 
+  /** Flow control: the client's socket is full (true) or drained (false). */
+  setPaused(paused: boolean): void {
+    this.#pool?.setPaused(this.envelope.id, paused);
+  }
+
   /** Hard stop: terminate the worker running this request. */
   terminate(): void {
     this.#task?.terminate();

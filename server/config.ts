@@ -119,7 +119,8 @@ function cliParseMessage(error: unknown): string {
 
 export function resolveConfig({ argv, env, cwd }: ConfigSources): ServerConfig {
   const cli = parseServeArgs(argv);
-  const configPath = (cli.values.config ?? env.INTERPOOL_CONFIG) as string | undefined;
+  // An empty INTERPOOL_CONFIG means "none", as an empty value does for every other variable.
+  const configPath = (cli.values.config ?? (env.INTERPOOL_CONFIG || undefined)) as string | undefined;
   const file = configPath === undefined ? undefined : readConfigFile(resolve(cwd, configPath));
   const fileDir = configPath === undefined ? cwd : dirname(resolve(cwd, configPath));
 

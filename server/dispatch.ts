@@ -10,6 +10,7 @@ import { logAccess, requestTarget } from './access-log.ts';
 import type { ApplicationGroup, RequestTicket } from './application-group.ts';
 import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
 import { clientFacts } from './client-view.ts';
+import { channels, type RequestStarted } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
 import type { MountTable } from './mount-table.ts';
 import { ResponseSender } from './response-sender.ts';
@@ -37,10 +38,11 @@ export async function dispatchRequest(
     body,
   };
 
-  const sender = new ResponseSender(reply.raw, group.config.name, () => ticket.cancel());
+  const sender = new ResponseSender(reply.raw, group.config.name, () => ticket.cancel(), (paused) => ticket.setPaused(paused));
   // Refusals (queue full, app failing to boot) throw here, before the reply is hijacked,
   // and reach the client through the error handler.
   const ticket = group.submit(envelope, sender);
+  if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ app: group.config.name, requestId: envelope.id, method: facts.method, path: rawPath, finished: sender.finished } satisfies RequestStarted);
   reply.hijack();
   reply.raw.on('close', () => {
     if (sender.done) return;

@@ -35,6 +35,9 @@ export class ResponseSender implements StreamReceiver {
   readonly #mount: string;
   /** Called when the response needs the worker to stop (bad headers mid-stream). */
   readonly #cancel: () => void;
+  /** Flow control towards the worker producing a streamed body. */
+  readonly #setPaused: (paused: boolean) => void;
+  #paused = false;
   readonly #finished: Promise<SendOutcome>;
   #resolve!: (outcome: SendOutcome) => void;
   #status = 0;
@@ -46,10 +49,11 @@ export class ResponseSender implements StreamReceiver {
   #error: InterpoolError | undefined;
   #done = false;
 
-  constructor(res: ServerResponse, mount: string, cancel: () => void) {
+  constructor(res: ServerResponse, mount: string, cancel: () => void, setPaused: (paused: boolean) => void = () => {}) {
     this.#res = res;
     this.#mount = mount;
     this.#cancel = cancel;
+    this.#setPaused = setPaused;
     this.#finished = new Promise((resolve) => { this.#resolve = resolve; });
   }
 
@@ -178,7 +182,14 @@ export class ResponseSender implements StreamReceiver {
       chunk = chunk.subarray(0, Math.max(0, this.#declaredLength - this.#bytes));
     }
     this.#bytes += chunk.byteLength;
-    if (chunk.byteLength > 0) this.#res.write(chunk);
+    if (chunk.byteLength === 0 || this.#res.write(chunk) || this.#paused) return;
+    // The socket's buffer is full: hold the app back until the client has read it.
+    this.#paused = true;
+    this.#setPaused(true);
+    this.#res.once('drain', () => {
+      this.#paused = false;
+      this.#setPaused(false);
+    });
   }
 
   #endStream(): void {

@@ -225,8 +225,26 @@ export class WorkerPool {
   /** Ask the worker running this request to stop iterating and call close(). */
   cancel(id: number): boolean {
     const handle = this.#findRunning(id);
-    if (handle) Atomics.store(handle.control, ControlSlot.CANCEL, id);
-    return handle !== undefined;
+    if (!handle) return false;
+    Atomics.store(handle.control, ControlSlot.CANCEL, id);
+    // A worker held back by flow control must wake up to see the cancel.
+    Atomics.notify(handle.control, ControlSlot.PAUSED);
+    return true;
+  }
+
+  /**
+   * Flow control for a streamed response: pause the worker producing it while the
+   * client's socket is full, resume (and wake it) once drained.
+   */
+  setPaused(id: number, paused: boolean): void {
+    const handle = this.#findRunning(id);
+    if (!handle) return;
+    if (paused) {
+      Atomics.store(handle.control, ControlSlot.PAUSED, id);
+    } else {
+      Atomics.store(handle.control, ControlSlot.PAUSED, 0);
+      Atomics.notify(handle.control, ControlSlot.PAUSED);
+    }
   }
 
   /** Raise KeyboardInterrupt in the interpreter running this request (Python). */
@@ -235,6 +253,7 @@ export class WorkerPool {
     if (!handle) return false;
     Atomics.store(handle.control, ControlSlot.CANCEL, id);
     Atomics.store(handle.control, ControlSlot.INTERRUPT, SIGINT);
+    Atomics.notify(handle.control, ControlSlot.PAUSED);
     return true;
   }
 

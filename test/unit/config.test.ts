@@ -63,6 +63,10 @@ describe('resolveConfig', () => {
     expect(viaEnvPath.workers).toBe(3);
   });
 
+  it('an empty INTERPOOL_CONFIG means no config file, like any empty variable', () => {
+    expect(resolveWith(['apps/hello.ts'], { INTERPOOL_CONFIG: '', INTERPOOL_WORKERS: '' }).apps).toHaveLength(1);
+  });
+
   it('applies per-app settings from the config file, paths relative to it', () => {
     const config = resolveWith(['--config', 'apps/interpool.json']);
     expect(config.apps.length).toBeGreaterThan(1);
