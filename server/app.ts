@@ -6,6 +6,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { logAccess } from './access-log.ts';
+import { createAdmin, isAdminTarget } from './admin/admin.ts';
+import { registerAdminRoutes } from './admin/routes.ts';
 import type { ApplicationGroup } from './application-group.ts';
 import type { ServerConfig } from './config.ts';
 import { dispatchRequest } from './dispatch.ts';
@@ -18,6 +20,8 @@ import { RETRY_AFTER_SECONDS, type ReportedError } from './response-sender.ts';
 
 export function buildServer(config: ServerConfig, groups: readonly ApplicationGroup[], logger: Logger): FastifyInstance {
   const mounts = new MountTable(groups.map((group) => ({ prefix: group.config.prefix, target: group })));
+  // The admin (dashboard, /metrics) is served here unless --admin-bind gives it its own listener.
+  const admin = config.adminBind ? undefined : createAdmin(config, groups);
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One access-log line per request is written by dispatch/logAccess, not by Fastify.
@@ -28,8 +32,9 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     return503OnClosing: false,
     // Mounts are matched on the raw bytes of the path (PEP 3333 wants them as latin-1),
     // so Fastify's router, which decodes paths as UTF-8 and refuses what is not, only
-    // ever sees "/": the request target stays untouched in req.originalUrl.
-    rewriteUrl: () => '/',
+    // ever sees "/": the request target stays untouched in req.originalUrl. Only the
+    // admin's own paths (admin/routes.ts) are routed as they are.
+    rewriteUrl: (raw) => (admin && isAdminTarget(raw.url ?? '', admin.path) ? raw.url! : '/'),
     // Node's parser refusals and timeouts are answered in the catalog's shape (refusals.ts);
     // the head limits and timeouts Node enforces are set from the options (http-limits.ts).
     clientErrorHandler: handleClientError(config, logger),
@@ -58,6 +63,11 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     url: '/',
     handler: (request, reply) => dispatchRequest(request, reply, mounts, logger),
   });
+
+  if (admin) {
+    registerAdminRoutes(fastify, admin, 'public', logger);
+    fastify.addHook('onClose', async () => admin.close());
+  }
 
   fastify.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const failure = toInterpoolError(error, config.bodyLimit);

@@ -7,6 +7,18 @@ import { channel } from 'node:diagnostics_channel';
 import type { BootReport } from '../runtime/protocol.ts';
 import type { WorkerExit } from './worker-pool.ts';
 
+/**
+ * A request was admitted to an app (it runs now or waits in the queue). `path` is the
+ * raw path without the query string; `finished` settles when its response is over.
+ */
+export interface RequestStarted {
+  app: string;
+  requestId: number;
+  method: string;
+  path: string;
+  finished: Promise<unknown>;
+}
+
 /** One request is finished (or refused): what the access log writes, as data. */
 export interface RequestFinished {
   app: string;
@@ -36,6 +48,7 @@ export interface AppReloaded {
 }
 
 export const channels = {
+  requestStarted: channel('interpool:request:started'),
   requestFinished: channel('interpool:request:finished'),
   interpreterBooted: channel('interpool:interpreter:booted'),
   interpreterExited: channel('interpool:interpreter:exited'),

@@ -9,6 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { ApplicationGroup, type ReloadOutcome } from './application-group.ts';
 import { buildServer } from './app.ts';
+import { createAdmin } from './admin/admin.ts';
+import { buildAdminServer } from './admin/listener.ts';
 import { resolveConfig, type ConfigSources, type ServerConfig } from './config.ts';
 import { InterpoolError } from './errors.ts';
 import { runPrimary } from './cluster.ts';
@@ -20,6 +22,8 @@ export interface RunningServer {
   groups: readonly ApplicationGroup[];
   /** http://host:port the server listens on. */
   url: string;
+  /** http://host:port of the --admin-bind listener, when there is one. */
+  adminUrl?: string;
   /** Reload one app (by mount name, e.g. "/api") or every app, without downtime. */
   reload(app?: string): Promise<ReloadReport[]>;
   /** Stop accepting, let in-flight requests finish (up to gracefulTimeout), close the pools. */
@@ -56,16 +60,39 @@ export async function openServer(config: ServerConfig, logger: Logger): Promise<
     const reason = describeListenError(error as NodeJS.ErrnoException);
     throw new InterpoolError('INTERPOOL_ERR_LISTEN', [`${config.bind.host}:${config.bind.port}`, reason]);
   }
-  const address = fastify.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const adminServer = config.adminBind ? await listenAdmin(config, groups, fastify, logger) : undefined;
   let closing: Promise<void> | undefined;
   return {
     fastify,
     groups,
-    url: `http://${host}:${address.port}`,
+    url: urlOf(fastify),
+    ...(adminServer ? { adminUrl: urlOf(adminServer) } : {}),
     reload: (app) => reloadApps(groups, app),
-    close: () => (closing ??= closeGracefully(fastify, groups, config.gracefulTimeout, logger)),
+    close: () => (closing ??= Promise.all([
+      closeGracefully(fastify, groups, config.gracefulTimeout, logger),
+      adminServer?.close(),
+    ]).then(() => {})),
   };
+}
+
+function urlOf(fastify: FastifyInstance): string {
+  const address = fastify.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${host}:${address.port}`;
+}
+
+/** --admin-bind: the dashboard and /metrics on their own listener. */
+async function listenAdmin(config: ServerConfig, groups: readonly ApplicationGroup[], fastify: FastifyInstance, logger: Logger): Promise<FastifyInstance> {
+  const { host, port } = config.adminBind!;
+  const adminServer = buildAdminServer(createAdmin(config, groups), logger);
+  try {
+    await adminServer.listen({ host, port, listenTextResolver: (url) => `interpool admin listening on ${url}${config.adminPath}` });
+  } catch (error) {
+    await fastify.close();
+    await Promise.all(groups.map((group) => group.destroy()));
+    throw new InterpoolError('INTERPOOL_ERR_LISTEN', [`${host}:${port} (--admin-bind)`, describeListenError(error as NodeJS.ErrnoException)]);
+  }
+  return adminServer;
 }
 
 async function reloadApps(groups: readonly ApplicationGroup[], app: string | undefined): Promise<ReloadReport[]> {

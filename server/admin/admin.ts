@@ -1,0 +1,49 @@
+/**
+ * The admin of one server: what it records (requests, interpreter slots, Prometheus
+ * metrics) and which request targets are its. One Admin serves either the public
+ * listener (app.ts routes its paths to it) or its own --admin-bind listener.
+ */
+import type { ApplicationGroup } from '../application-group.ts';
+import type { ServerConfig } from '../config.ts';
+import { InterpreterSlots } from './interpreter-slots.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { RequestRecorder } from './recorder.ts';
+
+export const METRICS_PATH = '/metrics';
+
+export interface Admin {
+  readonly path: string;
+  readonly token: string | undefined;
+  readonly groups: readonly ApplicationGroup[];
+  readonly recorder: RequestRecorder;
+  readonly slots: InterpreterSlots;
+  readonly metrics: Metrics;
+  close(): void;
+}
+
+export function createAdmin(config: Pick<ServerConfig, 'adminPath' | 'adminToken'>, groups: readonly ApplicationGroup[]): Admin {
+  const recorder = new RequestRecorder(groups.map((group) => group.config.name));
+  const seed = new Map(groups.map((group) => [group.config.name, group.stats().interpreters]));
+  const slots = new InterpreterSlots(seed);
+  const metrics = createMetrics(groups);
+  return {
+    path: config.adminPath,
+    token: config.adminToken,
+    groups,
+    recorder,
+    slots,
+    metrics,
+    close() {
+      recorder.close();
+      slots.close();
+      metrics.close();
+    },
+  };
+}
+
+/** Whether a raw request target (path and query, as sent) is the admin's: its path, anything under it, or /metrics. */
+export function isAdminTarget(target: string, adminPath: string): boolean {
+  const end = target.search(/[?#]/);
+  const path = end === -1 ? target : target.slice(0, end);
+  return path === METRICS_PATH || path === adminPath || path.startsWith(`${adminPath}/`);
+}

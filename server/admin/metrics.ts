@@ -1,0 +1,126 @@
+/**
+ * GET /metrics: the Prometheus text format, through prom-client, on a registry of this
+ * server's own. Request counts and latencies, boot durations come from the diagnostics
+ * channels; queue depth, interpreter states, memory and exit counts are read from the
+ * groups when Prometheus scrapes, so they are never stale. Process and Node.js metrics
+ * (CPU, memory, event-loop lag, GC) are prom-client's defaults.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BootReport } from '../../runtime/protocol.ts';
+import type { ApplicationGroup } from '../application-group.ts';
+import { channels, type InterpreterBooted, type RequestFinished } from '../diagnostics.ts';
+import { EXIT_REASONS } from '../worker-pool.ts';
+import { bootKindOf } from './stats.ts';
+
+const STATES = ['booting', 'idle', 'busy', 'draining', 'failed'] as const;
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const BOOT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32];
+
+export interface Metrics {
+  registry: Registry;
+  close(): void;
+}
+
+export function createMetrics(groups: readonly ApplicationGroup[]): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const apps = new Set(groups.map((group) => group.config.name));
+
+  const requests = new Counter({
+    name: 'interpool_requests_total', registers: [registry], labelNames: ['app', 'status'] as const,
+    help: 'Requests answered, by app and HTTP status (app "-": refused before an app was chosen: 400, 404, 413 ...).',
+  });
+  const duration = new Histogram({
+    name: 'interpool_request_duration_seconds', registers: [registry], labelNames: ['app', 'status'] as const, buckets: LATENCY_BUCKETS,
+    help: 'Time from the request head to the last byte of the response, by app and HTTP status.',
+  });
+  const boot = new Histogram({
+    name: 'interpool_interpreter_boot_seconds', registers: [registry], labelNames: ['app', 'kind', 'boot'] as const, buckets: BOOT_BUCKETS,
+    help: 'Interpreter boot time, all stages, by app, interpreter kind and boot kind (cold or snapshot).',
+  });
+  const bootStage = new Histogram({
+    name: 'interpool_interpreter_boot_stage_seconds', registers: [registry], labelNames: ['app', 'stage'] as const, buckets: BOOT_BUCKETS,
+    help: 'Interpreter boot time by named stage (load runtime, restore snapshot, import app ...).',
+  });
+  const observeBoot = (app: string, report: BootReport) => {
+    if (report.error) return;
+    let total = 0;
+    for (const stage of report.stages) {
+      bootStage.observe({ app, stage: stage.name }, stage.ms / 1000);
+      total += stage.ms;
+    }
+    boot.observe({ app, kind: report.kind, boot: bootKindOf(report) }, total / 1000);
+  };
+  // Interpreters that booted before this registry existed.
+  for (const group of groups) for (const worker of group.stats().interpreters) if (worker.boot) observeBoot(group.config.name, worker.boot);
+
+  new Gauge({
+    name: 'interpool_queue_depth', registers: [registry], labelNames: ['app'] as const,
+    help: 'Requests waiting in the app\'s queue for an interpreter.',
+    collect() { for (const group of groups) this.set({ app: group.config.name }, group.queueSize); },
+  });
+  new Gauge({
+    name: 'interpool_requests_in_flight', registers: [registry], labelNames: ['app'] as const,
+    help: 'Requests running on the app\'s interpreters.',
+    collect() { for (const group of groups) this.set({ app: group.config.name }, group.stats().inFlight); },
+  });
+  new Gauge({
+    name: 'interpool_app_available', registers: [registry], labelNames: ['app'] as const,
+    help: '1 when the app can serve, 0 while it fails to boot and is retried.',
+    collect() { for (const group of groups) this.set({ app: group.config.name }, group.stats().available ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'interpool_interpreters', registers: [registry], labelNames: ['app', 'state'] as const,
+    help: 'Interpreters of the app\'s current generation, by state.',
+    collect() {
+      for (const group of groups) {
+        const counts = Object.fromEntries(STATES.map((state) => [state, 0]));
+        for (const worker of group.stats().interpreters) counts[worker.state]!++;
+        for (const state of STATES) this.set({ app: group.config.name, state }, counts[state]!);
+      }
+    },
+  });
+  new Gauge({
+    name: 'interpool_interpreter_memory_bytes', registers: [registry], labelNames: ['app', 'worker'] as const,
+    help: 'Memory of each interpreter after its last request (Python: WebAssembly heap; JavaScript: V8 heap used).',
+    collect() {
+      this.reset(); // workers come and go; only the live ones are reported
+      for (const group of groups) {
+        for (const worker of group.stats().interpreters) this.set({ app: group.config.name, worker: String(worker.workerId) }, worker.memoryBytes);
+      }
+    },
+  });
+  new Counter({
+    name: 'interpool_interpreter_exits_total', registers: [registry], labelNames: ['app', 'reason'] as const,
+    help: 'Interpreter exits by app and reason (recycled, memory, idle, timeout, crashed, reload, shutdown, boot-failed).',
+    collect() {
+      // The groups keep the counts since start; the counter reports them as they are.
+      this.reset();
+      for (const group of groups) {
+        const exits = group.stats().exits;
+        for (const reason of EXIT_REASONS) this.inc({ app: group.config.name, reason }, exits[reason]);
+      }
+    },
+  });
+
+  const onFinished = (message: unknown) => {
+    const { app, status, ms } = message as RequestFinished;
+    const labels = { app: apps.has(app) ? app : '-', status: String(status) };
+    requests.inc(labels);
+    duration.observe(labels, ms / 1000);
+  };
+  const onBooted = (message: unknown) => {
+    const { app, report } = message as InterpreterBooted;
+    if (apps.has(app)) observeBoot(app, report);
+  };
+  subscribe(channels.requestFinished.name, onFinished);
+  subscribe(channels.interpreterBooted.name, onBooted);
+  return {
+    registry,
+    close() {
+      unsubscribe(channels.requestFinished.name, onFinished);
+      unsubscribe(channels.interpreterBooted.name, onBooted);
+    },
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * GET <admin-path>/api/stats: every app and every interpreter, as JSON. The schema is
+ * documented in docs/admin.md; the dashboard draws exactly this. Only paths and timings
+ * of requests appear — never headers, cookies, query strings or bodies.
+ */
+import type { BootReport } from '../../runtime/protocol.ts';
+import type { ApplicationGroup } from '../application-group.ts';
+import type { ExitReason } from '../worker-pool.ts';
+import type { InterpreterSlots } from './interpreter-slots.ts';
+import type { RequestRecorder, RequestTotals, Series } from './recorder.ts';
+
+export interface AdminStats {
+  server: { pid: number; node: string; startedAt: number; uptimeSeconds: number; now: number };
+  apps: AppStats[];
+}
+
+export interface AppStats {
+  name: string;
+  kind: string;
+  /** Interpreter version from the latest boot report, e.g. "Python 3.14.0", "Node 24.9.0". */
+  version: string | null;
+  file: string;
+  generation: number;
+  available: boolean;
+  workers: { min: number; max: number; now: number };
+  queue: number;
+  inFlight: number;
+  requests: RequestTotals & { perSecond: number };
+  latencyMs: { p50: number | null; p95: number | null; p99: number | null; windowSeconds: number };
+  exits: Record<ExitReason, number>;
+  interpreters: InterpreterStats[];
+  /** Per-second history for the charts; only with ?history=1. */
+  history?: Series;
+}
+
+export interface InterpreterStats {
+  slot: number | null;
+  workerId: number;
+  generation: number;
+  state: 'booting' | 'idle' | 'busy' | 'draining' | 'failed';
+  /** The request it is serving: its path (no query string) and how long it has been running. */
+  request: { id: number; method: string; path: string; runningMs: number } | null;
+  served: number;
+  memoryBytes: number;
+  startedAt: number;
+  uptimeSeconds: number;
+  boot: BootStats | null;
+  restarts: number;
+  lastExit: ExitReason | null;
+}
+
+export interface BootStats {
+  /** "snapshot": restored from the app's memory snapshot; "cold": loaded and imported from scratch. */
+  kind: 'cold' | 'snapshot';
+  version: string;
+  totalMs: number;
+  stages: { name: string; ms: number }[];
+  error: string | null;
+}
+
+const STARTED_AT = Date.now() - Math.round(process.uptime() * 1000);
+
+export function bootKindOf(report: BootReport): 'cold' | 'snapshot' {
+  return report.stages.some((stage) => stage.name === 'restore snapshot') ? 'snapshot' : 'cold';
+}
+
+export function toBootStats(report: BootReport): BootStats {
+  return {
+    kind: bootKindOf(report),
+    version: report.version,
+    totalMs: Math.round(report.stages.reduce((sum, stage) => sum + stage.ms, 0) * 10) / 10,
+    stages: report.stages.map(({ name, ms }) => ({ name, ms })),
+    error: report.error?.message ?? null,
+  };
+}
+
+export function buildStats(
+  groups: readonly ApplicationGroup[], recorder: RequestRecorder, slots: InterpreterSlots, options: { history: boolean },
+): AdminStats {
+  const now = Date.now();
+  return {
+    server: { pid: process.pid, node: process.version, startedAt: STARTED_AT, uptimeSeconds: Math.round((now - STARTED_AT) / 1000), now },
+    apps: groups.map((group) => buildAppStats(group, recorder, slots, options.history, now)),
+  };
+}
+
+function buildAppStats(group: ApplicationGroup, recorder: RequestRecorder, slots: InterpreterSlots, history: boolean, now: number): AppStats {
+  const stats = group.stats();
+  const requests = recorder.view(stats.name);
+  const interpreters = stats.interpreters.map((worker): InterpreterStats => {
+    const slot = slots.slotOf(stats.name, worker.workerId, worker.generation);
+    const running = worker.state === 'busy' || worker.state === 'draining' ? requests?.running.get(worker.requestId) : undefined;
+    return {
+      slot: slot?.slot ?? null,
+      workerId: worker.workerId,
+      generation: worker.generation,
+      state: worker.state,
+      request: running ? { id: running.requestId, method: running.method, path: running.path, runningMs: now - running.startedAt } : null,
+      served: worker.served,
+      memoryBytes: worker.memoryBytes,
+      startedAt: worker.startedAt,
+      uptimeSeconds: Math.round((now - worker.startedAt) / 1000),
+      boot: worker.boot ? toBootStats(worker.boot) : null,
+      restarts: slot?.restarts ?? 0,
+      lastExit: slot?.lastExit ?? null,
+    };
+  }).sort((a, b) => (a.slot ?? Infinity) - (b.slot ?? Infinity));
+  const version = stats.interpreters.map((worker) => worker.boot?.version).find((v) => v !== undefined) ?? null;
+  return {
+    name: stats.name,
+    kind: stats.kind,
+    version,
+    file: stats.file,
+    generation: stats.generation,
+    available: stats.available,
+    workers: stats.workers,
+    queue: stats.queue,
+    inFlight: stats.inFlight,
+    requests: { ...(requests?.totals ?? emptyTotals()), perSecond: requests?.perSecond ?? 0 },
+    latencyMs: requests?.latencyMs ?? { p50: null, p95: null, p99: null, windowSeconds: 0 },
+    exits: stats.exits,
+    interpreters,
+    ...(history ? { history: recorder.series(stats.name) } : {}),
+  };
+}
+
+function emptyTotals(): RequestTotals {
+  return { total: 0, byStatusClass: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, rejected: { '503': 0, '504': 0 } };
+}
