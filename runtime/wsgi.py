@@ -46,6 +46,7 @@ def load_app(path, callable_name, app_dir, extra_paths):
     """
     global APP_MODULE, APPLICATION
     sys.dont_write_bytecode = True
+    _reseed_random()
     for entry in reversed([app_dir, *extra_paths]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
@@ -81,6 +82,10 @@ def after_restore(app_dir):
     and give this interpreter its own random state: every interpreter restored from
     one snapshot would otherwise draw the same sequence."""
     os.chdir(app_dir)
+    _reseed_random()
+
+
+def _reseed_random():
     random = sys.modules.get("random")
     if random is not None:
         random.seed()

@@ -1,10 +1,11 @@
 /**
  * One memory snapshot per app, shared by the worker threads of this server process.
  *
- * The first worker of an app to claim the snapshot's lock boots cold, imports the app,
- * and writes the snapshot (the whole wasm heap, 20-40 MB) to a file; every other
- * worker of that app — workers 2..N and every later replacement — waits for the file
- * and restores from it instead of booting cold.
+ * The first worker of an app to claim the snapshot's lock loads the runtime, imports
+ * the app, and writes the snapshot (the whole wasm heap, 20-40 MB) to a file; every
+ * other worker of that app — workers 2..N and every later replacement — waits for the
+ * file and restores from it instead of booting cold. The runtime itself is snapshotted
+ * the same way, once per Python per server, for the first worker of every other app.
  *
  * Files live in `<tmpdir>/interpool-snapshots/<pid>/`: a snapshot never outlives the
  * server process that made it, so a restarted server always imports the current code.
@@ -47,15 +48,26 @@ export interface PlanOptions {
   staleMs?: number;
 }
 
+/** The snapshot of one app: the runtime with the app imported. */
 export function locateSnapshot(spec: WorkerSpec, runtime: string, pythonPath: readonly string[]): SnapshotFiles {
   const { size, mtimeMs } = statSync(spec.file);
-  const key = createHash('sha256')
-    .update(JSON.stringify([runtime, spec.file, size, mtimeMs, spec.callable, pythonPath]))
-    .digest('hex')
-    .slice(0, 24);
+  return filesFor('app', [runtime, spec.file, size, mtimeMs, spec.callable, pythonPath]);
+}
+
+/**
+ * The snapshot of a bare runtime (Pyodide loaded, the WSGI adapter imported, no app),
+ * shared by every app of this Python: each app's first worker starts from it instead
+ * of booting cold, then imports its app and makes the app's own snapshot.
+ */
+export function locateRuntimeSnapshot(runtime: string, adapterSource: string): SnapshotFiles {
+  return filesFor('runtime', [runtime, adapterSource]);
+}
+
+function filesFor(kind: string, keyParts: unknown[]): SnapshotFiles {
+  const key = createHash('sha256').update(JSON.stringify(keyParts)).digest('hex').slice(0, 24);
   const dir = join(snapshotRoot(), String(process.pid));
   mkdirSync(dir, { recursive: true });
-  const base = join(dir, key);
+  const base = join(dir, `${kind}-${key}`);
   return { snapshot: `${base}.snap`, lock: `${base}.lock`, refused: `${base}.refused` };
 }
 

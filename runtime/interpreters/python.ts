@@ -16,7 +16,7 @@ import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
 import {
-  locateSnapshot, planSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot, type SnapshotFiles,
+  locateRuntimeSnapshot, locateSnapshot, planSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot, type SnapshotFiles,
 } from './python-snapshot.ts';
 
 /** `--python` → the npm package holding that Pyodide (3.12 is installed through an alias). */
@@ -82,7 +82,8 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   const packageName = RUNTIME_PACKAGES[settings.python]!;
   const { loadPyodide, version: runtimeVersion } = await timer.stage('load runtime module', () => import(packageName) as Promise<{ loadPyodide: LoadPyodide; version: string }>);
   const appDir = dirname(spec.file);
-  const files = locateSnapshot(spec, `${packageName}@${runtimeVersion}`, settings.pythonPath);
+  const runtime: Runtime = { name: `${packageName}@${runtimeVersion}`, loadPyodide };
+  const files = locateSnapshot(spec, runtime.name, settings.pythonPath);
   const plan = await timer.stage('wait for snapshot', () => planSnapshot(files));
 
   let pyodide: Pyodide | undefined;
@@ -92,20 +93,20 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
       await timer.stage('mount paths', () => mountPaths(pyodide!, appDir, settings.pythonPath));
       callPython(pyodide, 'after_restore', appDir);
     } catch (error) {
-      note(spec, `cannot start from the snapshot, booting cold: ${(error as Error).message.split('\n')[0]}`);
+      note(spec, `cannot start from the snapshot, booting without it: ${(error as Error).message.split('\n')[0]}`);
       pyodide = undefined;
     }
   } else if (plan.action === 'cold') {
-    note(spec, `booting cold without a snapshot: ${plan.reason}`);
+    note(spec, `booting without an app snapshot: ${plan.reason}`);
   }
-  pyodide ??= await bootCold(spec, timer, settings, appDir, plan.action === 'make' ? files : undefined);
+  pyodide ??= await bootApp(spec, timer, runtime, settings, appDir, plan.action === 'make' ? files : undefined);
 
   pyodide.setInterruptBuffer(new Int32Array(control.buffer, ControlSlot.INTERRUPT, 1));
   const handle = pyodide.runPython('import interpool_wsgi; interpool_wsgi.handle') as PyProxy;
   const pythonVersion = pyodide.runPython('import sys; sys.version.split()[0]') as string;
   const booted = pyodide;
-  const interpreter = {
-    kind: 'python' as const,
+  const interpreter: Interpreter = {
+    kind: 'python',
     version: `Python ${pythonVersion} (Pyodide ${pyodide.version})`,
     handle: (envelope: RequestEnvelope, writer: ResponseWriter) => runRequest(handle, envelope, writer, control),
     /** The interpreter's whole WebAssembly memory (it grows, it never shrinks). */
@@ -137,14 +138,19 @@ function baseOptions(): PyodideOptions {
   return { env: { PYTHONDONTWRITEBYTECODE: '1' } };
 }
 
+interface Runtime {
+  /** "pyodide@314.0.7": names the snapshots this runtime can restore. */
+  name: string;
+  loadPyodide: LoadPyodide;
+}
+
 /** Load the runtime, import the app and, when this worker won the lock, snapshot it. */
-async function bootCold(
-  spec: WorkerSpec, timer: BootTimer, settings: PythonSettings, appDir: string, snapshot: SnapshotFiles | undefined,
+async function bootApp(
+  spec: WorkerSpec, timer: BootTimer, runtime: Runtime, settings: PythonSettings, appDir: string, snapshot: SnapshotFiles | undefined,
 ): Promise<Pyodide> {
-  const { loadPyodide } = await import(RUNTIME_PACKAGES[settings.python]!) as { loadPyodide: LoadPyodide };
   let pyodide: Pyodide;
   try {
-    pyodide = await timer.stage('load runtime', () => loadPyodide({ ...baseOptions(), _makeSnapshot: snapshot !== undefined }));
+    pyodide = await loadRuntime(spec, timer, runtime, snapshot !== undefined);
     await timer.stage('mount paths', () => mountPaths(pyodide, appDir, settings.pythonPath));
     await timer.stage('import app', () => importApp(pyodide, spec, appDir, settings.pythonPath));
   } catch (error) {
@@ -152,17 +158,58 @@ async function bootCold(
     throw error;
   }
   if (snapshot) {
-    await timer.stage('make snapshot', () => {
-      try {
-        saveSnapshot(snapshot, pyodide.makeMemorySnapshot());
-      } catch (error) {
-        const reason = `the app cannot be snapshotted: ${(error as Error).message.split('\n')[0]}`;
-        note(spec, `${reason}; every interpreter of this app boots cold`);
-        refuseSnapshot(snapshot, reason);
-      }
-    });
+    await timer.stage('make snapshot', () => makeSnapshot(spec, pyodide, snapshot, 'the app cannot be snapshotted', 'every interpreter of this app boots without one'));
   }
   return pyodide;
+}
+
+/**
+ * A runtime with the WSGI adapter imported: restored from the runtime snapshot when one
+ * exists, else loaded cold (and snapshotted when this worker won that lock).
+ */
+async function loadRuntime(spec: WorkerSpec, timer: BootTimer, runtime: Runtime, forSnapshot: boolean): Promise<Pyodide> {
+  const files = locateRuntimeSnapshot(runtime.name, ADAPTER_SOURCE);
+  const plan = await timer.stage('wait for runtime snapshot', () => planSnapshot(files));
+  if (plan.action === 'restore') {
+    try {
+      return await timer.stage('restore runtime snapshot', () => runtime.loadPyodide({ ...baseOptions(), _loadSnapshot: plan.bytes, _makeSnapshot: forSnapshot }));
+    } catch (error) {
+      note(spec, `cannot start from the runtime snapshot, loading cold: ${(error as Error).message.split('\n')[0]}`);
+    }
+  }
+  const making = plan.action === 'make';
+  let pyodide: Pyodide;
+  try {
+    pyodide = await timer.stage('load runtime', () => runtime.loadPyodide({ ...baseOptions(), _makeSnapshot: forSnapshot || making }));
+    installAdapter(pyodide);
+  } catch (error) {
+    if (making) releaseSnapshotLock(files);
+    throw error;
+  }
+  if (making) await timer.stage('make runtime snapshot', () => makeSnapshot(spec, pyodide, files, 'the runtime cannot be snapshotted', 'apps load it cold'));
+  return pyodide;
+}
+
+function makeSnapshot(spec: WorkerSpec, pyodide: Pyodide, files: SnapshotFiles, failure: string, consequence: string): void {
+  try {
+    saveSnapshot(files, pyodide.makeMemorySnapshot());
+  } catch (error) {
+    const reason = `${failure}: ${(error as Error).message.split('\n')[0]}`;
+    note(spec, `${reason}; ${consequence}`);
+    refuseSnapshot(files, reason);
+  }
+}
+
+/** Install runtime/wsgi.py as the module interpool_wsgi (it also replaces time.sleep). */
+function installAdapter(pyodide: Pyodide): void {
+  writeAdapter(pyodide);
+  pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(ADAPTER_DIR)}); import interpool_wsgi`);
+}
+
+/** The adapter's source in the in-memory file system, for tracebacks (not in a snapshot). */
+function writeAdapter(pyodide: Pyodide): void {
+  pyodide.FS.mkdirTree(ADAPTER_DIR);
+  pyodide.FS.writeFile(`${ADAPTER_DIR}/interpool_wsgi.py`, ADAPTER_SOURCE);
 }
 
 /**
@@ -182,8 +229,7 @@ function mountPaths(pyodide: Pyodide, appDir: string, pythonPath: readonly strin
     mounted.push(dir);
   }
   guardReadOnly(pyodide, readOnly);
-  FS.mkdirTree(ADAPTER_DIR);
-  FS.writeFile(`${ADAPTER_DIR}/interpool_wsgi.py`, ADAPTER_SOURCE);
+  writeAdapter(pyodide);
 }
 
 /** Refuse writes, creations and deletions under the given mounts with EROFS. */
@@ -199,7 +245,6 @@ function guardReadOnly(pyodide: Pyodide, mounts: Set<unknown>): void {
 }
 
 function importApp(pyodide: Pyodide, spec: WorkerSpec, appDir: string, pythonPath: readonly string[]): void {
-  pyodide.runPython(`import sys; sys.path.insert(0, ${JSON.stringify(ADAPTER_DIR)})`);
   const failure = callPython(pyodide, 'load_app', spec.file, spec.callable, appDir, pythonPath) as
     [code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING', message: string, detail: string | null] | undefined;
   if (failure) throw new BootError(failure[0], failure[1], failure[2] ?? undefined);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../server/config.ts';
 import { createLogger } from '../../server/logger.ts';
 import { openServer } from '../../server/serve.ts';
-import { startTestServer, type TestServer } from './support.ts';
+import { startTestServer, waitFor, type TestServer } from './support.ts';
 
 let t: TestServer;
 
@@ -48,23 +48,26 @@ describe('Python versions and paths', () => {
 });
 
 describe('Python boot failures', () => {
-  const tryServe = async (mount: string) => {
-    const lines: string[] = [];
-    const sink = { write: (line: string) => { lines.push(line); return true; } } as unknown as NodeJS.WritableStream;
-    const config = resolveConfig({ argv: [mount, '/js=apps/hello.ts', '--workers', '1', '--bind', '127.0.0.1:0', '--log-level', 'debug'], env: {}, cwd: process.cwd() });
-    const server = await openServer(config, createLogger('debug', sink)).catch((error: Error) => error);
-    if (!(server instanceof Error)) await server.close();
-    return { error: server instanceof Error ? server : undefined, log: lines.join('') };
-  };
-
-  it('an app that fails to import stops the server with its Python error; the traceback is logged', async () => {
-    const { error, log } = await tryServe('/broken=test/fixtures/apps/fails-to-import.py');
-    expect(error?.message).toMatch(/fails-to-import\.py: failed to import: KeyError: 'missing-setting'/);
-    expect(log).toMatch(/Traceback[\s\S]*fails-to-import\.py.*line \d+, in configure/);
+  it('an app that fails to import logs its traceback once and gets 503; the other apps keep serving', async () => {
+    const broken = await startTestServer(['/broken=test/fixtures/apps/fails-to-import.py', '/js=apps/hello.ts', '--workers', '1']);
+    try {
+      expect((await fetch(`${broken.url}/broken`)).status).toBe(503);
+      expect(await (await fetch(`${broken.url}/js`)).text()).toBe('Hello, World!\n');
+      const failures = await waitFor(() => {
+        const lines = broken.logs.filter((l) => l.app === '/broken' && /failed to boot/.test(String(l.msg)));
+        return lines.length > 0 && lines;
+      }, 30_000, 'the boot failure line');
+      expect(String(failures[0]!.msg)).toMatch(/fails-to-import\.py: failed to import: KeyError: 'missing-setting'/);
+      expect(String(failures[0]!.detail)).toMatch(/Traceback[\s\S]*fails-to-import\.py.*line \d+, in configure/);
+      expect(failures.slice(1).every((l) => l.detail === undefined)).toBe(true);
+    } finally {
+      await broken.close();
+    }
   }, 60_000);
 
-  it('an app without the named callable says which callables it has', async () => {
-    const { error } = await tryServe('/none=test/fixtures/apps/no-callable.py');
+  it('an app without the named callable stops the start and says which callables it has', async () => {
+    const config = resolveConfig({ argv: ['/none=test/fixtures/apps/no-callable.py', '--workers', '1', '--bind', '127.0.0.1:0'], env: {}, cwd: process.cwd() });
+    const error = await openServer(config, createLogger('silent')).then(async (server) => { await server.close(); }, (failure: Error) => failure);
     expect(error?.message).toMatch(/no callable "application"; callables it defines: create_app/);
   }, 60_000);
 });
