@@ -10,7 +10,7 @@
  * Files live in `<tmpdir>/interpool-snapshots/<pid>/`: a snapshot never outlives the
  * server process that made it, so a restarted server always imports the current code.
  * The name is a hash of what the heap depends on: the Pyodide build, the app file (path,
- * size, mtime), its callable and its Python path. Directories of dead processes are
+ * size, mtime), its callable, its Python path and the pool's generation (reloads). Directories of dead processes are
  * removed by the next server that makes a snapshot.
  */
 import { createHash } from 'node:crypto';
@@ -48,10 +48,14 @@ export interface PlanOptions {
   staleMs?: number;
 }
 
-/** The snapshot of one app: the runtime with the app imported. */
+/**
+ * The snapshot of one app: the runtime with the app imported. `settings.generation`,
+ * when the main thread passes one, changes with every reload, so that a reload imports
+ * the app's modules afresh even when only a module beside the app file changed.
+ */
 export function locateSnapshot(spec: WorkerSpec, runtime: string, pythonPath: readonly string[]): SnapshotFiles {
   const { size, mtimeMs } = statSync(spec.file);
-  return filesFor('app', [runtime, spec.file, size, mtimeMs, spec.callable, pythonPath]);
+  return filesFor('app', [runtime, spec.file, size, mtimeMs, spec.callable, pythonPath, spec.settings.generation ?? null]);
 }
 
 /**
