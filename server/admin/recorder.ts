@@ -110,6 +110,7 @@ export interface AppRequestView {
 export class RequestRecorder {
   readonly #apps = new Map<string, AppRecord>();
   readonly #now: () => number;
+  readonly #since: number;
   readonly #onStarted = (message: unknown) => this.#started(message as RequestStarted);
   readonly #onFinished = (message: unknown) => this.#finished(message as RequestFinished);
 
@@ -117,6 +118,7 @@ export class RequestRecorder {
   constructor(apps: readonly string[], now: () => number = Date.now) {
     for (const app of apps) this.#apps.set(app, new AppRecord());
     this.#now = now;
+    this.#since = Math.floor(now() / 1000);
     subscribe(channels.requestStarted.name, this.#onStarted);
     subscribe(channels.requestFinished.name, this.#onFinished);
   }
@@ -152,10 +154,10 @@ export class RequestRecorder {
     };
   }
 
-  /** One point per second over the last `seconds` whole seconds. */
+  /** One point per second over the last `seconds` whole seconds (none from before the recorder started). */
   series(app: string, seconds = HISTORY_SECONDS - 1): Series | undefined {
     const current = Math.floor(this.#now() / 1000);
-    return this.#apps.get(app)?.series(current - seconds, current);
+    return this.#apps.get(app)?.series(Math.max(current - seconds, this.#since), current);
   }
 
   #started({ app, requestId, method, path, finished }: RequestStarted): void {
