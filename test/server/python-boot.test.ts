@@ -41,6 +41,10 @@ describe('Python versions and paths', () => {
     expect(await text('/lib312/validated')).toBe('hello from a --python-path library');
   });
 
+  it('a --python-path that does not exist is a one-line error naming it', () => {
+    expect(() => resolveConfig({ argv: ['apps/hello.py', '--python-path', 'no/such/dir'], env: {}, cwd: process.cwd() })).toThrow(/no\/such\/dir does not exist/);
+  });
+
   it('--python-path directories are mounted read-only', async () => {
     expect(await text('/lib/write')).toBe('refused: Read-only file system');
     expect(await text('/lib312/write')).toBe('refused: Read-only file system');

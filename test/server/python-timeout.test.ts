@@ -1,6 +1,7 @@
 // --timeout for Python apps: the interrupt buffer raises KeyboardInterrupt inside the
 // app (a pure-Python loop and a time.sleep(3600) alike), close() runs, the client gets
-// 504, and the same interpreter goes on serving — on 3.14 and on 3.12.
+// 504, and the same interpreter goes on serving — on 3.14 and on 3.12. And an
+// interpreter that ends itself (os._exit) is replaced, from the app's snapshot.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, waitFor, type TestServer } from './support.ts';
 
@@ -30,4 +31,21 @@ describe.each(['/v314', '/v312'])('Python --timeout (%s)', (app) => {
     expect(after.interruptedBy).toBe('KeyboardInterrupt');
     expect(t.logs.some((l) => l.app === app && /terminating its worker/.test(String(l.msg)))).toBe(false);
   }, 20_000);
+});
+
+describe('a Python interpreter that exits', () => {
+  it('gets a 500 and is replaced by one restored from the snapshot', async () => {
+    const before = await (await fetch(`${t.url}/exits/`)).text();
+    expect((await fetch(`${t.url}/exits/exit`)).status).toBe(500);
+    const after = await waitFor(async () => {
+      const response = await fetch(`${t.url}/exits/`);
+      return response.status === 200 && response.text();
+    }, 20_000, 'a new interpreter');
+    expect(after).not.toBe(before);
+    const boots = t.logs.filter((l) => l.app === '/exits' && l.msg === 'interpreter booted');
+    expect(boots.length).toBeGreaterThanOrEqual(2);
+    const stages = (boots.at(-1)!.stages as { name: string }[]).map((s) => s.name);
+    expect(stages).toContain('restore snapshot');
+    expect(stages).not.toContain('load runtime');
+  }, 30_000);
 });
