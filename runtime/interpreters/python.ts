@@ -214,18 +214,22 @@ function writeAdapter(pyodide: Pyodide): void {
 
 /**
  * Make the app's directory and each --python-path directory visible at their host
- * paths, read-only, and install the adapter. The file system is JavaScript state, not
- * part of a memory snapshot, so a restored interpreter mounts again.
+ * paths — the Python path read-only, the app's directory writable as under gunicorn —
+ * and install the adapter. The file system is JavaScript state, not part of a memory
+ * snapshot, so a restored interpreter mounts again.
  */
 function mountPaths(pyodide: Pyodide, appDir: string, pythonPath: readonly string[]): void {
   const { FS } = pyodide;
   const mounted: string[] = [];
   const readOnly = new Set<unknown>();
+  const inside = (dir: string, outer: string) => dir === outer || dir.startsWith(outer.endsWith('/') ? outer : `${outer}/`);
+  // Outermost first: a directory inside one already mounted is visible through it.
   for (const dir of [...new Set([appDir, ...pythonPath])].sort((a, b) => a.length - b.length)) {
-    if (mounted.some((outer) => dir === outer || dir.startsWith(outer.endsWith('/') ? outer : `${outer}/`))) continue;
+    if (mounted.some((outer) => inside(dir, outer))) continue;
     if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new BootError('APP_BOOT_FAILED', `python path ${dir} is not a directory`);
     FS.mkdirTree(dir);
-    readOnly.add(FS.mount(FS.filesystems.NODEFS, { root: dir }, dir).mount);
+    const { mount } = FS.mount(FS.filesystems.NODEFS, { root: dir }, dir);
+    if (pythonPath.includes(dir)) readOnly.add(mount);
     mounted.push(dir);
   }
   guardReadOnly(pyodide, readOnly);
@@ -287,8 +291,11 @@ async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: Re
   try {
     await handle.callPromising(envelope.cgi, envelope.urlScheme, envelope.body, host);
   } catch (error) {
-    // Only the adapter itself can get here (the app's errors are reported through fail).
-    return writer.fail({ code: 'APP_RAISED', message: `interpool_wsgi failed: ${(error as Error).message.split('\n').at(-2) ?? ''}`, detail: (error as Error).message });
+    // Only a failure of the interpreter itself gets here (the app's errors are reported
+    // through fail): os._exit(), a fatal error of the runtime.
+    const message = (error as Error).message ?? String(error);
+    const last = message.split('\n').filter((line) => line.trim() !== '').at(-1) ?? 'unknown error';
+    return writer.fail({ code: 'APP_RAISED', message: `the Python interpreter failed: ${last}`, detail: message });
   }
   return outcome ?? writer.fail({ code: 'APP_RAISED', message: 'interpool_wsgi returned without a response' });
 }
