@@ -27,7 +27,10 @@ export interface BootReport {
   worker: number;
   /** 'snapshot' when the interpreter was restored from a snapshot, else 'cold'. */
   start: 'cold' | 'snapshot';
+  /** The interpreter's own boot: every stage but waiting for another one's snapshot. */
   totalMs: number;
+  /** Time spent waiting for the snapshot another interpreter was making. */
+  waitMs?: number;
   stages: BootStage[];
 }
 
@@ -38,6 +41,8 @@ export interface BootResult {
   reason?: string;
   /** One entry per server start. */
   spawns: { readyMs: number; rssIdleMiB: number; boots: BootReport[] }[];
+  /** Idle RSS of each start with 1 worker. */
+  rssOneWorkerMiBRuns?: number[];
   rssOneWorkerMiB?: number;
   readyMs?: Spread;
   coldMs?: Spread;
@@ -61,10 +66,12 @@ function parseBoot(line: string): BootReport | undefined {
   }
   if (entry.msg !== BOOT_LINE || !Array.isArray(entry.stages)) return undefined;
   const stages = entry.stages.filter((stage) => typeof stage?.name === 'string' && typeof stage.ms === 'number');
+  const waiting = (stage: BootStage) => stage.name.startsWith('wait');
   return {
     worker: Number(entry.worker ?? 0),
     start: stages.some((stage) => stage.name.includes('restore snapshot')) ? 'snapshot' : 'cold',
-    totalMs: stages.reduce((sum, stage) => sum + stage.ms, 0),
+    totalMs: stages.filter((stage) => !waiting(stage)).reduce((sum, stage) => sum + stage.ms, 0),
+    waitMs: stages.filter(waiting).reduce((sum, stage) => sum + stage.ms, 0),
     stages,
   };
 }
@@ -94,6 +101,30 @@ function medianStages(boots: BootReport[]): Record<string, number> | undefined {
   return Object.fromEntries(names.map((name) => [name, summarize(boots.flatMap((boot) => boot.stages.filter((s) => s.name === name).map((s) => s.ms)))?.median ?? 0]));
 }
 
+/** The summaries of a boot result, from its raw starts (also used by --render). */
+export function summarizeBoot(result: BootResult): BootResult {
+  if (result.status !== 'measured') return result;
+  const boots = result.spawns.flatMap((spawn) => spawn.boots.map((boot) => parseBootStages(boot)));
+  const cold = boots.filter((boot) => boot.start === 'cold');
+  const snapshot = boots.filter((boot) => boot.start === 'snapshot');
+  const oneWorker = result.rssOneWorkerMiBRuns ?? [];
+  return {
+    ...result,
+    readyMs: summarize(result.spawns.map((spawn) => spawn.readyMs)),
+    coldMs: summarize(cold.map((boot) => boot.totalMs)),
+    snapshotMs: summarize(snapshot.map((boot) => boot.totalMs)),
+    coldStages: medianStages(cold),
+    snapshotStages: medianStages(snapshot),
+    rssOneWorkerMiB: summarize(oneWorker)?.median,
+    rssPerInterpreterMiB: summarize(result.spawns.map((spawn, i) => spawn.rssIdleMiB - (oneWorker[i] ?? NaN)))?.median,
+  };
+}
+
+/** Recompute a boot's totals from its stages (results written before waits were split out). */
+function parseBootStages(boot: BootReport): BootReport {
+  return parseBoot(JSON.stringify({ msg: BOOT_LINE, worker: boot.worker, stages: boot.stages })) ?? boot;
+}
+
 export async function measureBoots(root: string, variants: BootVariant[], starts: number, progress: Progress): Promise<BootResult[]> {
   progress.section(`interpreter start: ${starts} server starts per app, 2 workers`);
   const results: BootResult[] = [];
@@ -114,18 +145,8 @@ export async function measureBoots(root: string, variants: BootVariant[], starts
         const boots = spawn.boots.map((boot) => `${boot.start} ${Math.round(boot.totalMs)} ms`).join(', ');
         progress.step(`boot · ${variant.label} · start ${i + 1}/${starts}: answered in ${Math.round(spawn.readyMs)} ms; interpreters: ${boots || 'no boot report'}; RSS ${Math.round(spawn.rssIdleMiB)} MiB (1 worker: ${Math.round(oneWorker.at(-1)!)} MiB)`);
       }
-      const boots = result.spawns.flatMap((spawn) => spawn.boots);
-      const cold = boots.filter((boot) => boot.start === 'cold');
-      const snapshot = boots.filter((boot) => boot.start === 'snapshot');
-      Object.assign(result, {
-        readyMs: summarize(result.spawns.map((spawn) => spawn.readyMs)),
-        coldMs: summarize(cold.map((boot) => boot.totalMs)),
-        snapshotMs: summarize(snapshot.map((boot) => boot.totalMs)),
-        coldStages: medianStages(cold),
-        snapshotStages: medianStages(snapshot),
-        rssOneWorkerMiB: summarize(oneWorker)?.median,
-        rssPerInterpreterMiB: summarize(result.spawns.map((spawn, i) => spawn.rssIdleMiB - oneWorker[i]!))?.median,
-      });
+      result.rssOneWorkerMiBRuns = oneWorker;
+      Object.assign(result, summarizeBoot(result));
     } catch (error) {
       Object.assign(result, { status: 'failed', reason: (error as Error).message.split('\n')[0] });
       progress.note(`${variant.label}: FAILED — ${result.reason}`);

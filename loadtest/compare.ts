@@ -14,7 +14,15 @@ import { pairwiseRatios, summarize, type Spread } from './stats.ts';
 import type { Target, TargetRole } from './targets.ts';
 
 /** Where a comparison goes in the report. */
-export type Section = 'issue-2' | 'scenarios' | 'scaling' | 'cpu-benchmark';
+export type Section = 'issue-2' | 'scenarios' | 'scaling' | 'cpu-benchmark' | 'reload';
+
+/** Signals sent to some servers during each of their measured runs (a reload under load). */
+export interface RunEvents {
+  signal: NodeJS.Signals;
+  /** Seconds after the start of the run. */
+  atSec: number[];
+  targetIds: string[];
+}
 
 export interface Comparison {
   id: string;
@@ -31,6 +39,7 @@ export interface Comparison {
   shapes?: Record<string, LoadShape>;
   runs: number;
   warmupSec: number;
+  events?: RunEvents;
 }
 
 export type OutcomeStatus = 'measured' | 'absent' | 'failed';
@@ -51,6 +60,8 @@ export interface TargetOutcome {
   wallSec?: Spread;
   p50?: Spread;
   p99?: Spread;
+  maxLatencyMs?: Spread;
+  longestPauseMs?: Spread;
   /** CPUs' worth of time used by the server, the load generator and everything else. */
   cpu?: { server?: Spread; loadGenerator?: Spread; other?: Spread };
   /** Good responses per CPU-second the server used: robust to a busy machine. */
@@ -83,6 +94,7 @@ export interface ComparisonResult {
   referenceIds: string[];
   /** The reference the ratios are against: the first candidate that was measured. */
   referenceId?: string;
+  events?: RunEvents;
   outcomes: TargetOutcome[];
 }
 
@@ -178,7 +190,10 @@ export async function runComparison(comparison: Comparison, progress: Progress):
           continue;
         }
         const shape = shapeOf(target);
+        const events = comparison.events?.targetIds.includes(target.id) ? comparison.events : undefined;
+        const timers = (events?.atSec ?? []).map((sec) => setTimeout(() => server!.signal(events!.signal), sec * 1000));
         const { result: run, cpu } = await measureCpuShare(server!.pid!, () => runLoad(server!.url, scenario, shape));
+        timers.forEach(clearTimeout);
         run.cpu = cpu;
         outcome.runs.push(run);
         progress.step(`${scenario.name} · ${target.label} · run ${round + 1}/${runs}: ${describeRun(run, shape)}`);
@@ -199,7 +214,7 @@ export async function runComparison(comparison: Comparison, progress: Progress):
   return summarizeComparison({
     id: comparison.id, section: comparison.section, title: comparison.title, metric: comparison.metric, scenario: scenario.name,
     request: `${scenario.method} ${scenario.path}${scenario.body ? ` (${scenario.body.length} B body)` : ''}`,
-    shape: comparison.shape, runs, referenceIds: comparison.referenceIds,
+    shape: comparison.shape, runs, referenceIds: comparison.referenceIds, events: comparison.events,
     outcomes: started.map(({ target, outcome }) => ({ ...outcome, shape: shapeOf(target) })),
   });
 }
@@ -248,6 +263,8 @@ function summarizeOutcome(outcome: TargetOutcome): TargetOutcome {
     p50: summarize(runs.map((run) => run.p50)),
     p99: summarize(runs.map((run) => run.p99)),
     perServerCpuSec: summarize(efficiencies(runs)),
+    maxLatencyMs: summarize(runs.map((run) => run.maxLatencyMs ?? NaN)),
+    longestPauseMs: summarize(runs.map((run) => run.longestPauseMs)),
     cpu: {
       server: summarize(runs.map((run) => run.cpu?.server ?? NaN)),
       loadGenerator: summarize(runs.map((run) => run.cpu?.loadGenerator ?? NaN)),

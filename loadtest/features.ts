@@ -16,6 +16,8 @@ export interface ServerFeatures {
   pythonOption: boolean;
   /** The Python interpreter module exists in runtime/. */
   pythonRuntime: boolean;
+  /** SIGHUP reloads apps without downtime (it came with the --reload option). */
+  reload: boolean;
 }
 
 interface OptionLike {
@@ -42,5 +44,6 @@ export async function detectFeatures(root: string): Promise<ServerFeatures> {
     processes: names.has('processes'),
     pythonOption: names.has('python'),
     pythonRuntime: existsSync(join(root, 'runtime/interpreters/python.ts')),
+    reload: names.has('reload'),
   };
 }

@@ -34,6 +34,8 @@ export interface RunResult {
   /** Latency of 2xx responses, milliseconds. */
   p50: number;
   p99: number;
+  /** The slowest 2xx response, milliseconds. */
+  maxLatencyMs?: number;
   statusCodes: Record<string, number>;
   /**
    * The longest time without any response, from the start of the run (a stalled
@@ -90,6 +92,7 @@ export async function runLoad(url: string, scenario: Scenario, shape: LoadShape)
     wrongBody,
     p50: result.latency.p50,
     p99: result.latency.p99,
+    maxLatencyMs: result.latency.max,
     statusCodes,
     longestPauseMs,
   };
@@ -161,6 +164,7 @@ export async function runFixedCount(url: string, scenario: Scenario, connections
     good, errors, timeouts, non2xx, wrongBody,
     p50: percentile(0.5),
     p99: percentile(0.99),
+    maxLatencyMs: Math.round(latencies.at(-1) ?? 0),
     statusCodes,
     longestPauseMs,
   };

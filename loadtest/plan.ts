@@ -126,10 +126,38 @@ export function buildPlan(options: PlanOptions): Comparison[] {
     });
   }
 
-  // 4. The benchmark this project comes from: the same CPU-bound work four ways.
+  // 4. A reload under load: SIGHUP twice during each run, next to the same server left alone.
+  if (!quick) plan.push(reloadUnderLoad(options));
+
+  // 5. The benchmark this project comes from: the same CPU-bound work four ways.
   plan.push(cpuBenchmark('ts', options));
   if (!quick) plan.push(cpuBenchmark('py', options));
   return plan;
+}
+
+function reloadUnderLoad(options: PlanOptions): Comparison {
+  const { root, runs, features } = options;
+  const duration = options.duration ?? 10;
+  const atSec = [duration * 0.3, duration * 0.6];
+  const noReload = features.reload ? undefined : 'not available in this build (no SIGHUP reload)';
+  const pair = (kind: 'ts' | 'py'): Target[] => {
+    const make = kind === 'ts'
+      ? () => interpoolTarget({ root, appFile: 'apps/hello.ts', workers: 2 })
+      : () => pythonTarget(root, 'hello', 2, features);
+    const steady = make();
+    const reloading = make();
+    return [
+      { ...steady, id: `steady-${kind}`, label: `${steady.label}, left alone` },
+      { ...reloading, id: `reload-${kind}`, label: `${reloading.label}, SIGHUP at ${atSec.map((s) => `${s} s`).join(' and ')}`, absent: reloading.absent ?? noReload },
+    ];
+  };
+  return {
+    id: 'reload-under-load', section: 'reload', metric: 'rps',
+    title: `reload under load: hello, SIGHUP twice per ${duration} s run`,
+    scenario: scenarios.hello, targets: [...pair('ts'), ...pair('py')],
+    referenceIds: ['steady-ts'], shape: { connections: 32, duration }, runs, warmupSec: 2,
+    events: { signal: 'SIGHUP', atSec, targetIds: ['reload-ts', 'reload-py'] },
+  };
 }
 
 /**

@@ -118,6 +118,24 @@ function scalingSection(results: ComparisonResult[]): string[] {
   return lines;
 }
 
+function reloadSection(results: ComparisonResult[]): string[] {
+  const lines = ['## Reload under load', ''];
+  for (const result of results) {
+    lines.push(`### ${result.title}`, '');
+    lines.push(`Each server: \`autocannon -c ${result.shape.connections} -d ${result.shape.duration}\`, ${result.runs} runs; the reloading ones get ${result.events?.signal} at ${result.events?.atSec.join(' s and ')} s of every run. A reload must refuse nothing: every request answered 2xx with the right body.`, '');
+    lines.push('| server | req/s median (min–max) | errors / non-2xx / wrong body (all runs) | p99 ms | slowest response ms | longest time without a response ms |', '|---|--:|--:|--:|--:|--:|');
+    for (const outcome of result.outcomes) {
+      if (outcome.status !== 'measured') {
+        lines.push(notMeasured(outcome, 6));
+        continue;
+      }
+      lines.push(`| ${outcome.label} | ${spread(outcome.rps)} | ${bad(outcome)} | ${spread(outcome.p99)} | ${spread(outcome.maxLatencyMs)} | ${spread(outcome.longestPauseMs)} |`);
+    }
+    lines.push('', ...noiseNote(result));
+  }
+  return lines;
+}
+
 function cpuSection(results: ComparisonResult[]): string[] {
   const lines = ['## The CPU benchmark: the same work four ways', ''];
   lines.push('A fixed number of CPU-bound requests; wall time from the first request to the last response; speed-up = wall time of (a) ÷ wall time of the row, within each round. The proof of concept this project comes from measured, on 4 CPUs: sequential 1.99 s, threads 3.15 s, multiprocessing 560 ms, subinterpreters 583 ms.', '');
@@ -138,7 +156,7 @@ function cpuSection(results: ComparisonResult[]): string[] {
 
 function bootSection(boots: BootResult[]): string[] {
   const lines = ['## Interpreter start and memory', ''];
-  lines.push('Each app served with `--workers 2` at `--log-level info`, started afresh each time; boot times are the sums of the stages each interpreter reports in its "interpreter booted" line (a first interpreter boots cold, the others restore the snapshot it makes); "answers in" is spawn to first correct response. RSS per interpreter = idle RSS with 2 workers − idle RSS with 1.', '');
+  lines.push('Each app served with `--workers 2` at `--log-level info`, started afresh each time; boot times are the sums of the stages each interpreter reports in its "interpreter booted" line, without time spent waiting for the snapshot another interpreter makes (a first interpreter boots cold and makes the snapshot, the others wait for it and restore it); "answers in" is spawn to first correct response. RSS per interpreter = idle RSS with 2 workers − idle RSS with 1.', '');
   lines.push('| app | cold boot ms | snapshot start ms | server answers in ms | idle RSS MiB, 1 → 2 workers | RSS per interpreter MiB |', '|---|--:|--:|--:|--:|--:|');
   for (const boot of boots) {
     if (boot.status !== 'measured') {
@@ -209,6 +227,7 @@ export function renderMarkdown(report: LoadTestReport): string {
   for (const result of section('issue-2')) lines.push(...issue2(result, report));
   if (section('scenarios').length) lines.push(...scenarioSection(section('scenarios')));
   if (section('scaling').length) lines.push(...scalingSection(section('scaling')));
+  if (section('reload').length) lines.push(...reloadSection(section('reload')));
   if (section('cpu-benchmark').length) lines.push(...cpuSection(section('cpu-benchmark')));
   if (report.boots) lines.push(...bootSection(report.boots));
   lines.push(...oddities(report), ...notYetMeasured(report));

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { prepareBuild } from './build.ts';
 import { liveServers, runComparison, summarizeComparison, type ComparisonResult } from './compare.ts';
 import { detectFeatures } from './features.ts';
-import { measureBoots, type BootResult } from './boot.ts';
+import { measureBoots, summarizeBoot, type BootResult } from './boot.ts';
 import { bootVariants, buildPlan } from './plan.ts';
 import { Progress } from './progress.ts';
 import { writeReport, type LoadTestReport } from './report.ts';
@@ -76,6 +76,7 @@ function stamp(date: Date): string {
 function render(file: string): void {
   const report = JSON.parse(readFileSync(file, 'utf8')) as LoadTestReport;
   report.comparisons = report.comparisons.map(summarizeComparison);
+  if (report.boots) report.boots = report.boots.map(summarizeBoot);
   const files = writeReport(report, dirname(file), basename(file, '.json'));
   process.stderr.write(`rewrote ${files.map((written) => relative(process.cwd(), written)).join(', ')}\n`);
 }

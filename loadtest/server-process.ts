@@ -196,6 +196,11 @@ export class ServerProcess {
     return this.#rssPeak;
   }
 
+  /** Send a signal (SIGHUP: reload). */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.exited) this.#child.kill(signal);
+  }
+
   /** SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     clearInterval(this.#sampler);
