@@ -143,8 +143,11 @@ function registerSignIn(fastify: FastifyInstance, admin: Admin, base: string, lo
   const token = admin.token!;
   fastify.route({
     method: 'GET', url: `${base}/login`,
-    handler: async (_request, reply) => setSecurityHeaders(reply)
-      .header('content-security-policy', CSP).type('text/html; charset=utf-8').send(LOGIN_PAGE.replaceAll('{{BASE}}', base)),
+    handler: async (request, reply) => {
+      const failed = (request.query as Record<string, string>).failed === '1';
+      const page = LOGIN_PAGE.replaceAll('{{BASE}}', base).replace('{{MESSAGE}}', failed ? '<p class="failed">That was the wrong token.</p>\n' : '');
+      return setSecurityHeaders(reply).header('content-security-policy', CSP).type('text/html; charset=utf-8').send(page);
+    },
   });
   fastify.route({
     method: 'POST', url: `${base}/login`,
@@ -169,7 +172,7 @@ function setSecurityHeaders(reply: FastifyReply): FastifyReply {
     .header('cache-control', 'no-store')
     .header('x-content-type-options', 'nosniff')
     .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer');
+    .header('referrer-policy', 'same-origin');
 }
 
 function refuse(reply: FastifyReply, listener: Listener, request: FastifyRequest): FastifyReply {

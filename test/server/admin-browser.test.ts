@@ -2,8 +2,12 @@
 // playwright-core. A Python app and a JavaScript app serve light load; the interpreter
 // table must fill in and keep updating, and "recycle" must restart an interpreter.
 import { existsSync, mkdirSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../server/config.ts';
+import { createLogger } from '../../server/logger.ts';
+import { openServer, type RunningServer } from '../../server/serve.ts';
 import { startTestServer, type TestServer } from './support.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -83,4 +87,52 @@ describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
     await page.screenshot({ path: `${SCREENSHOT_DIR}/admin-dashboard.png`, fullPage: true });
     expect(problems).toEqual([]);
   }, 90_000);
+});
+
+/** An address of this machine that is not loopback, to be a remote client from a local browser. */
+const outsideAddress = Object.values(networkInterfaces()).flat()
+  .find((entry) => entry && entry.family === 'IPv4' && !entry.internal)?.address;
+const TOKEN = 'browser-test-admin-token-0123456789';
+
+describe.skipIf(!haveChromium || !outsideAddress)('admin sign-in from a non-loopback address, in headless Chromium', () => {
+  let server: RunningServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const config = resolveConfig({ argv: ['apps/hello.ts', '--workers', '1', '--bind', `${outsideAddress}:0`, '--admin-token', TOKEN], env: {}, cwd: process.cwd() });
+    server = await openServer(config, createLogger('silent'));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking'],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('answers 404 until the token is given once; the cookie then opens the dashboard and its actions', async () => {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    expect((await page.goto(`${server.url}/admin`))!.status()).toBe(404);
+    expect((await page.goto(`${server.url}/metrics`))!.status()).toBe(404);
+
+    await page.goto(`${server.url}/admin/login`);
+    await page.fill('input[name="token"]', 'not-the-token-at-all');
+    await Promise.all([page.waitForURL(/\/admin\/login\?failed=1$/), page.click('button[type="submit"]')]);
+    expect(await page.locator('.failed').textContent()).toContain('wrong token');
+    await page.fill('input[name="token"]', TOKEN);
+    await Promise.all([page.waitForURL(/\/admin\/$/), page.click('button[type="submit"]')]);
+
+    const row = page.locator('section.app[data-app="/"] table.interpreters tbody tr').first();
+    await expect.poll(() => row.locator('td.state').textContent(), { timeout: 10_000 }).toBe('idle');
+    await row.locator('button.recycle').click();
+    await expect.poll(() => row.locator('td.restarts').textContent(), { timeout: 10_000 }).toBe('1');
+    const cookies = await page.context().cookies();
+    expect(cookies).toEqual([expect.objectContaining({ name: 'interpool_admin', httpOnly: true, sameSite: 'Strict', path: '/admin' })]);
+    expect(cookies[0]!.value).not.toContain(TOKEN);
+    expect(problems).toEqual([]);
+  }, 60_000);
 });
