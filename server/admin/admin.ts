@@ -41,9 +41,15 @@ export function createAdmin(config: Pick<ServerConfig, 'adminPath' | 'adminToken
   };
 }
 
-/** Whether a raw request target (path and query, as sent) is the admin's: its path, anything under it, or /metrics. */
+/**
+ * Whether a raw request target (path and query, as sent) is the admin's: its path,
+ * anything under it, or /metrics. The admin's paths never need percent-encoding, so a
+ * path with any other byte is left to the apps (Fastify's router would answer it with
+ * its own 400, and so tell an outsider that the admin is there).
+ */
 export function isAdminTarget(target: string, adminPath: string): boolean {
   const end = target.search(/[?#]/);
   const path = end === -1 ? target : target.slice(0, end);
+  if (!/^[A-Za-z0-9._~/-]*$/.test(path)) return false;
   return path === METRICS_PATH || path === adminPath || path.startsWith(`${adminPath}/`);
 }

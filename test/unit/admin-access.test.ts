@@ -68,6 +68,7 @@ describe('isAdminTarget: which request targets the admin takes', () => {
   it.each<[string, boolean]>([
     ['/admin', true], ['/admin/', true], ['/admin/api/stats?history=1', true], ['/metrics', true], ['/metrics?x', true],
     ['/administrator', false], ['/', false], ['/api/admin', false], ['/metrics/x', false], ['/%61dmin', false],
+    ['/admin/%ff', false], ['/admin/a b', false],
   ])('%s → %s', (target, expected) => {
     expect(isAdminTarget(target, '/admin')).toBe(expected);
   });
