@@ -12,6 +12,17 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [
         { group: ['**/server/**', '../server/*', '../../server/*'], message: 'runtime/ runs in workers and never imports server/.' },
         { group: ['fastify', 'pino'], message: 'Only server/ imports Fastify and pino.' },
+        { group: ['pyodide', 'pyodide-312'], message: 'Only the Python interpreter modules import Pyodide.' },
+      ] }],
+    },
+  },
+  {
+    // The Python interpreter kind is where Pyodide belongs (it loads the package by a
+    // name from a variable, which this rule cannot see, so the rule guards the rest).
+    files: ['runtime/interpreters/python*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['**/server/**', '../server/*', '../../server/*'], message: 'runtime/ runs in workers and never imports server/.' },
       ] }],
     },
   },

@@ -21,6 +21,12 @@ export interface Interpreter {
 /** Times each boot stage and keeps the list for the boot report. */
 export class BootTimer {
   readonly stages: BootStage[] = [];
+  /** Things worth a log line about this boot (a snapshot that could not be used, ...). */
+  readonly notes: string[] = [];
+
+  note(message: string): void {
+    this.notes.push(message);
+  }
 
   async stage<T>(name: string, run: () => Promise<T> | T): Promise<T> {
     const started = performance.now();

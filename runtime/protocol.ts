@@ -108,8 +108,16 @@ export interface BootReport {
   /** Interpreter version, e.g. "Node 24.9.0" or "Python 3.14.0". */
   version: string;
   stages: BootStage[];
+  /** Why this boot took a slower path (e.g. no snapshot); the main thread logs them. */
+  notes?: string[];
   error?: ErrorData;
 }
+
+/**
+ * Scratch files of one server process (Python memory snapshots) live in
+ * `<os.tmpdir()>/<SCRATCH_DIR_NAME>/<pid>/`; the server removes its own at shutdown.
+ */
+export const SCRATCH_DIR_NAME = 'interpool-snapshots';
 
 /** Posted once (piscina 'message' event) when the interpreter has booted or failed to. */
 export interface WorkerBooted {

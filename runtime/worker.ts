@@ -53,6 +53,7 @@ function bootReport(): BootReport {
     kind: spec.kind,
     version: interpreter?.version ?? '',
     stages: timer.stages,
+    ...(timer.notes.length > 0 ? { notes: timer.notes } : {}),
     ...(bootError ? { error: bootError } : {}),
   };
 }

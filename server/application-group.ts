@@ -275,6 +275,7 @@ export class ApplicationGroup {
       this.#bootFailures = 0;
       this.#lastBootError = undefined;
       this.#log.info({ worker: report.workerId, generation: pool.generation, version: report.version, stages: report.stages }, 'interpreter booted');
+      for (const note of report.notes ?? []) this.#log.warn({ worker: report.workerId }, note);
       this.pump();
       return;
     }

@@ -3,10 +3,13 @@
  * cannot boot, listen, and shut down gracefully on SIGTERM/SIGINT.
  */
 import cluster from 'node:cluster';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { SCRATCH_DIR_NAME } from '../runtime/protocol.ts';
 import { ApplicationGroup, type ReloadOutcome } from './application-group.ts';
 import { buildServer } from './app.ts';
 import { createAdmin } from './admin/admin.ts';
@@ -116,9 +119,16 @@ async function closeGracefully(fastify: FastifyInstance, groups: readonly Applic
     logger.warn({ gracefulTimeout: timeoutSeconds }, 'in-flight requests did not finish within --graceful-timeout; closing anyway');
     fastify.server.closeAllConnections();
     await Promise.all(groups.map((group) => group.destroy()));
+    removeScratchFiles();
     return;
   }
   await Promise.all(groups.map((group) => group.close()));
+  removeScratchFiles();
+}
+
+/** This process's scratch files (Python snapshots, 20-60 MB an app) go with it. */
+function removeScratchFiles(): void {
+  rmSync(join(tmpdir(), SCRATCH_DIR_NAME, String(process.pid)), { recursive: true, force: true });
 }
 
 function describeListenError(error: NodeJS.ErrnoException): string {

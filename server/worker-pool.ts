@@ -102,7 +102,8 @@ export class WorkerPool {
     this.#hooks = hooks;
     const spec: WorkerSpec = {
       app: config.name, kind: config.kind, file: config.file, callable: config.callable,
-      settings: { ...config.settings },
+      // The generation keys Python's snapshot: a reload must import the files anew.
+      settings: { ...config.settings, generation },
       limits: { maxRequests: config.maxRequests, maxRequestsJitter: config.maxRequestsJitter, memoryLimitMb: config.memoryLimit },
     };
     this.#piscina = new Piscina({

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
-import type { WorkerSpec } from '../protocol.ts';
+import { SCRATCH_DIR_NAME, type WorkerSpec } from '../protocol.ts';
 
 /**
  * The lock holder touches its lock every HEARTBEAT_MS while it boots; a lock untouched
@@ -149,7 +149,7 @@ function startHeartbeat(lock: string): void {
 }
 
 function snapshotRoot(): string {
-  return join(tmpdir(), 'interpool-snapshots');
+  return join(tmpdir(), SCRATCH_DIR_NAME);
 }
 
 function readIfExists(path: string): Uint8Array | undefined {

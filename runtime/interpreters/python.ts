@@ -11,7 +11,6 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { threadId } from 'node:worker_threads';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
@@ -93,11 +92,11 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
       await timer.stage('mount paths', () => mountPaths(pyodide!, appDir, settings.pythonPath));
       callPython(pyodide, 'after_restore', appDir);
     } catch (error) {
-      note(spec, `cannot start from the snapshot, booting without it: ${(error as Error).message.split('\n')[0]}`);
+      timer.note(`cannot start from the snapshot, booting without it: ${(error as Error).message.split('\n')[0]}`);
       pyodide = undefined;
     }
   } else if (plan.action === 'cold') {
-    note(spec, `booting without an app snapshot: ${plan.reason}`);
+    timer.note(`booting without an app snapshot: ${plan.reason}`);
   }
   pyodide ??= await bootApp(spec, timer, runtime, settings, appDir, plan.action === 'make' ? files : undefined);
 
@@ -150,7 +149,7 @@ async function bootApp(
 ): Promise<Pyodide> {
   let pyodide: Pyodide;
   try {
-    pyodide = await loadRuntime(spec, timer, runtime, snapshot !== undefined);
+    pyodide = await loadRuntime(timer, runtime, snapshot !== undefined);
     await timer.stage('mount paths', () => mountPaths(pyodide, appDir, settings.pythonPath));
     await timer.stage('import app', () => importApp(pyodide, spec, appDir, settings.pythonPath));
   } catch (error) {
@@ -158,7 +157,7 @@ async function bootApp(
     throw error;
   }
   if (snapshot) {
-    await timer.stage('make snapshot', () => makeSnapshot(spec, pyodide, snapshot, 'the app cannot be snapshotted', 'every interpreter of this app boots without one'));
+    await timer.stage('make snapshot', () => makeSnapshot(timer, pyodide, snapshot, 'the app cannot be snapshotted', 'every interpreter of this app boots without one'));
   }
   return pyodide;
 }
@@ -167,14 +166,14 @@ async function bootApp(
  * A runtime with the WSGI adapter imported: restored from the runtime snapshot when one
  * exists, else loaded cold (and snapshotted when this worker won that lock).
  */
-async function loadRuntime(spec: WorkerSpec, timer: BootTimer, runtime: Runtime, forSnapshot: boolean): Promise<Pyodide> {
+async function loadRuntime(timer: BootTimer, runtime: Runtime, forSnapshot: boolean): Promise<Pyodide> {
   const files = locateRuntimeSnapshot(runtime.name, ADAPTER_SOURCE);
   const plan = await timer.stage('wait for runtime snapshot', () => planSnapshot(files));
   if (plan.action === 'restore') {
     try {
       return await timer.stage('restore runtime snapshot', () => runtime.loadPyodide({ ...baseOptions(), _loadSnapshot: plan.bytes, _makeSnapshot: forSnapshot }));
     } catch (error) {
-      note(spec, `cannot start from the runtime snapshot, loading cold: ${(error as Error).message.split('\n')[0]}`);
+      timer.note(`cannot start from the runtime snapshot, loading cold: ${(error as Error).message.split('\n')[0]}`);
     }
   }
   const making = plan.action === 'make';
@@ -186,16 +185,16 @@ async function loadRuntime(spec: WorkerSpec, timer: BootTimer, runtime: Runtime,
     if (making) releaseSnapshotLock(files);
     throw error;
   }
-  if (making) await timer.stage('make runtime snapshot', () => makeSnapshot(spec, pyodide, files, 'the runtime cannot be snapshotted', 'apps load it cold'));
+  if (making) await timer.stage('make runtime snapshot', () => makeSnapshot(timer, pyodide, files, 'the runtime cannot be snapshotted', 'apps load it cold'));
   return pyodide;
 }
 
-function makeSnapshot(spec: WorkerSpec, pyodide: Pyodide, files: SnapshotFiles, failure: string, consequence: string): void {
+function makeSnapshot(timer: BootTimer, pyodide: Pyodide, files: SnapshotFiles, failure: string, consequence: string): void {
   try {
     saveSnapshot(files, pyodide.makeMemorySnapshot());
   } catch (error) {
     const reason = `${failure}: ${(error as Error).message.split('\n')[0]}`;
-    note(spec, `${reason}; ${consequence}`);
+    timer.note(`${reason}; ${consequence}`);
     refuseSnapshot(files, reason);
   }
 }
@@ -280,7 +279,11 @@ async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: Re
   let outcome: TaskResult | undefined;
   const host: RequestHost = {
     setHeaders: (status, headers) => writer.setHeaders(status, headers),
-    sendChunk: (data) => writer.sendChunk(data),
+    sendChunk: (data) => {
+      writer.sendChunk(data);
+      // Backpressure: the app runs synchronously here, so a slow client blocks this worker.
+      if (writer.paused) writer.waitUntilWritableSync();
+    },
     log: (line) => writer.log(line),
     cancelled: () => writer.cancelled,
     sleep: (seconds) => sleepUnlessInterrupted(seconds, control),
@@ -321,9 +324,4 @@ function sleepUnlessInterrupted(seconds: number, control: Int32Array): Promise<b
     };
     tick();
   });
-}
-
-/** A boot-time line for the server log: workers have no logger of their own. */
-function note(spec: WorkerSpec, message: string): void {
-  process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), app: spec.app, worker: threadId, msg: message })}\n`);
 }
