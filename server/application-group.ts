@@ -246,10 +246,13 @@ export class ApplicationGroup {
     };
   }
 
-  /** Recycle one interpreter by hand (the dashboard's action); false if it is unknown. */
+  /**
+   * Recycle one interpreter by hand (the dashboard's action): it finishes the request it
+   * is serving, then a fresh one replaces it. False if it is unknown.
+   */
   recycle(workerId: number): boolean {
     if (!this.#pool.workers().some((worker) => worker.workerId === workerId)) return false;
-    this.#pool.terminateWorker(workerId, 'recycled');
+    this.#pool.retireWorker(workerId, 'recycled');
     return true;
   }
 

@@ -258,7 +258,20 @@ export class WorkerPool {
     return true;
   }
 
-  /** Stop one worker (piscina starts a replacement when the pool needs one). */
+  /**
+   * Retire one worker gracefully: it takes no new request, finishes the one it is
+   * serving (whole response included), then stops and is replaced.
+   */
+  retireWorker(workerId: number, reason: ExitReason): void {
+    const handle = this.#workers.get(workerId);
+    if (!handle) return;
+    handle.exitReason ??= reason;
+    const running = Atomics.load(handle.control, ControlSlot.REQUEST_ID);
+    if (running !== 0 && this.#receivers.has(running)) this.#retireOnRelease.set(running, workerId);
+    else this.terminateWorker(workerId);
+  }
+
+  /** Stop one worker now (piscina starts a replacement when the pool needs one). */
   terminateWorker(workerId: number, reason?: ExitReason): void {
     const handle = this.#workers.get(workerId);
     if (!handle) return;

@@ -134,7 +134,7 @@ describe('backpressure', () => {
 describe('crash isolation', () => {
   it('an uncaught exception in a timer kills only an idle worker, which is replaced', async () => {
     t = await startTestServer(['/=test/fixtures/apps/throws-in-timer.ts', '--workers', '1']);
-    const first = await json(`${t.url}/?arm`);
+    const first = await json(`${t.url}/?arm=1`);
     await waitFor(() => exits(t!).crashed >= 1, 5000, 'a crash exit');
     const next = await fetch(`${t.url}/`);
     expect(next.status).toBe(200);
@@ -201,5 +201,23 @@ describe('crashes cost only the request they hit', () => {
     await waitFor(() => exits(t!).crashed >= 1, 5000, 'the trapped worker to be replaced');
     expect((await fetch(`${t.url}/`)).status).toBe(200);
     expect(t.logs.some((line) => JSON.stringify(line).includes('unreachable'))).toBe(true);
+  });
+});
+
+describe('recycling one interpreter by hand (the dashboard action)', () => {
+  it('lets the request it is serving finish, then replaces it', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1']);
+    const group = t.server.groups[0]!;
+    const before = (await json(`${t.url}/`)).worker;
+    const inFlight = fetch(`${t.url}/?hold=300`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(group.recycle(before!)).toBe(true);
+    const answer = await inFlight;
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { worker: number }).worker).toBe(before);
+    const after = await json(`${t.url}/`);
+    expect(after.worker).not.toBe(before);
+    expect(after.served).toBe(1);
+    await waitFor(() => exits(t!).recycled >= 1, 5000, 'the recycle exit');
   });
 });
