@@ -3,40 +3,22 @@
  * processes: SIGHUP reloads without downtime, --reload follows file changes, and
  * --processes runs several server processes that replace each other when one dies.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from './support.ts';
+import { startChild, waitFor, type StartedChild } from './support.ts';
 
-interface Child { child: ChildProcess; url: string; output: () => string }
 const children: ChildProcess[] = [];
 afterEach(() => { for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL'); });
 
-function startChild(args: string[], listening = /listening on (http:\/\/[\d.]+:\d+)/): Promise<Child> {
-  const child = spawn(process.execPath, ['bin/interpool.js', 'serve', ...args, '--bind', '127.0.0.1:0'], {
-    cwd: process.cwd(),
-    env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (data: Buffer) => { output += data.toString(); });
-  child.stderr!.on('data', (data: Buffer) => { output += data.toString(); });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000);
-    const onData = () => {
-      const match = listening.exec(output);
-      if (!match) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      resolve({ child, url: match[1]!, output: () => output });
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
-  });
+/** Start a child server that afterEach will not leave running. */
+async function startTracked(args: string[], listening?: RegExp): Promise<StartedChild> {
+  const started = await startChild(args, listening);
+  children.push(started.child);
+  return started;
 }
 
 /** An app file in a temp directory that answers with its VERSION constant. */
@@ -72,7 +54,7 @@ function freshGet(url: string): Promise<{ status: number; body: string }> {
 describe('SIGHUP', () => {
   it('reloads every app from the current files, without a failed request', async () => {
     const file = versionedApp('v1');
-    const { child, url } = await startChild([`/=${file}`, '--workers', '2']);
+    const { child, url } = await startTracked([`/=${file}`, '--workers', '2']);
     expect(await text(url)).toBe('v1');
     let stop = false;
     const statuses: number[] = [];
@@ -92,7 +74,7 @@ describe('SIGHUP', () => {
 describe('--reload', () => {
   it('reloads an app when its file changes', async () => {
     const file = versionedApp('before');
-    const { url, output } = await startChild([`/=${file}`, '--workers', '1', '--reload']);
+    const { url, output } = await startTracked([`/=${file}`, '--workers', '1', '--reload']);
     expect(await text(url)).toBe('before');
     writeVersion(file, 'after');
     await waitFor(async () => (await text(url)) === 'after', 15_000, 'the changed file to be served');
@@ -101,7 +83,7 @@ describe('--reload', () => {
 
   it('keeps serving the old code when the changed file does not boot', async () => {
     const file = versionedApp('good');
-    const { url, output } = await startChild([`/=${file}`, '--workers', '1', '--reload']);
+    const { url, output } = await startTracked([`/=${file}`, '--workers', '1', '--reload']);
     expect(await text(url)).toBe('good');
     writeFileSync(file, 'export function application( {\n');
     await waitFor(() => output().includes('reload failed'), 15_000, 'the failed reload to be reported');
@@ -111,7 +93,7 @@ describe('--reload', () => {
 
 describe('--processes', () => {
   it('serves from P processes, and replaces one that dies', async () => {
-    const { url, output } = await startChild(['/=apps/counter.ts', '--workers', '1', '--processes', '2'], /listening on (http:\/\/[\d.]+:\d+) with 2 processes/);
+    const { url, output } = await startTracked(['/=apps/counter.ts', '--workers', '1', '--processes', '2'], /listening on (http:\/\/[\d.]+:\d+) with 2 processes/);
     const pids = new Set<number>();
     await waitFor(async () => {
       pids.add((JSON.parse((await freshGet(url)).body) as { process: number }).process);
@@ -130,7 +112,7 @@ describe('--processes', () => {
   });
 
   it('SIGTERM stops every process and the primary exits 0', async () => {
-    const { child } = await startChild(['/=apps/hello.ts', '--workers', '1', '--processes', '2'], /listening on (http:\/\/[\d.]+:\d+) with 2 processes/);
+    const { child } = await startTracked(['/=apps/hello.ts', '--workers', '1', '--processes', '2'], /listening on (http:\/\/[\d.]+:\d+) with 2 processes/);
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -1,34 +1,9 @@
 // SIGTERM/SIGINT with a request in flight: the server stops accepting, lets the request
 // finish, closes its pools and exits 0. A real `interpool serve` child process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { getRequest, rawRequest } from './support.ts';
-
-/** Start `interpool serve` and resolve with its URL once it listens. */
-function startChild(args: string[]): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, ['bin/interpool.js', 'serve', ...args, '--bind', '127.0.0.1:0', '--log-level', 'info'], {
-    cwd: process.cwd(),
-    // The child's options come from its arguments only.
-    env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (data: Buffer) => { output += data.toString(); });
-  child.stderr!.on('data', (data: Buffer) => { output += data.toString(); });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000);
-    const onData = () => {
-      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
-      if (!match) return;
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      resolve({ child, url: match[1]!, output: () => output });
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
-  });
-}
+import { getRequest, rawRequest, startChild } from './support.ts';
 
 /** Resolves with the exit code, or 'still running' if the child has not exited within `ms`. */
 function exitWithin(child: ChildProcess, ms: number): Promise<number | null | 'still running'> {

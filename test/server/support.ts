@@ -3,6 +3,7 @@
  * capture its structured log, and speak raw HTTP/1.1 over node:net where fetch would
  * merge, forbid or hide what a test needs to see.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { resolveConfig } from '../../server/config.ts';
@@ -35,6 +36,41 @@ export async function startTestServer(argv: readonly string[]): Promise<TestServ
   const server = await openServer(config, createLogger('info', sink));
   const { hostname, port } = new URL(server.url);
   return { server, url: server.url, host: hostname, port: Number(port), logs, close: () => server.close() };
+}
+
+export interface StartedChild {
+  child: ChildProcess;
+  url: string;
+  /** Everything the child wrote so far, stdout and stderr. */
+  output: () => string;
+}
+
+/**
+ * Start a real `interpool serve` child process on port 0 and resolve with its URL once
+ * it logs `listening` (a regexp whose group 1 is the URL). Its options come from its
+ * arguments only: INTERPOOL_* variables of the test process are not passed on.
+ */
+export function startChild(args: string[], listening = /listening on (http:\/\/[\d.]+:\d+)/): Promise<StartedChild> {
+  const child = spawn(process.execPath, ['bin/interpool.js', 'serve', ...args, '--bind', '127.0.0.1:0', '--log-level', 'info'], {
+    cwd: process.cwd(),
+    env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (data: Buffer) => { output += data.toString(); });
+  child.stderr!.on('data', (data: Buffer) => { output += data.toString(); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000);
+    const onData = () => {
+      const match = listening.exec(output);
+      if (!match) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve({ child, url: match[1]!, output: () => output });
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
+  });
 }
 
 /** Poll until `check` holds (or fail after `ms`): for log lines and files written asynchronously. */
