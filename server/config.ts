@@ -13,13 +13,8 @@ import {
 } from './mount-table.ts';
 import { OptionError, options, type Address, type LogLevel, type OptionSpec } from './options.ts';
 
-export interface AppConfig {
-  /** The mount prefix as shown in logs: "/" or "/api". */
-  name: string;
-  prefix: string;
-  file: string;
-  callable: string;
-  kind: InterpreterKind;
+/** What an app may set for itself (config-file `apps` entries), else inherits from the server. */
+export interface PerAppSettings {
   workers: number;
   /** Seconds before a request gets 504 and its interpreter is interrupted; 0: never. */
   timeout: number;
@@ -33,25 +28,24 @@ export interface AppConfig {
   memoryLimit: number;
   maxQueue: number;
   queueTimeout: number;
+}
+
+export interface AppConfig extends PerAppSettings {
+  /** The mount prefix as shown in logs: "/" or "/api". */
+  name: string;
+  prefix: string;
+  file: string;
+  callable: string;
+  kind: InterpreterKind;
   /** Interpreter-specific settings (Python version and paths), passed to the worker untouched. */
   settings: Readonly<Record<string, unknown>>;
 }
 
-export interface ServerConfig {
+export interface ServerConfig extends PerAppSettings {
   bind: Address;
   bodyLimit: number;
   logLevel: LogLevel;
   gracefulTimeout: number;
-  workers: number;
-  timeout: number;
-  timeoutGrace: number;
-  minWorkers: number;
-  idleTimeout: number;
-  maxRequests: number;
-  maxRequestsJitter: number;
-  memoryLimit: number;
-  maxQueue: number;
-  queueTimeout: number;
   reload: boolean;
   processes: number;
   python: string;
