@@ -118,6 +118,44 @@ _sleep.__doc__ = time.sleep.__doc__
 time.sleep = _sleep
 
 
+# --- the network --------------------------------------------------------------
+
+NETWORK_REFUSED = (
+    "outbound network is not available under --python 3.12 (Pyodide 0.27 has no socket "
+    "layer); serve this app with --python 3.14 (the default, or \"python\": \"3.14\" in "
+    "the config file)"
+)
+
+
+class NetworkUnavailable(OSError):
+    """A socket connect in an interpreter that has no socket layer (--python 3.12)."""
+
+
+def refuse_network():
+    """Make creating an internet socket fail at once with NetworkUnavailable.
+
+    Called by python-network.ts when the runtime cannot give Python real sockets.
+    Without this, Emscripten's WebSocket emulation takes the socket and fails later with
+    an unrelated errno (ENOPROTOOPT from setsockopt) or leaves a connect waiting. An
+    OSError, so that clients report it as a connection error (redis-py's
+    ConnectionError, urllib's URLError) with this message inside.
+    """
+    import errno
+    import socket
+
+    if getattr(socket.socket.__init__, "_interpool_refused", False):
+        return
+    init = socket.socket.__init__
+
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        if fileno is None and family in (-1, socket.AF_INET, socket.AF_INET6):
+            raise NetworkUnavailable(errno.ENETUNREACH, NETWORK_REFUSED)
+        init(self, family, type, proto, fileno)
+
+    __init__._interpool_refused = True
+    socket.socket.__init__ = __init__
+
+
 # --- wsgi.input, wsgi.errors, wsgi.file_wrapper -----------------------------------
 
 class InputStream:

@@ -17,6 +17,7 @@ import type { ResponseWriter } from '../response-writer.ts';
 import {
   locateRuntimeSnapshot, locateSnapshot, planSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot, type SnapshotFiles,
 } from './python-snapshot.ts';
+import { enableNetwork, type SockFS } from './python-network.ts';
 
 /** `--python` → the npm package holding that Pyodide (3.12 is installed through an alias). */
 const RUNTIME_PACKAGES: Record<string, string> = { '3.14': 'pyodide', '3.12': 'pyodide-312' };
@@ -45,12 +46,14 @@ interface EmscriptenFS {
 interface Pyodide {
   version: string;
   /** The Emscripten module: HEAP8 views the interpreter's whole wasm memory. */
-  _module: { HEAP8: Int8Array };
+  _module: { HEAP8: Int8Array; SOCKFS: SockFS };
   FS: EmscriptenFS;
   ERRNO_CODES: Record<string, number>;
   runPython(code: string): unknown;
   setInterruptBuffer(buffer: Int32Array): void;
   makeMemorySnapshot(): Uint8Array;
+  /** Pyodide 314 only: Python sockets over node:net (python-network.ts). */
+  useNodeSockFS?: () => Promise<void>;
 }
 interface PyodideOptions {
   env?: Record<string, string>;
@@ -89,6 +92,7 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   if (plan.action === 'restore') {
     try {
       pyodide = await timer.stage('restore snapshot', () => loadPyodide({ ...baseOptions(), _loadSnapshot: plan.bytes }));
+      await enableNetwork(pyodide, control);
       await timer.stage('mount paths', () => mountPaths(pyodide!, appDir, settings.pythonPath));
       callPython(pyodide, 'after_restore', appDir);
     } catch (error) {
@@ -98,7 +102,7 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   } else if (plan.action === 'cold') {
     timer.note(`booting without an app snapshot: ${plan.reason}`);
   }
-  pyodide ??= await bootApp(spec, timer, runtime, settings, appDir, plan.action === 'make' ? files : undefined);
+  pyodide ??= await bootApp(spec, timer, runtime, settings, appDir, control, plan.action === 'make' ? files : undefined);
 
   pyodide.setInterruptBuffer(new Int32Array(control.buffer, ControlSlot.INTERRUPT, 1));
   const handle = pyodide.runPython('import interpool_wsgi; interpool_wsgi.handle') as PyProxy;
@@ -134,7 +138,18 @@ function readSettings(spec: WorkerSpec): PythonSettings {
 }
 
 function baseOptions(): PyodideOptions {
-  return { env: { PYTHONDONTWRITEBYTECODE: '1' } };
+  return { env: { ...appEnvironment(), PYTHONDONTWRITEBYTECODE: '1' } };
+}
+
+/**
+ * os.environ for the app: the server's environment, as under gunicorn and mod_wsgi, so
+ * that an app finds its services (`REDIS_URL`, `DATABASE_URL`). Left out: the PYTHON*
+ * variables, which would point this interpreter at the host's Python, and HOME, which
+ * names a host directory that does not exist in the interpreter's own file system.
+ */
+function appEnvironment(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] =>
+    entry[1] !== undefined && !entry[0].startsWith('PYTHON') && entry[0] !== 'HOME'));
 }
 
 interface Runtime {
@@ -145,11 +160,14 @@ interface Runtime {
 
 /** Load the runtime, import the app and, when this worker won the lock, snapshot it. */
 async function bootApp(
-  spec: WorkerSpec, timer: BootTimer, runtime: Runtime, settings: PythonSettings, appDir: string, snapshot: SnapshotFiles | undefined,
+  spec: WorkerSpec, timer: BootTimer, runtime: Runtime, settings: PythonSettings, appDir: string, control: Int32Array,
+  snapshot: SnapshotFiles | undefined,
 ): Promise<Pyodide> {
   let pyodide: Pyodide;
   try {
     pyodide = await loadRuntime(timer, runtime, snapshot !== undefined);
+    // Before the app's import, so that a connect at import fails with a clear error.
+    await enableNetwork(pyodide, control);
     await timer.stage('mount paths', () => mountPaths(pyodide, appDir, settings.pythonPath));
     await timer.stage('import app', () => importApp(pyodide, spec, appDir, settings.pythonPath));
   } catch (error) {

@@ -1,0 +1,118 @@
+/**
+ * Backing services for the Python network tests, started by the tests on loopback on
+ * free ports and stopped afterwards: Debian's redis-server and mariadb-server, and a
+ * small node:http service. Each helper resolves once the service answers.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer, type RequestListener } from 'node:http';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const DIST_PACKAGES = '/usr/lib/python3/dist-packages';
+
+export interface Service {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** The Debian packages among these [package, path] pairs whose path is absent. */
+export function missingPackages(pairs: [pkg: string, path: string][]): string[] {
+  return pairs.filter(([, path]) => !existsSync(path)).map(([pkg]) => pkg);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** redis-server on 127.0.0.1, nothing written to disk. */
+export async function startRedis(): Promise<Service> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await waitForService(child, port, 'redis-server');
+  return { port, stop: () => stopChild(child) };
+}
+
+/** One redis-cli command against the test's Redis; its output. */
+export function redisCli(port: number, ...args: string[]): string {
+  return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8' });
+}
+
+/** A node:http service on 127.0.0.1. */
+export async function startHttpService(listener: RequestListener): Promise<Service> {
+  const server = createHttpServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    stop: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** A TCP server that accepts connections and never answers: a service that hangs. */
+export async function startSilentService(): Promise<Service & { connections: () => number }> {
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    socket.on('close', () => { connections--; });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    connections: () => connections,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function waitForService(child: ChildProcess, port: number, name: string, ms = 30_000): Promise<void> {
+  let output = '';
+  child.stdout?.on('data', (data: Buffer) => { output += data.toString(); });
+  child.stderr?.on('data', (data: Buffer) => { output += data.toString(); });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${output}`))));
+  const started = Date.now();
+  for (;;) {
+    const open = await Promise.race([canConnect(port), exited]);
+    if (open) return;
+    if (Date.now() - started > ms) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not listen on ${port} within ${ms} ms:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', () => { clearTimeout(timer); resolve(); });
+    child.kill('SIGTERM');
+  });
+}
+
+/** A scratch directory removed by the returned function. */
+export function scratchDir(prefix: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
