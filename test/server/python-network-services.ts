@@ -41,6 +41,38 @@ export async function startRedis(): Promise<Service> {
   return { port, stop: () => stopChild(child) };
 }
 
+/**
+ * mariadbd with a fresh data directory in a scratch directory (removed at stop), root
+ * without a password on 127.0.0.1, and an empty database `interpool_test`.
+ */
+export async function startMariadb(): Promise<Service> {
+  const port = await freePort();
+  const scratch = scratchDir('interpool-mariadb-');
+  const data = join(scratch.dir, 'data');
+  // mariadbd refuses to run as root unless told to.
+  const asUser = process.getuid?.() === 0 ? ['--user=root'] : [];
+  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...asUser], { stdio: 'pipe' });
+  const child = spawn('mariadbd', [
+    '--no-defaults', `--datadir=${data}`, `--socket=${join(scratch.dir, 'mariadb.sock')}`, `--pid-file=${join(scratch.dir, 'mariadb.pid')}`,
+    `--port=${port}`, '--bind-address=127.0.0.1', '--skip-log-bin', '--innodb-buffer-pool-size=16M', ...asUser,
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await waitForService(child, port, 'mariadbd');
+    execFileSync('mariadb', ['--no-defaults', '-h', '127.0.0.1', '-P', String(port), '-u', 'root', '-e', 'CREATE DATABASE interpool_test'], { stdio: 'pipe' });
+  } catch (error) {
+    await stopChild(child);
+    scratch.remove();
+    throw error;
+  }
+  return {
+    port,
+    stop: async () => {
+      await stopChild(child);
+      scratch.remove();
+    },
+  };
+}
+
 /** One redis-cli command against the test's Redis; its output. */
 export function redisCli(port: number, ...args: string[]): string {
   return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8' });
@@ -65,6 +97,7 @@ export async function startSilentService(): Promise<Service & { connections: () 
   let connections = 0;
   const server = createServer((socket) => {
     connections++;
+    socket.resume(); // read and drop the request, so that the client's FIN is seen
     socket.on('close', () => { connections--; });
     socket.on('error', () => {});
   });
