@@ -76,6 +76,14 @@ describe('Python apps calling services over the network', () => {
     expect(t.logs.some((l) => l.app === '/hang' && /terminating its worker/.test(String(l.msg)))).toBe(false);
   }, 20_000);
 
+  it('terminates an interpreter that ignores the interrupt while blocked on the network, and its connections close', async () => {
+    expect((await fetch(`${t.url}/stubborn/stubborn`)).status).toBe(504);
+    await waitFor(() => t.logs.some((l) => l.app === '/stubborn' && /terminating its worker/.test(String(l.msg))), 10_000, 'the worker to be terminated');
+    await waitFor(() => silent.connections() === 0, 10_000, 'the terminated interpreter\'s connections to close');
+    // Its replacement serves.
+    await waitFor(async () => (await fetch(`${t.url}/stubborn/fetch/again`)).status === 200, 20_000, 'a new interpreter');
+  }, 40_000);
+
   it('fails at once under --python 3.12, naming the setting to change', async () => {
     const started = Date.now();
     expect((await fetch(`${t.url}/http312/fetch/x`)).status).toBe(500);
