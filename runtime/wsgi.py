@@ -128,7 +128,8 @@ NETWORK_REFUSED = (
 
 
 class NetworkUnavailable(OSError):
-    """A socket connect in an interpreter that has no socket layer (--python 3.12)."""
+    """A socket in an interpreter that has no socket layer (--python 3.12), or a connect
+    where the interpreter cannot wait (outside a request)."""
 
 
 def refuse_network():
@@ -154,6 +155,41 @@ def refuse_network():
 
     __init__._interpool_refused = True
     socket.socket.__init__ = __init__
+
+
+CONNECT_OUTSIDE_REQUEST = (
+    "a socket cannot connect outside a request (here: at import time), because only a "
+    "request can wait on the network; connect at the first request instead (clients such "
+    "as redis-py already do: they connect at their first command)"
+)
+
+
+def guard_connects():
+    """Make a connect that cannot wait (at import time) fail with a message that says
+    why, instead of the runtime's "Argument list too long". Called by
+    python-network.ts when the runtime has real sockets."""
+    import errno
+    import socket
+
+    if getattr(socket.socket.connect, "_interpool_guarded", False):
+        return
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def _check():
+        if not can_run_sync():
+            raise NetworkUnavailable(errno.EWOULDBLOCK, CONNECT_OUTSIDE_REQUEST)
+
+    def guarded_connect(self, address):
+        _check()
+        return connect(self, address)
+
+    def guarded_connect_ex(self, address):
+        _check()
+        return connect_ex(self, address)
+
+    guarded_connect._interpool_guarded = True
+    guarded_connect.__doc__, guarded_connect_ex.__doc__ = connect.__doc__, connect_ex.__doc__
+    socket.socket.connect, socket.socket.connect_ex = guarded_connect, guarded_connect_ex
 
 
 # --- wsgi.input, wsgi.errors, wsgi.file_wrapper -----------------------------------

@@ -58,6 +58,7 @@ export async function enableNetwork(pyodide: NetworkRuntime, control: Int32Array
     return false;
   }
   await pyodide.useNodeSockFS();
+  pyodide.runPython('import interpool_wsgi; interpool_wsgi.guard_connects()');
   watchInterrupts(pyodide._module.SOCKFS, control);
   return true;
 }

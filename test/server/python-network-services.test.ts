@@ -84,6 +84,11 @@ describe('Python apps calling services over the network', () => {
     await waitFor(async () => (await fetch(`${t.url}/stubborn/fetch/again`)).status === 200, 20_000, 'a new interpreter');
   }, 40_000);
 
+  it('refuses a connect at import time with a message saying to connect at the first request', async () => {
+    const failure = await waitFor(() => t.logs.find((l) => l.app === '/at-import' && /failed to boot/.test(String(l.msg))), 20_000, 'the boot failure');
+    expect(String(failure.msg)).toMatch(/NetworkUnavailable: .*cannot connect outside a request .*connect at the first request/);
+  }, 30_000);
+
   it('fails at once under --python 3.12, naming the setting to change', async () => {
     const started = Date.now();
     expect((await fetch(`${t.url}/http312/fetch/x`)).status).toBe(500);
