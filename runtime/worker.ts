@@ -11,7 +11,7 @@ import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_th
 import { BootError, BootTimer, bootInterpreter, type Interpreter } from './interpreter.ts';
 import {
   CONTROL_SLOTS, ControlSlot, NO_REQUEST, RetireReason, WorkerState,
-  type BootReport, type ErrorData, type RequestEnvelope, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
+  type BootReport, type ErrorData, type RequestEnvelope, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
 
@@ -91,6 +91,9 @@ function publishMemory(): number {
   return bytes;
 }
 
-export default function handle(envelope: RequestEnvelope): Promise<TaskResult> {
-  return handleRequest(envelope);
+const EMPTY_BODY = new Uint8Array(0);
+
+export default function handle(request: WireRequest): Promise<TaskResult> {
+  if (request.body === undefined) request.body = EMPTY_BODY;
+  return handleRequest(request as RequestEnvelope);
 }

@@ -4,7 +4,7 @@
  * count of every interpreter exit by reason. The same supervisor serves every kind.
  */
 import type { Logger } from 'pino';
-import type { BootReport, ErrorData, RequestEnvelope, TaskResult } from '../runtime/protocol.ts';
+import type { BootReport, ErrorData, TaskResult, WireRequest } from '../runtime/protocol.ts';
 import { AdmissionQueue, type QueueEntry } from './admission-queue.ts';
 import type { AppConfig } from './config.ts';
 import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited } from './diagnostics.ts';
@@ -40,7 +40,7 @@ export interface GroupStats {
  * (queue timeout, dequeued) or its worker died.
  */
 export class RequestTicket implements QueueEntry {
-  readonly envelope: RequestEnvelope;
+  readonly envelope: WireRequest;
   readonly result: Promise<TaskResult>;
   #resolve!: (result: TaskResult) => void;
   #reject!: (error: unknown) => void;
@@ -49,7 +49,7 @@ export class RequestTicket implements QueueEntry {
   #pool: WorkerPool | undefined;
   #task: RunningTask | undefined;
 
-  constructor(group: ApplicationGroup, envelope: RequestEnvelope, receiver: StreamReceiver) {
+  constructor(group: ApplicationGroup, envelope: WireRequest, receiver: StreamReceiver) {
     this.#group = group;
     this.envelope = envelope;
     this.#receiver = receiver;
@@ -170,7 +170,7 @@ export class ApplicationGroup {
    * Admit a request: run it now, queue it, or refuse it without touching an
    * interpreter (queue full: 503; app failing to boot: 503).
    */
-  submit(envelope: RequestEnvelope, receiver: StreamReceiver): RequestTicket {
+  submit(envelope: WireRequest, receiver: StreamReceiver): RequestTicket {
     if (this.#closed) throw new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN');
     if (!this.#pool.healthy && this.#pool.failing) {
       throw new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [this.config.name, 'it failed to boot and is being retried (see the server log)']);

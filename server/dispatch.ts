@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { RequestEnvelope } from '../runtime/protocol.ts';
+import type { WireRequest } from '../runtime/protocol.ts';
 import { logAccess, requestTarget } from './access-log.ts';
 import type { ApplicationGroup, RequestTicket } from './application-group.ts';
 import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
@@ -14,8 +14,6 @@ import { channels, type RequestStarted } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
 import type { MountTable } from './mount-table.ts';
 import { ResponseSender } from './response-sender.ts';
-
-const EMPTY_BODY = new Uint8Array(0);
 
 export async function dispatchRequest(
   request: FastifyRequest,
@@ -30,12 +28,12 @@ export async function dispatchRequest(
 
   const group = match.target;
   const body = ownedBody(request.body);
-  const facts = requestFacts(request, target, body.byteLength);
-  const envelope: RequestEnvelope = {
+  const facts = requestFacts(request, target, body?.byteLength ?? 0);
+  const envelope: WireRequest = {
     id: group.nextRequestId(),
     cgi: buildCgi(facts, match.scriptName, match.pathInfo, query),
     urlScheme: facts.urlScheme,
-    body,
+    ...(body ? { body } : {}),
   };
 
   const sender = new ResponseSender(reply.raw, group.config.name, () => ticket.cancel(), (paused) => ticket.setPaused(paused));
@@ -106,8 +104,11 @@ function enforceTimeout(
   return () => clearTimeout(deadline);
 }
 
-/** Fastify hands us a Buffer that may share a pooled slab; the worker gets its own copy. */
-function ownedBody(body: unknown): Uint8Array {
-  if (!(body instanceof Uint8Array) || body.byteLength === 0) return EMPTY_BODY;
+/**
+ * Fastify hands us a Buffer that may share a pooled slab; the worker gets its own copy,
+ * transferred. No body at all when it is empty (see WireRequest).
+ */
+function ownedBody(body: unknown): Uint8Array | undefined {
+  if (!(body instanceof Uint8Array) || body.byteLength === 0) return undefined;
   return new Uint8Array(body);
 }

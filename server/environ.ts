@@ -98,19 +98,19 @@ export function buildCgi(facts: RequestFacts, scriptName: string, pathInfo: stri
   const headers = headersToCgi(facts.rawHeaders);
   if (facts.forwardedHost !== undefined) headers.HTTP_HOST = facts.forwardedHost;
   const [serverName, serverPort] = serverNameAndPort(headers.HTTP_HOST, facts);
-  const contentLength = headers.CONTENT_LENGTH ?? (facts.bodyLength > 0 ? String(facts.bodyLength) : '');
-  return {
-    ...headers,
-    REQUEST_METHOD: facts.method,
-    SCRIPT_NAME: scriptName,
-    PATH_INFO: pathInfo,
-    QUERY_STRING: query,
-    CONTENT_TYPE: headers.CONTENT_TYPE ?? '',
-    CONTENT_LENGTH: contentLength,
-    SERVER_NAME: serverName,
-    SERVER_PORT: serverPort,
-    SERVER_PROTOCOL: `HTTP/${facts.httpVersion}`,
-    REMOTE_ADDR: facts.remoteAddress,
-    REMOTE_PORT: String(facts.remotePort),
-  };
+  // The CGI variables go into the same object as the headers (one allocation per request);
+  // header names can never collide with them (every header becomes HTTP_* or CONTENT_*).
+  const cgi = headers;
+  cgi.CONTENT_LENGTH ??= facts.bodyLength > 0 ? String(facts.bodyLength) : '';
+  cgi.CONTENT_TYPE ??= '';
+  cgi.REQUEST_METHOD = facts.method;
+  cgi.SCRIPT_NAME = scriptName;
+  cgi.PATH_INFO = pathInfo;
+  cgi.QUERY_STRING = query;
+  cgi.SERVER_NAME = serverName;
+  cgi.SERVER_PORT = serverPort;
+  cgi.SERVER_PROTOCOL = `HTTP/${facts.httpVersion}`;
+  cgi.REMOTE_ADDR = facts.remoteAddress;
+  cgi.REMOTE_PORT = String(facts.remotePort);
+  return cgi;
 }

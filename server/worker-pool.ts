@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
 import {
   ControlSlot, RetireReason, WorkerState,
-  type BootReport, type RequestEnvelope, type StreamMessage, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
+  type BootReport, type WireRequest, type StreamMessage, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from '../runtime/protocol.ts';
 import type { AppConfig } from './config.ts';
 
@@ -85,7 +85,7 @@ export class WorkerPool {
   readonly generation: number;
   readonly #log: Logger;
   readonly #hooks: PoolHooks;
-  readonly #piscina: Piscina<RequestEnvelope, TaskResult>;
+  readonly #piscina: Piscina<WireRequest, TaskResult>;
   readonly #workers = new Map<number, WorkerHandle>();
   readonly #receivers = new Map<number, StreamReceiver>();
   /** Requests whose worker retires once their response is complete. */
@@ -183,19 +183,22 @@ export class WorkerPool {
     });
   }
 
-  run(envelope: RequestEnvelope, receiver: StreamReceiver): RunningTask {
+  run(envelope: WireRequest, receiver: StreamReceiver): RunningTask {
     this.#receivers.set(envelope.id, receiver);
     this.#inFlight++;
-    const abort = new AbortController();
-    const transferList = envelope.body.byteLength > 0 ? [envelope.body.buffer as ArrayBuffer] : [];
-    const result = this.#piscina.run(envelope, { signal: abort.signal, transferList }).then(
+    let settled = false;
+    // No AbortSignal per task: a hard stop terminates the worker that runs the request
+    // (found through its control block), which is what piscina's abort would do anyway.
+    const result = this.#piscina.run(envelope, envelope.body ? { transferList: [envelope.body.buffer as ArrayBuffer] } : undefined).then(
       (outcome) => {
+        settled = true;
         this.#inFlight--;
         this.#noteRetirement(envelope.id, outcome.workerId);
         this.#notifyDrain();
         return outcome;
       },
       (error: unknown) => {
+        settled = true;
         this.#inFlight--;
         this.#receivers.delete(envelope.id);
         this.#notifyDrain();
@@ -205,9 +208,14 @@ export class WorkerPool {
     return {
       result,
       terminate: () => {
-        const handle = this.#findRunning(envelope.id);
-        if (handle) handle.exitReason ??= 'timeout';
-        abort.abort();
+        const stop = (): void => {
+          if (settled) return;
+          const handle = this.#findRunning(envelope.id);
+          if (handle) this.terminateWorker(handle.workerId, 'timeout');
+          // Handed to piscina but not yet picked up by its worker: look again shortly.
+          else setTimeout(stop, 50).unref();
+        };
+        stop();
       },
     };
   }
