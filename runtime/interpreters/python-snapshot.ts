@@ -10,8 +10,9 @@
  * Files live in `<tmpdir>/interpool-snapshots/<pid>/`: a snapshot never outlives the
  * server process that made it, so a restarted server always imports the current code.
  * The name is a hash of what the heap depends on: the Pyodide build, the app file (path,
- * size, mtime), its callable, its Python path and the pool's generation (reloads). Directories of dead processes are
- * removed by the next server that makes a snapshot.
+ * size, mtime), its callable, its Python path, the pool's generation (reloads) and the
+ * environment the interpreter was given (os.environ is part of the heap). Directories
+ * of dead processes are removed by the next server that makes a snapshot.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -53,9 +54,11 @@ export interface PlanOptions {
  * when the main thread passes one, changes with every reload, so that a reload imports
  * the app's modules afresh even when only a module beside the app file changed.
  */
-export function locateSnapshot(spec: WorkerSpec, runtime: string, pythonPath: readonly string[]): SnapshotFiles {
+export function locateSnapshot(
+  spec: WorkerSpec, runtime: string, pythonPath: readonly string[], environment: Readonly<Record<string, string>> = {},
+): SnapshotFiles {
   const { size, mtimeMs } = statSync(spec.file);
-  return filesFor('app', [runtime, spec.file, size, mtimeMs, spec.callable, pythonPath, spec.settings.generation ?? null]);
+  return filesFor('app', [runtime, spec.file, size, mtimeMs, spec.callable, pythonPath, spec.settings.generation ?? null, environment]);
 }
 
 /**
@@ -63,8 +66,8 @@ export function locateSnapshot(spec: WorkerSpec, runtime: string, pythonPath: re
  * shared by every app of this Python: each app's first worker starts from it instead
  * of booting cold, then imports its app and makes the app's own snapshot.
  */
-export function locateRuntimeSnapshot(runtime: string, adapterSource: string): SnapshotFiles {
-  return filesFor('runtime', [runtime, adapterSource]);
+export function locateRuntimeSnapshot(runtime: string, adapterSource: string, environment: Readonly<Record<string, string>> = {}): SnapshotFiles {
+  return filesFor('runtime', [runtime, adapterSource, environment]);
 }
 
 function filesFor(kind: string, keyParts: unknown[]): SnapshotFiles {

@@ -85,7 +85,7 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   const { loadPyodide, version: runtimeVersion } = await timer.stage('load runtime module', () => import(packageName) as Promise<{ loadPyodide: LoadPyodide; version: string }>);
   const appDir = dirname(spec.file);
   const runtime: Runtime = { name: `${packageName}@${runtimeVersion}`, loadPyodide };
-  const files = locateSnapshot(spec, runtime.name, settings.pythonPath);
+  const files = locateSnapshot(spec, runtime.name, settings.pythonPath, baseOptions().env);
   const plan = await timer.stage('wait for snapshot', () => planSnapshot(files));
 
   let pyodide: Pyodide | undefined;
@@ -185,7 +185,7 @@ async function bootApp(
  * exists, else loaded cold (and snapshotted when this worker won that lock).
  */
 async function loadRuntime(timer: BootTimer, runtime: Runtime, forSnapshot: boolean): Promise<Pyodide> {
-  const files = locateRuntimeSnapshot(runtime.name, ADAPTER_SOURCE);
+  const files = locateRuntimeSnapshot(runtime.name, ADAPTER_SOURCE, baseOptions().env);
   const plan = await timer.stage('wait for runtime snapshot', () => planSnapshot(files));
   if (plan.action === 'restore') {
     try {
