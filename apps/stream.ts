@@ -12,7 +12,7 @@ export function application(environ: Environ, startResponse: StartResponse) {
   return (async function* () {
     for (let i = 1; i <= chunks; i++) {
       yield `chunk ${i} of ${chunks} at ${new Date().toISOString()}\n`;
-      if (i < chunks) await sleep(delay);
+      if (i < chunks && delay > 0) await sleep(delay);
     }
   })();
 }
