@@ -23,6 +23,8 @@ export interface RequestTotals {
   byStatusClass: Record<'1xx' | '2xx' | '3xx' | '4xx' | '5xx', number>;
   /** Responses with these statuses: queue full, app unavailable, timeouts, shutting down. */
   rejected: { '503': number; '504': number };
+  /** Requests whose client went away before any status was sent (no status class). */
+  aborted: number;
 }
 
 export interface RunningRequest {
@@ -46,6 +48,7 @@ class AppRecord {
     total: 0,
     byStatusClass: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 },
     rejected: { '503': 0, '504': 0 },
+    aborted: 0,
   };
   readonly running = new Map<number, RunningRequest>();
   /** Ring indexed by epoch second % HISTORY_SECONDS; `second` says which second a slot holds. */
@@ -134,6 +137,10 @@ export class RequestRecorder {
     if (!record) return;
     const { totals } = record;
     totals.total++;
+    if (status < 100) {
+      totals.aborted++;
+      return;
+    }
     const statusClass = `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx` as keyof RequestTotals['byStatusClass'];
     totals.byStatusClass[statusClass]++;
     if (status === 503 || status === 504) totals.rejected[status]++;

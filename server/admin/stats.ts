@@ -125,5 +125,5 @@ function buildAppStats(group: ApplicationGroup, recorder: RequestRecorder, slots
 }
 
 function emptyTotals(): RequestTotals {
-  return { total: 0, byStatusClass: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, rejected: { '503': 0, '504': 0 } };
+  return { total: 0, byStatusClass: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }, rejected: { '503': 0, '504': 0 }, aborted: 0 };
 }
