@@ -49,28 +49,48 @@ let failures = 0;
 const started = performance.now();
 const rssMiB = () => Math.round((readTreeRss(server.pid!) / 1024 / 1024) * 10) / 10;
 
+/** Recycle until `target` requests (one recycle each) have been served, `concurrency` at a time. */
+async function recycleUntil(target: number): Promise<void> {
+  const lanes = Array.from({ length: concurrency }, async (_, lane) => {
+    while (done < target) {
+      const path = (done + lane) % 2 === 0 ? '/js/' : '/py/';
+      done++;
+      const response = await fetch(`${base}${path}`).catch(() => undefined);
+      const body = await response?.text();
+      if (response?.status !== 200 || !body?.startsWith('Hello')) failures++;
+      if (done % 50 === 0) {
+        samples.push({ recycles: done, rssMiB: rssMiB(), seconds: Math.round((performance.now() - started) / 100) / 10 });
+        process.stdout.write(`recycles ${done}/${total}  rss ${samples.at(-1)!.rssMiB} MiB  failures ${failures}\n`);
+      }
+    }
+  });
+  await Promise.all(lanes);
+}
+
+/**
+ * RSS at rest: under load it swings by the size of the interpreters booting at that
+ * moment (a Python one is 100+ MiB while it restores), so checkpoints are read once the
+ * replacements have booted and the process is idle — the median of several readings.
+ */
+async function restingRss(): Promise<number> {
+  await sleep(3000);
+  const readings: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    readings.push(rssMiB());
+    await sleep(400);
+  }
+  return readings.sort((a, b) => a - b)[2]!;
+}
+
 await waitUntilServing();
 done = 1;
-const lanes = Array.from({ length: concurrency }, async (_, lane) => {
-  while (done < total) {
-    const path = (done + lane) % 2 === 0 ? '/js/' : '/py/';
-    done++;
-    const response = await fetch(`${base}${path}`).catch(() => undefined);
-    const body = await response?.text();
-    if (response?.status !== 200 || !body?.startsWith('Hello')) failures++;
-    if (done % 50 === 0) {
-      samples.push({ recycles: done, rssMiB: rssMiB(), seconds: Math.round((performance.now() - started) / 100) / 10 });
-      process.stdout.write(`recycles ${done}/${total}  rss ${samples.at(-1)!.rssMiB} MiB  failures ${failures}\n`);
-    }
-  }
-});
-await Promise.all(lanes);
-// Let the last replacements boot and the heap settle before the final reading.
-await sleep(2000);
-const final = rssMiB();
+await recycleUntil(checkpoint);
+const first = await restingRss();
+process.stdout.write(`at rest after ${checkpoint} recycles: ${first} MiB\n`);
+await recycleUntil(total);
+const final = await restingRss();
 server.kill('SIGTERM');
 
-const first = samples.find((sample) => sample.recycles >= checkpoint)?.rssMiB ?? samples[0]!.rssMiB;
 const ratio = final / first;
 const result = {
   date: new Date().toISOString(),
