@@ -61,8 +61,10 @@ function bootReport(): BootReport {
 async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
   if (!interpreter) return { kind: 'error', workerId: threadId, error: bootError!, headersSent: false };
   // A late interrupt or cancel aimed at the previous request must not hit this one.
-  Atomics.store(control, ControlSlot.INTERRUPT, 0);
-  Atomics.store(control, ControlSlot.PAUSED, NO_REQUEST);
+  // (In embedded mode requests overlap: the flags then belong to the newest one.)
+  if (active === 0) Atomics.store(control, ControlSlot.INTERRUPT, 0);
+  if (active === 0) Atomics.store(control, ControlSlot.PAUSED, NO_REQUEST);
+  active++;
   Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
   Atomics.store(control, ControlSlot.STATE, WorkerState.BUSY);
   try {
@@ -72,10 +74,15 @@ async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
     // Decided before the result is posted, so the main thread never hands this worker
     // another request: it finishes this response and is replaced.
     Atomics.store(control, ControlSlot.RETIRING, retireReason(served, publishMemory()));
-    Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
-    Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
+    if (--active === 0) {
+      Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
+      Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
+    }
   }
 }
+
+/** Requests running now: one, except in embedded mode (--workers 0), where they overlap. */
+let active = 0;
 
 function retireReason(served: number, memoryBytes: number): number {
   if (interpreter?.healthy?.() === false) return RetireReason.BROKEN;

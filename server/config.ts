@@ -31,6 +31,8 @@ export interface PerAppSettings {
 }
 
 export interface AppConfig extends PerAppSettings {
+  /** Embedded mode (--workers 0): one interpreter, shared by all concurrent requests. */
+  inline: boolean;
   /** The mount prefix as shown in logs: "/" or "/api". */
   name: string;
   prefix: string;
@@ -203,8 +205,10 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
   }
   if (!isFile) throw new InterpoolError('INTERPOOL_ERR_APP_FILE', [`app file ${spec.file} is not a file`]);
   const setting = (name: string) => overrides[name] ?? server[name];
-  const workers = setting('workers') as number;
-  const minWorkers = (setting('minWorkers') as number) || workers;
+  // Embedded mode (--workers 0) is one interpreter that takes every concurrent request.
+  const inline = setting('workers') === 0;
+  const workers = inline ? 1 : setting('workers') as number;
+  const minWorkers = inline ? 1 : (setting('minWorkers') as number) || workers;
   if (minWorkers > workers) throw new OptionError(`--min-workers (${minWorkers}) must not be more than --workers (${workers}) for app ${displayPrefix(spec.prefix)}`);
   return {
     name: displayPrefix(spec.prefix),
@@ -213,6 +217,7 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
     callable: spec.callable,
     kind,
     workers,
+    inline,
     timeout: setting('timeout') as number,
     timeoutGrace: setting('timeoutGrace') as number,
     minWorkers,

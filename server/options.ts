@@ -132,8 +132,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const options = [
   {
     name: 'workers', flag: '--workers', env: 'INTERPOOL_WORKERS', valueName: 'N',
-    doc: 'Interpreters per app: each app gets its own pool of N worker threads, one interpreter each.',
-    default: () => availableParallelism(), defaultDoc: 'the number of CPUs', parse: positiveInteger, perApp: true,
+    doc: "Interpreters per app: each app gets its own pool of N worker threads, one interpreter each. 0 is embedded mode (mod_wsgi's): one interpreter that every concurrent request of the app shares, as threads share one GIL.",
+    default: () => availableParallelism(), defaultDoc: 'the number of CPUs', parse: nonNegativeInteger, perApp: true,
   },
   {
     name: 'bind', flag: '--bind', env: 'INTERPOOL_BIND', valueName: 'HOST:PORT',

@@ -111,12 +111,14 @@ export class WorkerPool {
       workerData: spec,
       minThreads: config.minWorkers,
       maxThreads: config.workers,
+      // Embedded mode: the one interpreter takes every admitted request at once.
+      ...(config.inline ? { concurrentTasksPerWorker: config.maxQueue } : {}),
       idleTimeout: config.minWorkers < config.workers ? config.idleTimeout * 1000 : Infinity,
-      concurrentTasksPerWorker: 1,
+      ...(config.inline ? {} : { concurrentTasksPerWorker: 1 }),
       // Keep each idle worker's event loop running (timers, sockets of the app):
       // piscina's default Atomics.wait would freeze it between tasks.
       atomics: 'async',
-      loadBalancer: (_task, workers) => workers.find((worker) => worker.currentUsage === 0 && this.#accepts(worker.id)) ?? null,
+      loadBalancer: (_task, workers) => workers.find((worker) => worker.currentUsage < this.#concurrency && this.#accepts(worker.id)) ?? null,
       ...(config.kind === 'javascript' && config.memoryLimit > 0
         // A hard ceiling for a leak within one request; the soft limit is checked after each.
         ? { resourceLimits: { maxOldGenerationSizeMb: config.memoryLimit * 2 } }
@@ -140,7 +142,12 @@ export class WorkerPool {
   }
 
   get hasCapacity(): boolean {
-    return this.#inFlight < Math.max(1, this.usableWorkers);
+    return this.#inFlight < Math.max(1, this.usableWorkers) * this.#concurrency;
+  }
+
+  /** Requests one interpreter takes at once: 1, or every admitted one in embedded mode. */
+  get #concurrency(): number {
+    return this.config.inline ? this.config.maxQueue : 1;
   }
 
   /** At least one interpreter of this generation booted and can serve. */
@@ -348,6 +355,8 @@ export class WorkerPool {
   }
 
   #findRunning(id: number): WorkerHandle | undefined {
+    // Embedded mode: every request in flight runs in the one interpreter.
+    if (this.config.inline) return this.#receivers.has(id) ? this.#workers.values().next().value : undefined;
     for (const handle of this.#workers.values()) {
       if (Atomics.load(handle.control, ControlSlot.REQUEST_ID) === id) return handle;
     }
@@ -361,6 +370,16 @@ export class WorkerPool {
     const retiring = Atomics.load(handle.control, ControlSlot.RETIRING);
     if (retiring === RetireReason.NONE) return;
     handle.exitReason ??= RETIRE_REASONS[retiring] ?? 'recycled';
+    if (this.config.inline) {
+      // Embedded mode: the one interpreter may still serve others; stop it once all are done.
+      const whenIdle = () => {
+        if (this.#inFlight > 0 || this.#receivers.size > 0) return false;
+        this.terminateWorker(workerId);
+        return true;
+      };
+      if (!whenIdle()) this.#drainWaiters.add(whenIdle);
+      return;
+    }
     if (this.#receivers.has(requestId)) this.#retireOnRelease.set(requestId, workerId);
     else this.terminateWorker(workerId);
   }
