@@ -35,7 +35,7 @@ describe('interpool CLI', () => {
   });
 
   it.each([
-    ['bad option value', ['serve', 'apps/hello.ts', '--workers', 'two'], {}, 'interpool: --workers must be a positive integer, got "two"'],
+    ['bad option value', ['serve', 'apps/hello.ts', '--workers', 'two'], {}, 'interpool: --workers must be an integer, 0 or more, got "two"'],
     ['bad value from the environment', ['serve', 'apps/hello.ts'], { INTERPOOL_BIND: 'nowhere' }, 'interpool: INTERPOOL_BIND must be HOST:PORT (port 0-65535), got "nowhere"'],
     ['unknown option', ['serve', 'apps/hello.ts', '--colour', 'red'], {}, 'interpool: unknown option --colour; see interpool serve --help'],
     ['unknown command', ['serv', 'apps/hello.ts'], {}, 'interpool: unknown command "serv"; see interpool --help'],

@@ -79,8 +79,8 @@ describe('resolveConfig', () => {
   });
 
   it.each([
-    ['bad number', ['apps/hello.ts', '--workers', 'two'], {}, '--workers must be a positive integer, got "two"'],
-    ['bad number from the environment', ['apps/hello.ts'], { INTERPOOL_WORKERS: 'lots' }, 'INTERPOOL_WORKERS must be a positive integer, got "lots"'],
+    ['bad number', ['apps/hello.ts', '--workers', 'two'], {}, '--workers must be an integer, 0 or more, got "two"'],
+    ['bad number from the environment', ['apps/hello.ts'], { INTERPOOL_WORKERS: 'lots' }, 'INTERPOOL_WORKERS must be an integer, 0 or more, got "lots"'],
     ['unknown option', ['apps/hello.ts', '--wrokers', '2'], {}, 'unknown option --wrokers; see interpool serve --help'],
     ['option without value', ['apps/hello.ts', '--workers'], {}, 'option --workers needs a value'],
     ['bad log level', ['apps/hello.ts', '--log-level', 'loud'], {}, '--log-level must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
@@ -99,11 +99,11 @@ describe('resolveConfig', () => {
     ['not JSON', '{workers: 2}', 'is not valid JSON'],
     ['not an object', '[1]', 'must hold a JSON object'],
     ['unknown key', '{"wrokers": 2}', 'unknown key "wrokers"'],
-    ['bad value', '{"workers": "two"}', '"workers" must be a positive integer, got "two"'],
+    ['bad value', '{"workers": "two"}', '"workers" must be an integer, 0 or more, got "two"'],
     ['apps not a list', '{"apps": {}}', '"apps" must be a list'],
     ['app without file', '{"apps": [{"mount": "/"}]}', 'apps[0].app must be FILE[:CALLABLE]'],
     ['unknown per-app key', '{"apps": [{"app": "x.ts", "colour": "red"}]}', 'apps[0]: unknown key "colour"'],
-    ['bad per-app value', '{"apps": [{"app": "x.ts", "workers": 0}]}', 'apps[0].workers must be a positive integer, got 0'],
+    ['bad per-app value', '{"apps": [{"app": "x.ts", "workers": -1}]}', 'apps[0].workers must be an integer, 0 or more, got -1'],
   ])('config file %s', (_name, text, message) => {
     const dir = mkdtempSync(join(tmpdir(), 'interpool-config-'));
     const file = join(dir, 'c.json');
