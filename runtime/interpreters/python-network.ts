@@ -24,13 +24,11 @@ import { ControlSlot } from '../protocol.ts';
 
 /** How often the interrupt slot is looked at while Python waits on a socket. */
 const WATCH_MS = 20;
-/** Emscripten's errno for an interrupted call. */
-const EINTR = 27;
+/** poll() events reported for an interrupted socket: error and hang-up. */
+const POLLERR_POLLHUP = 8 | 16;
 
 /** The socket record Pyodide's Node socket layer keeps per Python socket (internal). */
 interface NodeSock {
-  connecting: boolean;
-  dataAvailable: unknown;
   wcgSocket: { _socket?: { destroy(error?: Error): void } } | null;
   sock_ops: SockOps;
 }
@@ -42,6 +40,7 @@ export interface SockFS {
 export interface NetworkRuntime {
   useNodeSockFS?: () => Promise<void>;
   _module: { SOCKFS: SockFS };
+  ERRNO_CODES: Record<string, number>;
   runPython(code: string): unknown;
 }
 
@@ -59,38 +58,54 @@ export async function enableNetwork(pyodide: NetworkRuntime, control: Int32Array
   }
   await pyodide.useNodeSockFS();
   pyodide.runPython('import interpool_wsgi; interpool_wsgi.guard_connects()');
-  watchInterrupts(pyodide._module.SOCKFS, control);
+  watchInterrupts(pyodide._module.SOCKFS, control, pyodide.ERRNO_CODES);
   return true;
 }
 
 /**
- * Track the interpreter's open sockets, and wrap the shared socket operations so that
- * an interrupt ends any wait in progress.
+ * Wrap the shared socket operations so that an interrupt ends any wait in progress: the
+ * sockets with a pending operation are destroyed, and that operation reports EINTR, as
+ * a signal would to a blocking call in CPython. CPython then runs its signal check,
+ * which raises KeyboardInterrupt right inside recv()/connect(), before the library's own
+ * error handling runs (redis-py then drops the connection). EINTR is reported once per
+ * socket; CPython retries an EINTR call, so any later call on that socket gets
+ * ECONNABORTED instead of spinning.
  */
-function watchInterrupts(sockfs: SockFS, control: Int32Array): void {
-  const open = new Set<NodeSock>();
-  let pending = 0;
+function watchInterrupts(sockfs: SockFS, control: Int32Array, errno: Record<string, number>): void {
+  const EINTR = errno.EINTR!;
+  const ECONNABORTED = errno.ECONNABORTED!;
+  /** Sockets with an operation in progress, and how many. */
+  const waiting = new Map<NodeSock, number>();
+  /** Interrupted sockets: whether their EINTR was reported yet. */
+  const interrupted = new WeakMap<NodeSock, boolean>();
   let watch: NodeJS.Timeout | undefined;
 
-  // Sockets whose wait an interrupt ended: their pending operation reports EINTR.
-  const aborted = new WeakSet<NodeSock>();
+  const isInterrupted = (): boolean => Atomics.load(control, ControlSlot.INTERRUPT) !== 0;
   const abort = (sock: NodeSock): void => {
-    aborted.add(sock);
+    if (interrupted.has(sock)) return;
+    interrupted.set(sock, false);
     sock.wcgSocket?._socket?.destroy(new Error('interrupted by the request timeout'));
     sock.sock_ops.shutdown?.(sock, 2 /* SHUT_RDWR */);
   };
-  const abortWaits = (): void => {
-    for (const sock of open) if (sock.connecting || sock.dataAvailable) abort(sock);
+  const failure = (sock: NodeSock, op: string): number => {
+    if (op === 'pollAsync') return POLLERR_POLLHUP;
+    if (interrupted.get(sock)) return -ECONNABORTED;
+    interrupted.set(sock, true);
+    return -EINTR;
   };
-  const startWatch = (): void => {
-    if (pending++ > 0) return;
+  const begin = (sock: NodeSock): void => {
+    waiting.set(sock, (waiting.get(sock) ?? 0) + 1);
+    if (watch) return;
     watch = setInterval(() => {
-      if (Atomics.load(control, ControlSlot.INTERRUPT) !== 0) abortWaits();
+      if (isInterrupted()) for (const pending of waiting.keys()) abort(pending);
     }, WATCH_MS);
     watch.unref();
   };
-  const stopWatch = (): void => {
-    if (--pending > 0) return;
+  const end = (sock: NodeSock): void => {
+    const left = waiting.get(sock)! - 1;
+    if (left > 0) waiting.set(sock, left);
+    else waiting.delete(sock);
+    if (waiting.size > 0) return;
     clearInterval(watch);
     watch = undefined;
   };
@@ -103,32 +118,23 @@ function watchInterrupts(sockfs: SockFS, control: Int32Array): void {
       const op = ops[name];
       if (!op) continue;
       ops[name] = async (sock, ...args) => {
-        // EINTR, as a signal would give a blocking call in CPython: the socket method
-        // then runs the signal check, which raises KeyboardInterrupt right there, before
-        // the library's own cleanup (redis-py disconnects on any exception) runs.
-        if (Atomics.load(control, ControlSlot.INTERRUPT) !== 0) abort(sock);
-        if (aborted.has(sock)) return -EINTR;
-        startWatch();
+        if (isInterrupted()) abort(sock);
+        if (interrupted.has(sock)) return failure(sock, name);
+        begin(sock);
         try {
           const result = await op.call(ops, sock, ...args);
-          return aborted.has(sock) ? -EINTR : result;
+          return interrupted.has(sock) ? failure(sock, name) : result;
         } finally {
-          stopWatch();
+          end(sock);
         }
       };
     }
-    const close = ops.close!;
-    ops.close = (sock, ...args) => {
-      open.delete(sock);
-      return close.call(ops, sock, ...args);
-    };
   };
 
   const createSocket = sockfs.createSocket.bind(sockfs);
   sockfs.createSocket = (family, type, protocol) => {
     const sock = createSocket(family, type, protocol);
     wrapOps(sock.sock_ops);
-    open.add(sock);
     return sock;
   };
 }

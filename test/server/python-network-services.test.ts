@@ -76,6 +76,16 @@ describe('Python apps calling services over the network', () => {
     expect(t.logs.some((l) => l.app === '/hang' && /terminating its worker/.test(String(l.msg)))).toBe(false);
   }, 20_000);
 
+  it('fails a call on an interrupted socket with ConnectionAbortedError, without spinning', async () => {
+    expect((await fetch(`${t.url}/hang/reuse`)).status).toBe(504);
+    const last = await waitFor(async () => {
+      const response = await fetch(`${t.url}/hang/last-reuse`);
+      return response.status === 200 && ((await response.json()) as { after: string | null }).after;
+    }, 5000, 'the interrupted request to finish');
+    expect(last).toBe('ConnectionAbortedError');
+    expect(t.logs.some((l) => l.app === '/hang' && /terminating its worker/.test(String(l.msg)))).toBe(false);
+  }, 20_000);
+
   it('terminates an interpreter that ignores the interrupt while blocked on the network, and its connections close', async () => {
     expect((await fetch(`${t.url}/stubborn/stubborn`)).status).toBe(504);
     await waitFor(() => t.logs.some((l) => l.app === '/stubborn' && /terminating its worker/.test(String(l.msg))), 10_000, 'the worker to be terminated');
