@@ -7,7 +7,8 @@
  * (python-snapshot.ts). Requests enter Python through a promising call (JSPI), so that
  * time.sleep and other waits suspend this interpreter instead of spinning, and the
  * shared control block's slot 0 is Pyodide's interrupt buffer: a timeout raises
- * KeyboardInterrupt inside the app.
+ * KeyboardInterrupt inside the app. Python's sockets are Node's (python-network.ts),
+ * installed after every load, before the app's import; os.environ is the server's.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
