@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export interface ServerFeatures {
-  /** `--workers 0`: the app runs inline on the main thread (mod_wsgi's embedded mode). */
+  /** `--workers 0`: embedded mode, one interpreter shared by every concurrent request. */
   inline: boolean;
   /** `--processes P`: P server processes with a pool each. */
   processes: boolean;

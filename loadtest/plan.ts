@@ -162,7 +162,7 @@ function reloadUnderLoad(options: PlanOptions): Comparison {
 
 /**
  * (a) sequentially, one request at a time, one interpreter; (b) concurrently in one
- * interpreter on the main thread (--workers 0); (c) P processes with one interpreter
+ * interpreter shared by all of them (--workers 0, embedded mode); (c) P processes with one interpreter
  * each (--processes P --workers 1); (d) one process, a pool of N interpreters.
  * Fixed number of requests; wall time and speed-up against (a).
  */
@@ -179,7 +179,7 @@ function cpuBenchmark(kind: 'ts' | 'py', options: PlanOptions): Comparison {
     ({ ...target, id, label, absent: pyAbsent ?? absent ?? target.absent });
   const targets = [
     way('a-sequential', `(a) sequential: 1 interpreter, 1 request at a time`, interpoolTarget({ root, appFile, workers: 1 })),
-    way('b-inline', `(b) inline: 1 interpreter on the main thread, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: 0 }),
+    way('b-inline', `(b) embedded: 1 interpreter shared by ${concurrent} concurrent requests (--workers 0)`, interpoolTarget({ root, appFile, workers: 0 }),
       features.inline ? undefined : 'not available in this build (--workers 0, inline mode, is not an option yet)'),
     way('c-processes', `(c) ${cpus} processes × 1 interpreter, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: 1, processes: cpus }),
       features.processes ? undefined : 'not available in this build (--processes is not an option yet)'),
