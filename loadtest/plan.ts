@@ -12,7 +12,7 @@ import type { ServerFeatures } from './features.ts';
 import type { LoadShape } from './measure.ts';
 import { cpuScenario, scenarios, type ScenarioName } from './scenarios.ts';
 import {
-  ROOT, apacheTarget, gunicornTarget, interpoolTarget, plainFastifyTarget, uwsgiTarget, type PeerApp, type Target,
+  apacheTarget, gunicornTarget, interpoolTarget, plainFastifyTarget, uwsgiTarget, type PeerApp, type Target,
 } from './targets.ts';
 
 export interface PlanOptions {
@@ -36,11 +36,10 @@ export function interpoolPythonApp(app: string): string {
   return `apps/${app}.py`;
 }
 
-/** The Python app the peers serve: apps/<app>.py when it exists, else the stand-in here. */
+/** The Python app the peers serve: the same apps/<app>.py file interpool serves. */
 export function peerPythonApp(root: string, app: string): PeerApp {
   const own = `apps/${app}.py`;
-  if (existsSync(join(root, own))) return { path: join(root, own), file: own };
-  return { path: join(ROOT, `loadtest/apps/${app}.py`), file: `loadtest/apps/${app}.py` };
+  return { path: join(root, own), file: own };
 }
 
 /** The apps whose interpreter start is measured (`boot` section; not in --quick). */

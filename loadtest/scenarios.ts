@@ -1,8 +1,7 @@
 /**
  * The scenarios: one request shape each, and how a response is judged. The same logic
- * exists as a TypeScript app (apps/<app>.ts) and a Python app (apps/<app>.py, or the
- * stand-in under loadtest/apps/ that the peers serve until apps/ has one), and both
- * answer with the same bytes, so every server in a scenario is checked the same way.
+ * exists as a TypeScript app (apps/<app>.ts) and a Python app (apps/<app>.py, which the
+ * peers serve too), and both answer with the same bytes, so every server in a scenario is checked the same way.
  */
 
 export type ScenarioName = 'hello' | 'cpu' | 'echo' | 'big' | 'stream';
