@@ -8,28 +8,15 @@
  * request they belong to, and replaces workers that retire (max requests, memory),
  * time out, or die — with the reason for every exit.
  */
-import type { MessagePort, Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
-import {
-  ControlSlot, RetireReason, WorkerState,
-  type BootReport, type WireRequest, type StreamMessage, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
-} from '../runtime/protocol.ts';
+import type { BootReport, StreamMessage, TaskResult, WireRequest, WorkerBooted, WorkerHello, WorkerSpec } from '../runtime/protocol.ts';
 import type { AppConfig } from './config.ts';
+import { WorkerHandle, type ExitReason, type WorkerView } from './worker-handle.ts';
+
+export { EXIT_REASONS, type ExitReason, type WorkerView } from './worker-handle.ts';
 
 const WORKER_ENTRY = new URL('../runtime/worker.ts', import.meta.url).href;
-
-/** The value Pyodide's interrupt buffer takes for SIGINT (raises KeyboardInterrupt). */
-const SIGINT = 2;
-
-export const EXIT_REASONS = ['recycled', 'memory', 'idle', 'timeout', 'crashed', 'reload', 'shutdown', 'boot-failed'] as const;
-export type ExitReason = (typeof EXIT_REASONS)[number];
-
-const RETIRE_REASONS: Record<number, ExitReason> = {
-  [RetireReason.RECYCLED]: 'recycled',
-  [RetireReason.MEMORY]: 'memory',
-  [RetireReason.BROKEN]: 'crashed',
-};
 
 /** Receives the stream messages of one request, in order. */
 export interface StreamReceiver {
@@ -47,30 +34,6 @@ export interface WorkerExit {
 export interface PoolHooks {
   onBooted(pool: WorkerPool, report: BootReport): void;
   onExit(pool: WorkerPool, exit: WorkerExit): void;
-}
-
-/** One worker as the dashboard and the stats see it. */
-export interface WorkerView {
-  workerId: number;
-  generation: number;
-  state: 'booting' | 'idle' | 'busy' | 'draining' | 'failed';
-  requestId: number;
-  served: number;
-  memoryBytes: number;
-  startedAt: number;
-  boot: BootReport | undefined;
-}
-
-interface WorkerHandle {
-  workerId: number;
-  control: Int32Array;
-  port: MessagePort;
-  thread: Worker | undefined;
-  startedAt: number;
-  boot?: BootReport;
-  /** Set when the server decides a worker goes (retire, timeout, back-off, close). */
-  exitReason?: ExitReason;
-  failed?: boolean;
 }
 
 /** A request handed to a worker: its result, and the hard stop for timeouts. */
@@ -241,11 +204,8 @@ export class WorkerPool {
   /** Ask the worker running this request to stop iterating and call close(). */
   cancel(id: number): boolean {
     const handle = this.#findRunning(id);
-    if (!handle) return false;
-    Atomics.store(handle.control, ControlSlot.CANCEL, id);
-    // A worker held back by flow control must wake up to see the cancel.
-    Atomics.notify(handle.control, ControlSlot.PAUSED);
-    return true;
+    handle?.cancel(id);
+    return handle !== undefined;
   }
 
   /**
@@ -253,24 +213,14 @@ export class WorkerPool {
    * client's socket is full, resume (and wake it) once drained.
    */
   setPaused(id: number, paused: boolean): void {
-    const handle = this.#findRunning(id);
-    if (!handle) return;
-    if (paused) {
-      Atomics.store(handle.control, ControlSlot.PAUSED, id);
-    } else {
-      Atomics.store(handle.control, ControlSlot.PAUSED, 0);
-      Atomics.notify(handle.control, ControlSlot.PAUSED);
-    }
+    this.#findRunning(id)?.setPaused(id, paused);
   }
 
   /** Raise KeyboardInterrupt in the interpreter running this request (Python). */
   interrupt(id: number): boolean {
     const handle = this.#findRunning(id);
-    if (!handle) return false;
-    Atomics.store(handle.control, ControlSlot.CANCEL, id);
-    Atomics.store(handle.control, ControlSlot.INTERRUPT, SIGINT);
-    Atomics.notify(handle.control, ControlSlot.PAUSED);
-    return true;
+    handle?.interrupt(id);
+    return handle !== undefined;
   }
 
   /**
@@ -281,7 +231,7 @@ export class WorkerPool {
     const handle = this.#workers.get(workerId);
     if (!handle) return;
     handle.exitReason ??= reason;
-    const running = Atomics.load(handle.control, ControlSlot.REQUEST_ID);
+    const running = handle.requestId;
     if (running !== 0 && this.#receivers.has(running)) this.#retireOnRelease.set(running, workerId);
     else this.terminateWorker(workerId);
   }
@@ -295,16 +245,7 @@ export class WorkerPool {
   }
 
   workers(): WorkerView[] {
-    return [...this.#workers.values()].map((handle) => ({
-      workerId: handle.workerId,
-      generation: this.generation,
-      state: this.#stateOf(handle),
-      requestId: Atomics.load(handle.control, ControlSlot.REQUEST_ID),
-      served: Atomics.load(handle.control, ControlSlot.REQUESTS_SERVED),
-      memoryBytes: Atomics.load(handle.control, ControlSlot.MEMORY_KIB) * 1024,
-      startedAt: handle.startedAt,
-      boot: handle.boot,
-    }));
+    return [...this.#workers.values()].map((handle) => handle.view(this.generation, this.#closing !== undefined));
   }
 
   /**
@@ -339,26 +280,14 @@ export class WorkerPool {
   }
 
   #accepts(workerId: number): boolean {
-    const handle = this.#workers.get(workerId);
-    if (!handle) return true;
-    return !handle.failed && !handle.exitReason && Atomics.load(handle.control, ControlSlot.RETIRING) === RetireReason.NONE;
-  }
-
-  #stateOf(handle: WorkerHandle): WorkerView['state'] {
-    if (handle.failed) return 'failed';
-    if (handle.exitReason || this.#closing) return 'draining';
-    switch (Atomics.load(handle.control, ControlSlot.STATE)) {
-      case WorkerState.BOOTING: return 'booting';
-      case WorkerState.BUSY: return 'busy';
-      default: return handle.boot ? 'idle' : 'booting';
-    }
+    return this.#workers.get(workerId)?.accepts ?? true;
   }
 
   #findRunning(id: number): WorkerHandle | undefined {
     // Embedded mode: every request in flight runs in the one interpreter.
     if (this.config.inline) return this.#receivers.has(id) ? this.#workers.values().next().value : undefined;
     for (const handle of this.#workers.values()) {
-      if (Atomics.load(handle.control, ControlSlot.REQUEST_ID) === id) return handle;
+      if (handle.requestId === id) return handle;
     }
     return undefined;
   }
@@ -367,9 +296,9 @@ export class WorkerPool {
   #noteRetirement(requestId: number, workerId: number): void {
     const handle = this.#workers.get(workerId);
     if (!handle) return;
-    const retiring = Atomics.load(handle.control, ControlSlot.RETIRING);
-    if (retiring === RetireReason.NONE) return;
-    handle.exitReason ??= RETIRE_REASONS[retiring] ?? 'recycled';
+    const retiring = handle.retireReason;
+    if (retiring === undefined) return;
+    handle.exitReason ??= retiring;
     if (this.config.inline) {
       // Embedded mode: the one interpreter may still serve others; stop it once all are done.
       const whenIdle = () => {
@@ -392,13 +321,7 @@ export class WorkerPool {
 
   #onHello(hello: WorkerHello): void {
     const thread = this.#piscina.threads.find((worker) => worker.threadId === hello.workerId);
-    const handle: WorkerHandle = {
-      workerId: hello.workerId,
-      control: new Int32Array(hello.control),
-      port: hello.streamPort as MessagePort,
-      thread,
-      startedAt: Date.now(),
-    };
+    const handle = new WorkerHandle(hello, thread);
     handle.port.on('message', (stream: StreamMessage) => this.#onStreamMessage(stream, handle));
     handle.port.unref();
     thread?.once('exit', (code: number) => this.#onExit(handle, code));
@@ -409,7 +332,6 @@ export class WorkerPool {
     const handle = this.#workers.get(report.workerId);
     if (!handle) return;
     handle.boot = report;
-    handle.failed = report.error !== undefined;
     for (const waiter of [...this.#bootWaiters]) if (waiter()) this.#bootWaiters.delete(waiter);
     this.#hooks.onBooted(this, report);
   }
@@ -425,7 +347,7 @@ export class WorkerPool {
   #onExit(handle: WorkerHandle, code: number): void {
     this.#workers.delete(handle.workerId);
     handle.port.close();
-    const diedMidRequest = Atomics.load(handle.control, ControlSlot.REQUEST_ID) !== 0;
+    const diedMidRequest = handle.requestId !== 0;
     const reason: ExitReason = handle.exitReason
       ?? (handle.failed ? 'boot-failed' : undefined)
       ?? this.#closing
@@ -434,7 +356,7 @@ export class WorkerPool {
       workerId: handle.workerId,
       generation: this.generation,
       reason,
-      served: Atomics.load(handle.control, ControlSlot.REQUESTS_SERVED),
+      served: handle.served,
       uptimeMs: Date.now() - handle.startedAt,
     });
   }
