@@ -4,12 +4,11 @@
 // The client connects from 127.0.0.2 so that its address differs from nginx's.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exchange } from './hardening-support.ts';
-import { startTestServer, waitFor, type TestServer } from './support.ts';
+import { freePort, startTestServer, waitFor, type TestServer } from './support.ts';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
 if (!NGINX) console.warn('nginx-proxy.test.ts skipped: nginx is not installed (Debian package "nginx": apt-get install -y nginx)');
@@ -134,17 +133,6 @@ http {
     }
 }
 `;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function readLog(prefix: string): string {

@@ -9,6 +9,9 @@ import { createServer as createHttpServer, type RequestListener } from 'node:htt
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './support.ts';
+
+export { freePort };
 
 export const DIST_PACKAGES = '/usr/lib/python3/dist-packages';
 
@@ -22,16 +25,6 @@ export function missingPackages(pairs: [pkg: string, path: string][]): string[] 
   return pairs.filter(([, path]) => !existsSync(path)).map(([pkg]) => pkg);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** redis-server on 127.0.0.1, nothing written to disk. */
 export async function startRedis(): Promise<Service> {

@@ -4,7 +4,7 @@
  * merge, forbid or hide what a test needs to see.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { resolveConfig } from '../../server/config.ts';
 import { createLogger } from '../../server/logger.ts';
@@ -70,6 +70,18 @@ export function startChild(args: string[], listening = /listening on (http:\/\/[
     };
     child.stdout!.on('data', onData);
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
+  });
+}
+
+/** A free TCP port on 127.0.0.1, for a service a test starts (redis, nginx, ...). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
   });
 }
 
