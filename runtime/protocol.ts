@@ -65,9 +65,9 @@ export type HeaderPair = [name: string, value: string];
  * `streamed: true` (the stream's own `end` message closes the response).
  */
 export type TaskResult =
-  | { kind: 'response'; workerId: number; status: string; headers: HeaderPair[]; body: Uint8Array[]; logs?: string[] }
+  | { kind: 'response'; workerId: number; status: string; headers: HeaderPair[]; body: Uint8Array[] }
   | { kind: 'streamed'; workerId: number }
-  | { kind: 'error'; workerId: number; error: ErrorData; headersSent: boolean; logs?: string[] };
+  | { kind: 'error'; workerId: number; error: ErrorData; headersSent: boolean };
 
 /** An error that crossed the thread boundary. `code` is a key of the server's catalog. */
 export interface ErrorData {
@@ -81,8 +81,7 @@ export type ErrorCode =
   | 'APP_RAISED'
   | 'APP_BAD_RESPONSE'
   | 'APP_BOOT_FAILED'
-  | 'APP_CALLABLE_MISSING'
-  | 'REQUEST_CANCELLED';
+  | 'APP_CALLABLE_MISSING';
 
 /** Messages on a worker's stream port (worker → main), in order per request. */
 export type StreamMessage =

@@ -78,7 +78,6 @@ export function fromWorkerError(code: ErrorCode, message: string, mount: string,
       return new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [message], detail);
     case 'APP_BOOT_FAILED':
     case 'APP_CALLABLE_MISSING':
-    case 'REQUEST_CANCELLED':
       return new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [mount, message], detail);
   }
 }
