@@ -56,10 +56,6 @@ export class RequestTicket implements QueueEntry {
     this.result = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
   }
 
-  get started(): boolean {
-    return this.#task !== undefined;
-  }
-
   /** AdmissionQueue: a worker is free; run on the group's current generation. */
   start(): void {
     this.#pool = this.#group.currentPool;

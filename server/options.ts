@@ -302,5 +302,3 @@ export const options = [
   },
 ] as const satisfies readonly OptionSpec[];
 
-export type OptionName = (typeof options)[number]['name'];
-export type OptionValues = { [K in (typeof options)[number] as K['name']]: ReturnType<K['parse']> };
