@@ -7,7 +7,8 @@ export function renderServeHelp(): string {
   const rows = specs.map((o) => {
     const left = o.valueName ? `  ${o.flag} ${o.valueName}` : `  ${o.flag}`;
     const env = o.env ? ` [env ${o.env}]` : '';
-    return `${left.padEnd(30)}${o.doc} Default: ${o.defaultDoc}.${env}`;
+    // At least two spaces between the flag and its text, however long the flag is.
+    return `${left.padEnd(30)}${left.length >= 29 ? '  ' : ''}${o.doc} Default: ${o.defaultDoc}.${env}`;
   });
   return `Usage: interpool serve [MOUNT...] [options]
 

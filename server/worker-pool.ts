@@ -8,6 +8,7 @@
  * request they belong to, and replaces workers that retire (max requests, memory),
  * time out, or die — with the reason for every exit.
  */
+import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
 import type { BootReport, StreamMessage, TaskResult, WireRequest, WorkerBooted, WorkerHello, WorkerSpec } from '../runtime/protocol.ts';
@@ -16,7 +17,8 @@ import { WorkerHandle, type ExitReason, type WorkerView } from './worker-handle.
 
 export { EXIT_REASONS, type ExitReason, type WorkerView } from './worker-handle.ts';
 
-const WORKER_ENTRY = new URL('../runtime/worker.ts', import.meta.url).href;
+// A path, not a file: URL: piscina converts a URL back to a path on every run() call.
+const WORKER_ENTRY = fileURLToPath(new URL('../runtime/worker.ts', import.meta.url));
 
 /** Receives the stream messages of one request, in order. */
 export interface StreamReceiver {
