@@ -24,6 +24,11 @@ export interface WorkerSpec {
   settings: Record<string, unknown>;
   /** When the worker retires itself (the main thread then replaces it). */
   limits: WorkerLimits;
+  /**
+   * Embedded mode (--workers 0): requests overlap in the one interpreter. Otherwise the
+   * worker runs its requests one at a time, in the order they came.
+   */
+  overlap: boolean;
 }
 
 export interface WorkerLimits {
@@ -47,6 +52,13 @@ export interface RequestEnvelope {
   urlScheme: 'http' | 'https';
   /** The whole request body, already buffered on the main thread. */
   body: Uint8Array;
+  /**
+   * Set when the request is handed to a worker that is still busy (prefetch): the index
+   * of the claim cell (ControlSlot.PREFETCH + claim) holding its id. The worker swaps
+   * the id out before running it; the main thread may swap it out first to take the
+   * request back. Whoever swaps first owns it.
+   */
+  claim?: number;
 }
 
 /**
@@ -67,7 +79,9 @@ export type HeaderPair = [name: string, value: string];
 export type TaskResult =
   | { kind: 'response'; workerId: number; status: string; headers: HeaderPair[]; body: Uint8Array[] }
   | { kind: 'streamed'; workerId: number }
-  | { kind: 'error'; workerId: number; error: ErrorData; headersSent: boolean };
+  | { kind: 'error'; workerId: number; error: ErrorData; headersSent: boolean }
+  /** A prefetched request this worker did not run: taken back, or the worker is retiring. */
+  | { kind: 'not-run'; workerId: number };
 
 /** An error that crossed the thread boundary. `code` is a key of the server's catalog. */
 export interface ErrorData {
@@ -150,8 +164,12 @@ export const ControlSlot = {
    * The worker stops producing chunks until the main thread clears it (and notifies).
    */
   PAUSED: 7,
+  /** The first of {@link MAX_PREFETCH} claim cells (see RequestEnvelope.claim); 0 = free. */
+  PREFETCH: 8,
 } as const;
-export const CONTROL_SLOTS = 8;
+/** Requests a busy worker may hold beyond the one it runs. */
+export const MAX_PREFETCH = 3;
+export const CONTROL_SLOTS = 8 + MAX_PREFETCH;
 
 export const WorkerState = {
   BOOTING: 0,

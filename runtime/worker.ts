@@ -100,7 +100,37 @@ function publishMemory(): number {
 
 const EMPTY_BODY = new Uint8Array(0);
 
+/** The end of this worker's line of requests: each starts once the one before it is done. */
+let line: Promise<unknown> = Promise.resolve();
+
 export default function handle(request: WireRequest): Promise<TaskResult> {
   if (request.body === undefined) request.body = EMPTY_BODY;
-  return handleRequest(request as RequestEnvelope);
+  const envelope = request as RequestEnvelope;
+  if (spec.overlap) return handleRequest(envelope);
+  const turn = line.then(() => (claimed(envelope) ? handleRequest(envelope) : notRun()));
+  line = turn.catch(() => undefined);
+  return turn;
+}
+
+/**
+ * A prefetched request runs only if this worker swaps its id out of its claim cell
+ * before the main thread takes it back, and never once this worker is retiring (the
+ * main thread then gives it to another). REQUEST_ID is set before the swap, so that a
+ * main thread that lost the race finds the request running.
+ */
+function claimed(envelope: RequestEnvelope): boolean {
+  if (envelope.claim === undefined) return true;
+  const cell = ControlSlot.PREFETCH + envelope.claim;
+  if (Atomics.load(control, ControlSlot.RETIRING) !== RetireReason.NONE) {
+    Atomics.compareExchange(control, cell, envelope.id, 0);
+    return false;
+  }
+  Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
+  if (Atomics.compareExchange(control, cell, envelope.id, 0) === envelope.id) return true;
+  Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
+  return false;
+}
+
+function notRun(): TaskResult {
+  return { kind: 'not-run', workerId: threadId };
 }

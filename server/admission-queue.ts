@@ -28,13 +28,12 @@ export class AdmissionQueue<T extends QueueEntry> {
     return this.#entries.size;
   }
 
-  get full(): boolean {
-    return this.#entries.size >= this.#maxSize;
-  }
-
-  /** Queue an entry; false when the queue is full (the caller answers 503). */
-  push(entry: T): boolean {
-    if (this.full) return false;
+  /**
+   * Queue an entry; false when the queue is full (the caller answers 503). `waitingElsewhere`
+   * counts requests that wait outside this queue but against the same limit.
+   */
+  push(entry: T, waitingElsewhere = 0): boolean {
+    if (this.#entries.size + waitingElsewhere >= this.#maxSize) return false;
     let timer: NodeJS.Timeout | undefined;
     if (this.#timeoutMs > 0) {
       timer = setTimeout(() => {
@@ -45,6 +44,18 @@ export class AdmissionQueue<T extends QueueEntry> {
     }
     this.#entries.set(entry, timer);
     return true;
+  }
+
+  /**
+   * Put an entry back at the head, past the size limit if need be: it was admitted
+   * already, and handed out (rarely: it was taken back from a busy worker). It keeps no
+   * queue timeout (--timeout still applies).
+   */
+  unshift(entry: T): void {
+    const rest = [...this.#entries];
+    this.#entries.clear();
+    this.#entries.set(entry, undefined);
+    for (const [other, timer] of rest) this.#entries.set(other, timer);
   }
 
   /** Take the oldest entry out, or undefined when the queue is empty. */

@@ -9,7 +9,7 @@ import { AdmissionQueue, type QueueEntry } from './admission-queue.ts';
 import type { AppConfig } from './config.ts';
 import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
-import { EXIT_REASONS, WorkerPool, type ExitReason, type PoolHooks, type RunningTask, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
+import { EXIT_REASONS, WorkerPool, type ExitReason, type PoolHooks, type Requeueable, type RunningTask, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
 
 export type { StreamReceiver } from './worker-pool.ts';
 
@@ -39,7 +39,7 @@ export interface GroupStats {
  * `result` settles with the task's result, or rejects when the request never ran
  * (queue timeout, dequeued) or its worker died.
  */
-export class RequestTicket implements QueueEntry {
+export class RequestTicket implements QueueEntry, Requeueable {
   readonly envelope: WireRequest;
   readonly result: Promise<TaskResult>;
   #resolve!: (result: TaskResult) => void;
@@ -48,6 +48,9 @@ export class RequestTicket implements QueueEntry {
   readonly #receiver: StreamReceiver;
   #pool: WorkerPool | undefined;
   #task: RunningTask | undefined;
+  readonly #admittedAt = Date.now();
+  /** --queue-timeout for a request offered to a busy worker (it still waits its turn). */
+  #waitLimit: NodeJS.Timeout | undefined;
 
   constructor(group: ApplicationGroup, envelope: WireRequest, receiver: StreamReceiver) {
     this.#group = group;
@@ -59,8 +62,41 @@ export class RequestTicket implements QueueEntry {
   /** AdmissionQueue: a worker is free; run on the group's current generation. */
   start(): void {
     this.#pool = this.#group.currentPool;
-    this.#task = this.#pool.run(this.envelope, this.#receiver);
-    this.#task.result.then(this.#resolve, this.#reject).finally(() => this.#group.pump());
+    const task = this.#pool.run(this.envelope, this.#receiver, this);
+    this.#task = task;
+    const queueTimeout = this.#group.config.queueTimeout * 1000;
+    if (task.offered && queueTimeout > 0) {
+      const pool = this.#pool;
+      this.#waitLimit = setTimeout(() => {
+        if (this.#task === task && pool.withdraw(this.envelope.id)) this.#leave(new InterpoolError('INTERPOOL_ERR_QUEUE_TIMEOUT', [this.#group.config.queueTimeout]));
+      }, Math.max(0, queueTimeout - (Date.now() - this.#admittedAt)));
+      this.#waitLimit.unref();
+    }
+    task.result.then(
+      (result) => {
+        // A task this ticket has left behind (taken back, or failed while offered) is ignored.
+        if (this.#task !== task) return;
+        clearTimeout(this.#waitLimit);
+        if (result) this.#resolve(result);
+        else this.requeue();
+      },
+      (error: unknown) => { if (this.#task === task) this.#reject(error); },
+    ).finally(() => this.#group.pump());
+  }
+
+  /** The request did not run where it was offered: back to the head of the queue. */
+  requeue(): void {
+    clearTimeout(this.#waitLimit);
+    this.#pool = undefined;
+    this.#task = undefined;
+    this.#group.requeue(this);
+  }
+
+  /** Settle a request taken back before it ran (client gone, timeout). */
+  #leave(error: InterpoolError): void {
+    clearTimeout(this.#waitLimit);
+    this.#task = undefined;
+    this.#reject(error);
   }
 
   /** AdmissionQueue: waited past --queue-timeout. */
@@ -75,8 +111,9 @@ export class RequestTicket implements QueueEntry {
 
   /** The client went away: leave the queue, or stop iterating and call close(). */
   cancel(): void {
-    if (this.#pool) this.#pool.cancel(this.envelope.id);
-    else this.#group.dequeue(this, new InterpoolError('INTERPOOL_ERR_CLIENT_GONE'));
+    if (!this.#pool) this.#group.dequeue(this, new InterpoolError('INTERPOOL_ERR_CLIENT_GONE'));
+    else if (this.#pool.withdraw(this.envelope.id)) this.#leave(new InterpoolError('INTERPOOL_ERR_CLIENT_GONE'));
+    else this.#pool.cancel(this.envelope.id);
   }
 
   /**
@@ -84,6 +121,10 @@ export class RequestTicket implements QueueEntry {
    * request out of the queue so that it never reaches one ('dequeued').
    */
   interrupt(): 'running' | 'dequeued' {
+    if (this.#pool?.withdraw(this.envelope.id)) {
+      this.#leave(new InterpoolError('INTERPOOL_ERR_TIMEOUT', [this.#group.config.timeout]));
+      return 'dequeued';
+    }
     if (this.#pool) {
       this.#pool.interrupt(this.envelope.id);
       return 'running';
@@ -172,19 +213,28 @@ export class ApplicationGroup {
       throw new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [this.config.name, 'it failed to boot and is being retried (see the server log)']);
     }
     const ticket = new RequestTicket(this, envelope, receiver);
-    if (this.#queue.size === 0 && this.#pool.hasCapacity) {
+    // Requests offered to busy workers wait as queued ones do, and count against --max-queue.
+    const waiting = this.#pool.offered;
+    if (this.#queue.size === 0 && this.#pool.hasCapacity && (this.#pool.hasIdleWorker || waiting < this.config.maxQueue)) {
       ticket.start();
       return ticket;
     }
-    if (!this.#queue.push(ticket)) {
+    if (!this.#queue.push(ticket, waiting)) {
       throw new InterpoolError('INTERPOOL_ERR_QUEUE_FULL', [this.config.name, this.config.maxQueue]);
     }
     return ticket;
   }
 
-  /** Start queued requests while the current generation has free interpreters. */
+  /** Start queued requests while the current generation has room; then even out the offers. */
   pump(): void {
     while (this.#queue.size > 0 && this.#pool.hasCapacity) this.#queue.shift()!.start();
+    if (this.#queue.size === 0) this.#pool.rebalance();
+  }
+
+  /** A request taken back from a busy worker: first in line again, then pump. */
+  requeue(ticket: RequestTicket): void {
+    this.#queue.unshift(ticket);
+    this.pump();
   }
 
   /** Take a request out of the queue; it never reaches an interpreter. */
@@ -234,7 +284,7 @@ export class ApplicationGroup {
       file: this.config.file,
       generation: this.#generation,
       workers: { min: this.config.minWorkers, max: this.config.workers, now: interpreters.length },
-      queue: this.#queue.size,
+      queue: this.#queue.size + this.#pool.offered,
       inFlight: this.#pool.inFlight,
       available: this.#pool.healthy || !this.#pool.failing,
       exits: { ...this.#exits },

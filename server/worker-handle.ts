@@ -5,7 +5,7 @@
  * message round trip: cancel, interrupt, pause and resume.
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
-import { ControlSlot, RetireReason, WorkerState, type BootReport, type WorkerHello } from '../runtime/protocol.ts';
+import { ControlSlot, MAX_PREFETCH, RetireReason, WorkerState, type BootReport, type WorkerHello } from '../runtime/protocol.ts';
 
 export const EXIT_REASONS = ['recycled', 'memory', 'idle', 'timeout', 'crashed', 'reload', 'shutdown', 'boot-failed'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
@@ -40,6 +40,8 @@ export class WorkerHandle {
   boot: BootReport | undefined;
   /** Set when the server decides this worker goes (retire, timeout, back-off, close). */
   exitReason: ExitReason | undefined;
+  /** Requests handed to this worker whose task has not settled yet. */
+  assigned = 0;
 
   constructor(hello: WorkerHello, thread: Worker | undefined) {
     this.workerId = hello.workerId;
@@ -69,6 +71,22 @@ export class WorkerHandle {
   /** May take a new request: booted fine (or still booting), not going away. */
   get accepts(): boolean {
     return !this.failed && !this.exitReason && this.retireReason === undefined;
+  }
+
+  /**
+   * Put a request in a free claim cell, to hand it to this worker while it is busy;
+   * the cell's index, or undefined when all are taken.
+   */
+  offer(id: number): number | undefined {
+    for (let claim = 0; claim < MAX_PREFETCH; claim++) {
+      if (Atomics.compareExchange(this.control, ControlSlot.PREFETCH + claim, 0, id) === 0) return claim;
+    }
+    return undefined;
+  }
+
+  /** Take an offered request back; true when the worker had not claimed it yet. */
+  withdraw(id: number, claim: number): boolean {
+    return Atomics.compareExchange(this.control, ControlSlot.PREFETCH + claim, id, 0) === id;
   }
 
   /** Ask the worker to stop this request's iteration and call close(). */

@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
-import type { BootReport, StreamMessage, TaskResult, WireRequest, WorkerBooted, WorkerHello, WorkerSpec } from '../runtime/protocol.ts';
+import { MAX_PREFETCH, type BootReport, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../runtime/protocol.ts';
 import type { AppConfig } from './config.ts';
 import { WorkerHandle, type ExitReason, type WorkerView } from './worker-handle.ts';
 
@@ -38,9 +38,42 @@ export interface PoolHooks {
   onExit(pool: WorkerPool, exit: WorkerExit): void;
 }
 
-/** A request handed to a worker: its result, and the hard stop for timeouts. */
+/** Whoever holds a request that may be taken back from a busy worker and run elsewhere. */
+export interface Requeueable {
+  requeue(): void;
+}
+
+/** What the load balancer reads from a task, and fills in: where it went, as what. */
+interface Placement {
+  envelope: WireRequest;
+  owner: Requeueable;
+  /** The array piscina posts the task with (the body's buffer, or nothing). */
+  transferList: ArrayBuffer[];
+  handle: WorkerHandle | undefined;
+  offer: Offer | undefined;
+}
+
+/** What piscina's load balancer is given for each worker. */
+type PiscinaWorkerView = { id: number; currentUsage: number };
+
+/** A request offered to a busy worker (prefetch), until that worker claims it or it is taken back. */
+interface Offer {
+  id: number;
+  claim: number;
+  handle: WorkerHandle;
+  owner: Requeueable;
+  /** Offered; taken back by the main thread (it never ran there); or claimed by the worker. */
+  state: 'offered' | 'taken-back' | 'claimed';
+}
+
+/**
+ * A request handed to a worker: its result, and the hard stop for timeouts. `result`
+ * resolves undefined when the request did not run there (see {@link WorkerPool.run}).
+ */
 export interface RunningTask {
-  result: Promise<TaskResult>;
+  result: Promise<TaskResult | undefined>;
+  /** Handed to a busy worker, where it waits its turn (it counts as queued). */
+  offered: boolean;
   /** Terminate the worker running this task (piscina replaces it). */
   terminate(): void;
 }
@@ -57,6 +90,9 @@ export class WorkerPool {
   readonly #retireOnRelease = new Map<number, number>();
   readonly #bootWaiters = new Set<() => boolean>();
   readonly #drainWaiters = new Set<() => boolean>();
+  /** Offered, not yet claimed requests, oldest first. */
+  readonly #offers = new Map<number, Offer>();
+  #rebalancing = false;
   #inFlight = 0;
   #closing: ExitReason | undefined;
 
@@ -70,6 +106,7 @@ export class WorkerPool {
       // The generation keys Python's snapshot: a reload must import the files anew.
       settings: { ...config.settings, generation },
       limits: { maxRequests: config.maxRequests, maxRequestsJitter: config.maxRequestsJitter, memoryLimitMb: config.memoryLimit },
+      overlap: config.inline,
     };
     this.#piscina = new Piscina({
       filename: WORKER_ENTRY,
@@ -79,11 +116,11 @@ export class WorkerPool {
       // Embedded mode: the one interpreter takes every admitted request at once.
       ...(config.inline ? { concurrentTasksPerWorker: config.maxQueue } : {}),
       idleTimeout: config.minWorkers < config.workers ? config.idleTimeout * 1000 : Infinity,
-      ...(config.inline ? {} : { concurrentTasksPerWorker: 1 }),
+      ...(config.inline ? {} : { concurrentTasksPerWorker: 1 + MAX_PREFETCH }),
       // Keep each idle worker's event loop running (timers, sockets of the app):
       // piscina's default Atomics.wait would freeze it between tasks.
       atomics: 'async',
-      loadBalancer: (_task, workers) => workers.find((worker) => worker.currentUsage < this.#concurrency && this.#accepts(worker.id)) ?? null,
+      loadBalancer: (task, workers) => this.#place((task as unknown as Record<symbol, Placement | null>)[Piscina.queueOptionsSymbol] ?? null, workers),
       ...(config.kind === 'javascript' && config.memoryLimit > 0
         // A hard ceiling for a leak within one request; the soft limit is checked after each.
         ? { resourceLimits: { maxOldGenerationSizeMb: config.memoryLimit * 2 } }
@@ -110,9 +147,12 @@ export class WorkerPool {
     return this.#inFlight < Math.max(1, this.usableWorkers) * this.#concurrency;
   }
 
-  /** Requests one interpreter takes at once: 1, or every admitted one in embedded mode. */
+  /**
+   * Requests one worker holds at once: the one it runs plus MAX_PREFETCH waiting their
+   * turn in it, or every admitted one in embedded mode (where they overlap).
+   */
   get #concurrency(): number {
-    return this.config.inline ? this.config.maxQueue : 1;
+    return this.config.inline ? this.config.maxQueue : 1 + MAX_PREFETCH;
   }
 
   /** At least one interpreter of this generation booted and can serve. */
@@ -155,23 +195,54 @@ export class WorkerPool {
     });
   }
 
-  run(envelope: WireRequest, receiver: StreamReceiver): RunningTask {
+  /**
+   * Hand a request to a worker: an idle one if there is one, else the least busy, where
+   * it waits its turn (prefetch: the worker then goes from one request to the next
+   * without waiting for the main thread). A waiting request is only offered: it is
+   * taken back when another worker goes idle, when its own worker goes away, or at its
+   * timeout. `result` resolves undefined when the request did not run there and must
+   * be handed out again (`owner.requeue()` is called instead when this pool takes it
+   * back on its own).
+   */
+  run(envelope: WireRequest, receiver: StreamReceiver, owner: Requeueable): RunningTask {
     this.#receivers.set(envelope.id, receiver);
     this.#inFlight++;
+    delete envelope.claim;
+    // Read back by the load balancer, wherever piscina decides where the task goes (at
+    // once, or later from its own queue); a symbol key is not posted to the worker.
+    // The body is transferred, unless the request is offered: it may have to be sent again.
+    const transferList: ArrayBuffer[] = envelope.body ? [envelope.body.buffer as ArrayBuffer] : [];
+    const placement: Placement = { envelope, owner, transferList, handle: undefined, offer: undefined };
+    (envelope as WireRequest & { [key: symbol]: Placement })[Piscina.queueOptionsSymbol] = placement;
     let settled = false;
+    const done = () => {
+      settled = true;
+      this.#inFlight--;
+      if (placement.handle) placement.handle.assigned--;
+    };
     // No AbortSignal per task: a hard stop terminates the worker that runs the request
     // (found through its control block), which is what piscina's abort would do anyway.
-    const result = this.#piscina.run(envelope, envelope.body ? { transferList: [envelope.body.buffer as ArrayBuffer] } : undefined).then(
-      (outcome) => {
-        settled = true;
-        this.#inFlight--;
+    const result = this.#piscina.run(envelope, transferList.length > 0 ? { transferList } : undefined).then(
+      (outcome): TaskResult | undefined => {
+        done();
+        const { offer } = placement;
+        if (outcome.kind === 'not-run') {
+          // Taken back already, or declined by a retiring worker (its cell still holds it).
+          if (offer) this.#takeBack(offer);
+          this.#notifyDrain();
+          return undefined;
+        }
+        if (offer) this.#forget(offer, 'claimed');
         this.#noteRetirement(envelope.id, outcome.workerId);
         this.#notifyDrain();
         return outcome;
       },
       (error: unknown) => {
-        settled = true;
-        this.#inFlight--;
+        done();
+        this.#notifyDrain();
+        // Its worker died before claiming it: it never ran, it runs elsewhere.
+        const { offer } = placement;
+        if (offer && (this.#takeBack(offer) || offer.state === 'taken-back')) return undefined;
         this.#receivers.delete(envelope.id);
         this.#notifyDrain();
         throw error;
@@ -179,6 +250,7 @@ export class WorkerPool {
     );
     return {
       result,
+      get offered() { return placement.offer !== undefined; },
       terminate: () => {
         const stop = (): void => {
           if (settled) return;
@@ -190,6 +262,104 @@ export class WorkerPool {
         stop();
       },
     };
+  }
+
+  /**
+   * piscina's load balancer, for every task it places: an idle worker takes it to run
+   * now; else the least busy worker that has room gets it as an offer (prefetch), in a
+   * claim cell of its control block. Null keeps the task in piscina's queue.
+   */
+  #place<W extends PiscinaWorkerView>(placement: Placement | null, workers: W[]): W | null {
+    if (this.config.inline || !placement) {
+      return workers.find((worker) => worker.currentUsage < this.#concurrency && this.#accepts(worker.id)) ?? null;
+    }
+    let busiest: { worker: W; handle: WorkerHandle } | undefined;
+    for (const worker of workers) {
+      const handle = this.#workers.get(worker.id);
+      if (!handle?.accepts) continue;
+      const usage = worker.currentUsage;
+      if (usage === 0) {
+        this.#assign(placement, handle);
+        return worker;
+      }
+      if (handle.boot && usage < this.#concurrency && (!busiest || usage < busiest.worker.currentUsage)) busiest = { worker, handle };
+    }
+    if (!busiest) return null;
+    const { envelope, owner } = placement;
+    const claim = busiest.handle.offer(envelope.id);
+    if (claim === undefined) return null;
+    envelope.claim = claim;
+    // piscina posts the task with this very array: an offered body is copied instead.
+    placement.transferList.length = 0;
+    placement.offer = { id: envelope.id, claim, handle: busiest.handle, owner, state: 'offered' };
+    this.#offers.set(envelope.id, placement.offer);
+    this.#assign(placement, busiest.handle);
+    return busiest.worker;
+  }
+
+  #assign(placement: Placement, handle: WorkerHandle): void {
+    placement.handle = handle;
+    handle.assigned++;
+  }
+
+  /**
+   * Take back a request offered to a busy worker that has not started it; true when it
+   * was taken back (it never ran), false when its worker claimed it (it runs there).
+   */
+  withdraw(id: number): boolean {
+    const offer = this.#offers.get(id);
+    return offer !== undefined && this.#takeBack(offer);
+  }
+
+  #takeBack(offer: Offer): boolean {
+    if (offer.state !== 'offered') return false;
+    const takenBack = offer.handle.withdraw(offer.id, offer.claim);
+    this.#forget(offer, takenBack ? 'taken-back' : 'claimed');
+    return takenBack;
+  }
+
+  #forget(offer: Offer, state: Offer['state']): void {
+    offer.state = state;
+    // The same request may have been offered again since (same id, another offer).
+    if (this.#offers.get(offer.id) === offer) this.#offers.delete(offer.id);
+  }
+
+  /**
+   * While a worker is idle and another holds offered requests, move the oldest offer to
+   * the idle one (its owner hands it out again). Called when nothing waits in the queue.
+   */
+  rebalance(): void {
+    if (this.#rebalancing || this.#offers.size === 0) return;
+    this.#rebalancing = true;
+    try {
+      while (this.#offers.size > 0 && this.#hasIdleWorker()) {
+        const oldest = this.#offers.values().next().value!;
+        if (this.#takeBack(oldest)) oldest.owner.requeue();
+      }
+    } finally {
+      this.#rebalancing = false;
+    }
+  }
+
+  /** Requests offered to busy workers and not yet claimed: they are waiting, as if queued. */
+  get offered(): number {
+    return this.#offers.size;
+  }
+
+  get hasIdleWorker(): boolean {
+    return this.#hasIdleWorker();
+  }
+
+  #hasIdleWorker(): boolean {
+    for (const handle of this.#workers.values()) if (handle.boot && handle.accepts && handle.assigned === 0) return true;
+    return false;
+  }
+
+  /** A worker that goes: its offered requests run elsewhere. */
+  #takeBackOffers(handle: WorkerHandle): void {
+    for (const offer of [...this.#offers.values()]) {
+      if (offer.handle === handle && this.#takeBack(offer)) offer.owner.requeue();
+    }
   }
 
   /** The request is over on the main side: drop its receiver, retire its worker if due. */
@@ -233,6 +403,8 @@ export class WorkerPool {
     const handle = this.#workers.get(workerId);
     if (!handle) return;
     handle.exitReason ??= reason;
+    // First take back what waits in it; what it claimed meanwhile is what it runs now.
+    this.#takeBackOffers(handle);
     const running = handle.requestId;
     if (running !== 0 && this.#receivers.has(running)) this.#retireOnRelease.set(running, workerId);
     else this.terminateWorker(workerId);
@@ -301,6 +473,7 @@ export class WorkerPool {
     const retiring = handle.retireReason;
     if (retiring === undefined) return;
     handle.exitReason ??= retiring;
+    this.#takeBackOffers(handle);
     if (this.config.inline) {
       // Embedded mode: the one interpreter may still serve others; stop it once all are done.
       const whenIdle = () => {
