@@ -84,6 +84,11 @@ export class WorkerHandle {
     return undefined;
   }
 
+  /** The request still waits in its claim cell (not claimed, not taken back). */
+  holds(id: number, claim: number): boolean {
+    return Atomics.load(this.control, ControlSlot.PREFETCH + claim) === id;
+  }
+
   /** Take an offered request back; true when the worker had not claimed it yet. */
   withdraw(id: number, claim: number): boolean {
     return Atomics.compareExchange(this.control, ControlSlot.PREFETCH + claim, id, 0) === id;

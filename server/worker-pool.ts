@@ -343,7 +343,10 @@ export class WorkerPool {
 
   /** Requests offered to busy workers and not yet claimed: they are waiting, as if queued. */
   get offered(): number {
-    return this.#offers.size;
+    let waiting = 0;
+    // An offer its worker has claimed is running, though its result may not be in yet.
+    for (const offer of this.#offers.values()) if (offer.handle.holds(offer.id, offer.claim)) waiting++;
+    return waiting;
   }
 
   get hasIdleWorker(): boolean {

@@ -13,7 +13,7 @@ import { startTestServer, waitFor, type TestServer } from './support.ts';
 let t: TestServer | undefined;
 afterEach(async () => { await t?.close(); t = undefined; });
 
-const json = async (url: string) => (await fetch(url)).json() as Promise<Record<string, number>>;
+const json = async (url: string) => { const text = await (await fetch(url)).text(); try { return JSON.parse(text) as Record<string, number>; } catch { throw new Error(`not JSON: ${text}`); } };
 const exits = (server: TestServer, app = '/') => server.server.groups.find((group) => group.config.name === app)!.stats().exits;
 
 describe('an app that fails to boot', () => {
