@@ -207,7 +207,8 @@ export class WorkerPool {
   run(envelope: WireRequest, receiver: StreamReceiver, owner: Requeueable): RunningTask {
     this.#receivers.set(envelope.id, receiver);
     this.#inFlight++;
-    delete envelope.claim;
+    // A request offered before and taken back goes out again as a new task.
+    if (envelope.claim !== undefined) envelope.claim = undefined;
     // Read back by the load balancer, wherever piscina decides where the task goes (at
     // once, or later from its own queue); a symbol key is not posted to the worker.
     // The body is transferred, unless the request is offered: it may have to be sent again.
