@@ -197,12 +197,12 @@ export const options = [
   },
   {
     name: 'maxQueue', flag: '--max-queue', env: 'INTERPOOL_MAX_QUEUE', valueName: 'N',
-    doc: 'Requests that may wait for a busy app; one more gets 503 with Retry-After at once, without touching an interpreter. 0 means 32 per worker (room for a 32-connection load on one interpreter).',
+    doc: 'Requests that may wait for a busy app (queued, or handed ahead of time to a busy interpreter); one more gets 503 with Retry-After at once, without touching an interpreter. 0 means 32 per worker (room for a 32-connection load on one interpreter).',
     default: () => 0, defaultDoc: '32 × --workers', parse: nonNegativeInteger, perApp: true,
   },
   {
     name: 'queueTimeout', flag: '--queue-timeout', env: 'INTERPOOL_QUEUE_TIMEOUT', valueName: 'SECONDS',
-    doc: 'A request that waited this long for an interpreter gets 504 and never reaches one. 0 disables (--timeout still applies).',
+    doc: 'A request that waited this long for an interpreter (queued, or handed ahead of time to a busy one) gets 504 and never runs. 0 disables (--timeout still applies).',
     default: () => 0, defaultDoc: '0 (off)', parse: seconds, perApp: true,
   },
   {
