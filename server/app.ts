@@ -43,6 +43,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
   applyConnectionLimits(fastify.server, config);
   // First of all hooks: a refused request, and whatever follows it on its connection, goes no further.
   fastify.addHook('onRequest', guardRequests(config, logger));
+  fastify.decorateRequest('clientView', null);
   fastify.addHook('onRequest', resolveClients(config.forwardedAllowIps));
 
   // Every body, whatever its type, is buffered as bytes for wsgi.input.
@@ -51,8 +52,12 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
 
   let closing = false;
   fastify.addHook('preClose', async () => { closing = true; });
-  fastify.addHook('onRequest', async (_request, reply) => {
-    if (!closing) return;
+  // A plain (not async) hook: it runs for every request, and has nothing to wait for.
+  fastify.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
     const error = new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN');
     reply.code(503).header('connection', 'close').header('retry-after', String(RETRY_AFTER_SECONDS))
       .type('text/plain; charset=utf-8').send(`${error.message} (${error.code})\n`);

@@ -74,7 +74,7 @@ function requestFacts(request: FastifyRequest, target: string, bodyLength: numbe
     localAddress: socket.localAddress ?? '',
     localPort: socket.localPort ?? 0,
     // REMOTE_ADDR, REMOTE_PORT and the scheme, with forwarding from trusted proxies applied.
-    ...clientFacts(raw),
+    ...clientFacts(request),
     bodyLength,
   };
 }

@@ -160,7 +160,7 @@ function registerSignIn(fastify: FastifyInstance, admin: Admin, base: string, lo
         log.info({ remote: request.raw.socket.remoteAddress }, 'admin sign-in refused: wrong token');
         return reply.code(303).header('location', `${base}/login?failed=1`).send();
       }
-      const secure = clientFacts(request.raw).urlScheme === 'https' ? '; Secure' : '';
+      const secure = clientFacts(request).urlScheme === 'https' ? '; Secure' : '';
       reply.header('set-cookie', `${ADMIN_COOKIE}=${cookieValueOf(token)}; Path=${base}; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict${secure}`);
       return reply.code(303).header('location', `${base}/`).send();
     },
@@ -202,7 +202,7 @@ function originFactsOf(request: FastifyRequest) {
     secFetchSite: single(headers['sec-fetch-site']),
     origin: headers.origin,
     host: headers.host,
-    scheme: clientFacts(request.raw).urlScheme as 'http' | 'https',
+    scheme: clientFacts(request).urlScheme as 'http' | 'https',
   };
 }
 

@@ -58,7 +58,8 @@ describe('recycling', () => {
   it('--max-requests-jitter spreads the recycling of several interpreters', async () => {
     t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--max-requests', '2', '--max-requests-jitter', '3']);
     const served: number[] = [];
-    for (let i = 0; i < 30; i++) served.push((await json(`${t.url}/`)).served!);
+    // 60 requests: about 17 lifetimes, so that all of them being equal by chance is out of reach.
+    for (let i = 0; i < 60; i++) served.push((await json(`${t.url}/`)).served!);
     // Each interpreter lives for 2..5 requests: the restart points are not all at 2.
     const lifetimes = served.filter((_value, index) => served[index + 1] === 1);
     expect(lifetimes.every((value) => value >= 2 && value <= 5)).toBe(true);
