@@ -120,6 +120,8 @@ export class WorkerPool {
       // Keep each idle worker's event loop running (timers, sockets of the app):
       // piscina's default Atomics.wait would freeze it between tasks.
       atomics: 'async',
+      // piscina's run- and wait-time histograms: nothing reads them (the admin keeps its own).
+      recordTiming: false,
       loadBalancer: (task, workers) => this.#place((task as unknown as Record<symbol, Placement | null>)[Piscina.queueOptionsSymbol] ?? null, workers),
       ...(config.kind === 'javascript' && config.memoryLimit > 0
         // A hard ceiling for a leak within one request; the soft limit is checked after each.
