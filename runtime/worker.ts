@@ -114,17 +114,15 @@ export default function handle(request: WireRequest): Promise<TaskResult> {
 
 /**
  * A prefetched request runs only if this worker swaps its id out of its claim cell
- * before the main thread takes it back, and never once this worker is retiring (the
- * main thread then gives it to another). REQUEST_ID is set before the swap, so that a
- * main thread that lost the race finds the request running.
+ * before the main thread takes it back. A retiring worker declines it and leaves the
+ * cell as it is, so that the main thread can still take it back and give it to another
+ * worker even if this one is gone before its answer arrives. REQUEST_ID is set before
+ * the swap, so that a main thread that lost the race finds the request running.
  */
 function claimed(envelope: RequestEnvelope): boolean {
   if (envelope.claim === undefined) return true;
+  if (Atomics.load(control, ControlSlot.RETIRING) !== RetireReason.NONE) return false;
   const cell = ControlSlot.PREFETCH + envelope.claim;
-  if (Atomics.load(control, ControlSlot.RETIRING) !== RetireReason.NONE) {
-    Atomics.compareExchange(control, cell, envelope.id, 0);
-    return false;
-  }
   Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
   if (Atomics.compareExchange(control, cell, envelope.id, 0) === envelope.id) return true;
   Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);

@@ -242,12 +242,12 @@ export class WorkerPool {
       },
       (error: unknown) => {
         done();
-        this.#notifyDrain();
         // Its worker died before claiming it: it never ran, it runs elsewhere.
         const { offer } = placement;
-        if (offer && (this.#takeBack(offer) || offer.state === 'taken-back')) return undefined;
-        this.#receivers.delete(envelope.id);
+        const runsElsewhere = offer !== undefined && (this.#takeBack(offer) || offer.state === 'taken-back');
+        if (!runsElsewhere) this.#receivers.delete(envelope.id);
         this.#notifyDrain();
+        if (runsElsewhere) return undefined;
         throw error;
       },
     );
@@ -276,7 +276,7 @@ export class WorkerPool {
     if (this.config.inline || !placement) {
       return workers.find((worker) => worker.currentUsage < this.#concurrency && this.#accepts(worker.id)) ?? null;
     }
-    let busiest: { worker: W; handle: WorkerHandle } | undefined;
+    let leastBusy: { worker: W; handle: WorkerHandle } | undefined;
     for (const worker of workers) {
       const handle = this.#workers.get(worker.id);
       if (!handle?.accepts) continue;
@@ -285,19 +285,19 @@ export class WorkerPool {
         this.#assign(placement, handle);
         return worker;
       }
-      if (handle.boot && usage < this.#concurrency && (!busiest || usage < busiest.worker.currentUsage)) busiest = { worker, handle };
+      if (handle.boot && usage < this.#concurrency && (!leastBusy || usage < leastBusy.worker.currentUsage)) leastBusy = { worker, handle };
     }
-    if (!busiest) return null;
+    if (!leastBusy) return null;
     const { envelope, owner } = placement;
-    const claim = busiest.handle.offer(envelope.id);
+    const claim = leastBusy.handle.offer(envelope.id);
     if (claim === undefined) return null;
     envelope.claim = claim;
     // piscina posts the task with this very array: an offered body is copied instead.
     placement.transferList.length = 0;
-    placement.offer = { id: envelope.id, claim, handle: busiest.handle, owner, state: 'offered' };
+    placement.offer = { id: envelope.id, claim, handle: leastBusy.handle, owner, state: 'offered' };
     this.#offers.set(envelope.id, placement.offer);
-    this.#assign(placement, busiest.handle);
-    return busiest.worker;
+    this.#assign(placement, leastBusy.handle);
+    return leastBusy.worker;
   }
 
   #assign(placement: Placement, handle: WorkerHandle): void {
@@ -335,7 +335,7 @@ export class WorkerPool {
     if (this.#rebalancing || this.#offers.size === 0) return;
     this.#rebalancing = true;
     try {
-      while (this.#offers.size > 0 && this.#hasIdleWorker()) {
+      while (this.#offers.size > 0 && this.hasIdleWorker) {
         const oldest = this.#offers.values().next().value!;
         if (this.#takeBack(oldest)) oldest.owner.requeue();
       }
@@ -352,11 +352,8 @@ export class WorkerPool {
     return waiting;
   }
 
+  /** A booted worker that takes requests and holds none. */
   get hasIdleWorker(): boolean {
-    return this.#hasIdleWorker();
-  }
-
-  #hasIdleWorker(): boolean {
     for (const handle of this.#workers.values()) if (handle.boot && handle.accepts && handle.assigned === 0) return true;
     return false;
   }
