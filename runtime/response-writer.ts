@@ -23,12 +23,33 @@ const CANCEL_POLL_MS = 50;
 /** Upper bound of one flow-control wait; the main thread normally wakes it sooner. */
 const FLOW_WAIT_MS = 1000;
 
-export interface CancellationWatch {
+/**
+ * Watches the control block for a cancel of one request while the app is busy elsewhere
+ * (waiting for its next chunk). The main thread only stores the flag, so this polls.
+ * A class, not an object literal with a getter over a closure: see RunningTask in
+ * server/worker-pool.ts for what such literals cost the garbage collector.
+ */
+export class CancellationWatch {
   /** Resolves (never rejects) once the main thread cancels this request. */
   readonly cancelled: Promise<typeof CANCELLED>;
   /** True once `cancelled` has resolved. */
-  readonly fired: boolean;
-  stop(): void;
+  fired = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(isCancelled: () => boolean) {
+    this.cancelled = new Promise<typeof CANCELLED>((resolve) => {
+      this.#timer = setInterval(() => {
+        if (!isCancelled()) return;
+        this.fired = true;
+        clearInterval(this.#timer);
+        resolve(CANCELLED);
+      }, CANCEL_POLL_MS);
+    });
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }
 
 export class ResponseWriter {
@@ -60,26 +81,9 @@ export class ResponseWriter {
     return Atomics.load(this.#control, ControlSlot.CANCEL) === this.#id;
   }
 
-  /**
-   * Watch the control block for a cancel of this request while the app is busy elsewhere
-   * (waiting for its next chunk). The main thread only stores the flag, so this polls.
-   */
+  /** Watch for a cancel of this request while the app is busy elsewhere (see CancellationWatch). */
   watchCancellation(): CancellationWatch {
-    let timer: NodeJS.Timeout | undefined;
-    let fired = false;
-    const cancelled = new Promise<typeof CANCELLED>((resolve) => {
-      timer = setInterval(() => {
-        if (!this.cancelled) return;
-        fired = true;
-        clearInterval(timer);
-        resolve(CANCELLED);
-      }, CANCEL_POLL_MS);
-    });
-    return {
-      cancelled,
-      get fired() { return fired; },
-      stop: () => clearInterval(timer),
-    };
+    return new CancellationWatch(() => this.cancelled);
   }
 
   /** True while the client reads slower than the app produces (see ControlSlot.PAUSED). */

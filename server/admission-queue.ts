@@ -13,11 +13,20 @@ export interface QueueEntry {
   expire(): void;
 }
 
+interface Waiting<T> {
+  entry: T;
+  timer: NodeJS.Timeout | undefined;
+}
+
 export class AdmissionQueue<T extends QueueEntry> {
   readonly #maxSize: number;
   readonly #timeoutMs: number;
-  /** Insertion-ordered: the first entry is the oldest. Removal of any entry is O(1). */
-  readonly #entries = new Map<T, NodeJS.Timeout | undefined>();
+  /**
+   * Oldest first. An array, not a Map keyed by entry: a Map's rehashed tables kept every
+   * request they had seen alive through young-generation GCs (see IdTable). The queue
+   * is bounded by --max-queue, so finding an entry to remove is a short scan.
+   */
+  readonly #waiting: Waiting<T>[] = [];
 
   constructor(maxSize: number, timeoutSeconds: number) {
     this.#maxSize = maxSize;
@@ -25,7 +34,7 @@ export class AdmissionQueue<T extends QueueEntry> {
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#waiting.length;
   }
 
   /**
@@ -33,16 +42,15 @@ export class AdmissionQueue<T extends QueueEntry> {
    * counts requests that wait outside this queue but against the same limit.
    */
   push(entry: T, waitingElsewhere = 0): boolean {
-    if (this.#entries.size + waitingElsewhere >= this.#maxSize) return false;
+    if (this.#waiting.length + waitingElsewhere >= this.#maxSize) return false;
     let timer: NodeJS.Timeout | undefined;
     if (this.#timeoutMs > 0) {
       timer = setTimeout(() => {
-        this.#entries.delete(entry);
-        entry.expire();
+        if (this.remove(entry)) entry.expire();
       }, this.#timeoutMs);
       timer.unref();
     }
-    this.#entries.set(entry, timer);
+    this.#waiting.push({ entry, timer });
     return true;
   }
 
@@ -52,32 +60,30 @@ export class AdmissionQueue<T extends QueueEntry> {
    * queue timeout (--timeout still applies).
    */
   unshift(entry: T): void {
-    const rest = [...this.#entries];
-    this.#entries.clear();
-    this.#entries.set(entry, undefined);
-    for (const [other, timer] of rest) this.#entries.set(other, timer);
+    this.#waiting.unshift({ entry, timer: undefined });
   }
 
   /** Take the oldest entry out, or undefined when the queue is empty. */
   shift(): T | undefined {
-    const next = this.#entries.keys().next();
-    if (next.done) return undefined;
-    this.remove(next.value);
-    return next.value;
+    const oldest = this.#waiting.shift();
+    if (!oldest) return undefined;
+    clearTimeout(oldest.timer);
+    return oldest.entry;
   }
 
   /** Take an entry out wherever it is (client gone); false if it was not queued. */
   remove(entry: T): boolean {
-    if (!this.#entries.has(entry)) return false;
-    clearTimeout(this.#entries.get(entry));
-    this.#entries.delete(entry);
+    const index = this.#waiting.findIndex((waiting) => waiting.entry === entry);
+    if (index < 0) return false;
+    clearTimeout(this.#waiting[index]!.timer);
+    this.#waiting.splice(index, 1);
     return true;
   }
 
   /** Empty the queue, handing every entry to `reject` (shutdown). */
   drain(reject: (entry: T) => void): void {
-    for (const entry of [...this.#entries.keys()]) {
-      this.remove(entry);
+    for (const { entry, timer } of this.#waiting.splice(0)) {
+      clearTimeout(timer);
       reject(entry);
     }
   }

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
 import { MAX_PREFETCH, type BootReport, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../runtime/protocol.ts';
 import type { AppConfig } from './config.ts';
+import { IdTable } from './id-table.ts';
 import { WorkerHandle, type ExitReason, type WorkerView } from './worker-handle.ts';
 
 export { EXIT_REASONS, type ExitReason, type WorkerView } from './worker-handle.ts';
@@ -69,13 +70,33 @@ interface Offer {
 /**
  * A request handed to a worker: its result, and the hard stop for timeouts. `result`
  * resolves undefined when the request did not run there (see {@link WorkerPool.run}).
+ *
+ * A class on purpose, not an object literal with a getter: V8 gives each literal whose
+ * getter is a fresh closure a hidden class (map) of its own, maps live in the old
+ * generation, and through the getter's closure every such map kept its whole request
+ * alive across young-generation GCs until the next full one. That promoted about 10 MB
+ * per minor GC under load (docs/loadtest.md, "The promoted garbage").
  */
-export interface RunningTask {
-  result: Promise<TaskResult | undefined>;
+export class RunningTask {
+  readonly result: Promise<TaskResult | undefined>;
+  readonly #placement: Placement;
+  readonly #terminate: () => void;
+
+  constructor(result: Promise<TaskResult | undefined>, placement: Placement, terminate: () => void) {
+    this.result = result;
+    this.#placement = placement;
+    this.#terminate = terminate;
+  }
+
   /** Handed to a busy worker, where it waits its turn (it counts as queued). */
-  offered: boolean;
+  get offered(): boolean {
+    return this.#placement.offer !== undefined;
+  }
+
   /** Terminate the worker running this task (piscina replaces it). */
-  terminate(): void;
+  terminate(): void {
+    this.#terminate();
+  }
 }
 
 export class WorkerPool {
@@ -85,13 +106,13 @@ export class WorkerPool {
   readonly #hooks: PoolHooks;
   readonly #piscina: Piscina<WireRequest, TaskResult>;
   readonly #workers = new Map<number, WorkerHandle>();
-  readonly #receivers = new Map<number, StreamReceiver>();
+  readonly #receivers = new IdTable<StreamReceiver>();
   /** Requests whose worker retires once their response is complete. */
   readonly #retireOnRelease = new Map<number, number>();
   readonly #bootWaiters = new Set<() => boolean>();
   readonly #drainWaiters = new Set<() => boolean>();
-  /** Offered, not yet claimed requests, oldest first. */
-  readonly #offers = new Map<number, Offer>();
+  /** Offered, not yet claimed requests, oldest first (an array: see IdTable for why not a Map). */
+  readonly #offers: Offer[] = [];
   #rebalancing = false;
   #inFlight = 0;
   #closing: ExitReason | undefined;
@@ -251,20 +272,14 @@ export class WorkerPool {
         throw error;
       },
     );
-    return {
-      result,
-      get offered() { return placement.offer !== undefined; },
-      terminate: () => {
-        const stop = (): void => {
-          if (settled) return;
-          const handle = this.#findRunning(envelope.id);
-          if (handle) this.terminateWorker(handle.workerId, 'timeout');
-          // Handed to piscina but not yet picked up by its worker: look again shortly.
-          else setTimeout(stop, 50).unref();
-        };
-        stop();
-      },
+    const terminate = (): void => {
+      if (settled) return;
+      const handle = this.#findRunning(envelope.id);
+      if (handle) this.terminateWorker(handle.workerId, 'timeout');
+      // Handed to piscina but not yet picked up by its worker: look again shortly.
+      else setTimeout(terminate, 50).unref();
     };
+    return new RunningTask(result, placement, terminate);
   }
 
   /**
@@ -295,7 +310,7 @@ export class WorkerPool {
     // piscina posts the task with this very array: an offered body is copied instead.
     placement.transferList.length = 0;
     placement.offer = { id: envelope.id, claim, handle: leastBusy.handle, owner, state: 'offered' };
-    this.#offers.set(envelope.id, placement.offer);
+    this.#offers.push(placement.offer);
     this.#assign(placement, leastBusy.handle);
     return leastBusy.worker;
   }
@@ -310,7 +325,7 @@ export class WorkerPool {
    * was taken back (it never ran), false when its worker claimed it (it runs there).
    */
   withdraw(id: number): boolean {
-    const offer = this.#offers.get(id);
+    const offer = this.#offers.find((candidate) => candidate.id === id);
     return offer !== undefined && this.#takeBack(offer);
   }
 
@@ -324,7 +339,8 @@ export class WorkerPool {
   #forget(offer: Offer, state: Offer['state']): void {
     offer.state = state;
     // The same request may have been offered again since (same id, another offer).
-    if (this.#offers.get(offer.id) === offer) this.#offers.delete(offer.id);
+    const index = this.#offers.indexOf(offer);
+    if (index >= 0) this.#offers.splice(index, 1);
   }
 
   /**
@@ -332,11 +348,11 @@ export class WorkerPool {
    * the idle one (its owner hands it out again). Called when nothing waits in the queue.
    */
   rebalance(): void {
-    if (this.#rebalancing || this.#offers.size === 0) return;
+    if (this.#rebalancing || this.#offers.length === 0) return;
     this.#rebalancing = true;
     try {
-      while (this.#offers.size > 0 && this.hasIdleWorker) {
-        const oldest = this.#offers.values().next().value!;
+      while (this.#offers.length > 0 && this.hasIdleWorker) {
+        const oldest = this.#offers[0]!;
         if (this.#takeBack(oldest)) oldest.owner.requeue();
       }
     } finally {
@@ -348,7 +364,7 @@ export class WorkerPool {
   get offered(): number {
     let waiting = 0;
     // An offer its worker has claimed is running, though its result may not be in yet.
-    for (const offer of this.#offers.values()) if (offer.handle.holds(offer.id, offer.claim)) waiting++;
+    for (const offer of this.#offers) if (offer.handle.holds(offer.id, offer.claim)) waiting++;
     return waiting;
   }
 
@@ -360,7 +376,7 @@ export class WorkerPool {
 
   /** A worker that goes: its offered requests run elsewhere. */
   #takeBackOffers(handle: WorkerHandle): void {
-    for (const offer of [...this.#offers.values()]) {
+    for (const offer of [...this.#offers]) {
       if (offer.handle === handle && this.#takeBack(offer)) offer.owner.requeue();
     }
   }
