@@ -22,6 +22,9 @@ export function logAccess(logger: Logger, request: FastifyRequest, ms: number, o
     };
     channels.requestFinished.publish(finished);
   }
+  const failure = outcome.error && outcome.error.statusCode >= 500 ? outcome.error : undefined;
+  // At --log-level warn and above, a plain access line is not written: build nothing.
+  if (!failure && !logger.isLevelEnabled('info')) return;
   const { rawPath } = splitRequestTarget(requestTarget(request));
   const line = {
     method: request.raw.method,
@@ -33,8 +36,8 @@ export function logAccess(logger: Logger, request: FastifyRequest, ms: number, o
     worker: outcome.workerId ?? '-',
     ...(outcome.aborted ? { aborted: true } : {}),
   };
-  if (outcome.error && outcome.error.statusCode >= 500) {
-    logger.error({ ...line, code: outcome.error.code, detail: outcome.error.detail }, outcome.error.message);
+  if (failure) {
+    logger.error({ ...line, code: failure.code, detail: failure.detail }, failure.message);
   } else {
     logger.info(line, 'request');
   }

@@ -26,6 +26,10 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     loggerInstance: logger as FastifyBaseLogger,
     // One access-log line per request is written by dispatch/logAccess, not by Fastify.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: nothing logs through request.log with its request id
+    // (the access line is ours), and a pino child per request was a measurable share of
+    // the main thread's allocations (docs/loadtest.md, "The promoted garbage").
+    childLoggerFactory: (parent) => parent,
     bodyLimit: config.bodyLimit,
     exposeHeadRoutes: false,
     // Requests during shutdown get the catalog's 503 from the onRequest hook below.

@@ -92,19 +92,21 @@ function checkFieldBytes(rawHeaders: readonly string[]): InterpoolError | undefi
 }
 
 function checkFraming({ rawHeaders, httpVersion }: RequestHead): InterpoolError | undefined {
-  const counts = new Map<string, number>();
+  // How often each of SINGLETONS occurs (a fixed array: this runs for every request).
+  const counts = SINGLETONS.map(() => 0);
   let transferEncoding: string | undefined;
   let contentLength: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
-    counts.set(name, (counts.get(name) ?? 0) + 1);
+    const singleton = SINGLETONS.indexOf(name);
+    if (singleton < 0) continue;
+    counts[singleton]!++;
     if (name === 'transfer-encoding') transferEncoding = rawHeaders[i + 1]!;
     if (name === 'content-length') contentLength = rawHeaders[i + 1]!;
   }
-  if (httpVersion === '1.1' && !counts.has('host')) return badRequest('HTTP/1.1 request without a Host header');
-  for (const name of SINGLETONS) {
-    if ((counts.get(name) ?? 0) > 1) return badRequest(`more than one ${canonical(name)} header`);
-  }
+  if (httpVersion === '1.1' && counts[SINGLETONS.indexOf('host')] === 0) return badRequest('HTTP/1.1 request without a Host header');
+  const repeated = counts.findIndex((count) => count > 1);
+  if (repeated >= 0) return badRequest(`more than one ${canonical(SINGLETONS[repeated]!)} header`);
   if (contentLength !== undefined && !/^\d+$/.test(contentLength.trim())) return badRequest('Content-Length is not a number');
   if (transferEncoding === undefined) return undefined;
   if (contentLength !== undefined) return badRequest('both Content-Length and Transfer-Encoding');

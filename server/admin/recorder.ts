@@ -7,6 +7,7 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { channels, type RequestFinished, type RequestStarted } from '../diagnostics.ts';
+import { IdTable } from '../id-table.ts';
 import { bucketOf, newHistogram, quantilesOf } from './latency-histogram.ts';
 
 /** How far back the charts and windows reach, in seconds. */
@@ -50,7 +51,8 @@ class AppRecord {
     rejected: { '503': 0, '504': 0 },
     aborted: 0,
   };
-  readonly running = new Map<number, RunningRequest>();
+  /** By request id (an IdTable, not a Map: see IdTable). */
+  readonly running = new IdTable<RunningRequest>();
   /** Ring indexed by epoch second % HISTORY_SECONDS; `second` says which second a slot holds. */
   readonly #second = new Float64Array(HISTORY_SECONDS).fill(-1);
   readonly #count = new Uint32Array(HISTORY_SECONDS);
@@ -107,7 +109,7 @@ export interface AppRequestView {
   totals: RequestTotals;
   perSecond: number;
   latencyMs: { p50: number | null; p95: number | null; p99: number | null; windowSeconds: number };
-  running: Map<number, RunningRequest>;
+  running: IdTable<RunningRequest>;
 }
 
 export class RequestRecorder {
