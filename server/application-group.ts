@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { BootReport, ErrorData, TaskResult, WireRequest } from '../runtime/protocol.ts';
-import { AdmissionQueue, type QueueEntry } from './admission-queue.ts';
+import { AdmissionQueue } from './admission-queue.ts';
 import type { AppConfig } from './config.ts';
 import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
@@ -39,7 +39,7 @@ export interface GroupStats {
  * `result` settles with the task's result, or rejects when the request never ran
  * (queue timeout, dequeued) or its worker died.
  */
-export class RequestTicket implements QueueEntry, Requeueable {
+export class RequestTicket implements Requeueable {
   readonly envelope: WireRequest;
   readonly result: Promise<TaskResult>;
   #resolve!: (result: TaskResult) => void;
@@ -49,7 +49,10 @@ export class RequestTicket implements QueueEntry, Requeueable {
   #pool: WorkerPool | undefined;
   #task: RunningTask | undefined;
   readonly #admittedAt = Date.now();
-  /** --queue-timeout for a request offered to a busy worker (it still waits its turn). */
+  /**
+   * --queue-timeout, counted from admission: armed when the request first has to wait,
+   * in the queue or offered to a busy worker, and cleared once it runs or settles.
+   */
   #waitLimit: NodeJS.Timeout | undefined;
 
   constructor(group: ApplicationGroup, envelope: WireRequest, receiver: StreamReceiver) {
@@ -59,34 +62,57 @@ export class RequestTicket implements QueueEntry, Requeueable {
     this.result = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
   }
 
-  /** AdmissionQueue: a worker is free; run on the group's current generation. */
+  /** A worker has room: run on the group's current generation (now, or offered to a busy worker). */
   start(): void {
     this.#pool = this.#group.currentPool;
     const task = this.#pool.run(this.envelope, this.#receiver, this);
     this.#task = task;
-    const queueTimeout = this.#group.config.queueTimeout * 1000;
-    if (task.offered && queueTimeout > 0) {
-      const pool = this.#pool;
-      this.#waitLimit = setTimeout(() => {
-        if (this.#task === task && pool.withdraw(this.envelope.id)) this.#leave(new InterpoolError('INTERPOOL_ERR_QUEUE_TIMEOUT', [this.#group.config.queueTimeout]));
-      }, Math.max(0, queueTimeout - (Date.now() - this.#admittedAt)));
-      this.#waitLimit.unref();
-    }
+    if (task.offered) this.waits();
+    else this.#stopWaiting();
     task.result.then(
       (result) => {
         // A task this ticket has left behind (taken back, or failed while offered) is ignored.
         if (this.#task !== task) return;
-        clearTimeout(this.#waitLimit);
-        if (result) this.#resolve(result);
-        else this.requeue();
+        if (!result) {
+          this.requeue();
+          return;
+        }
+        this.#stopWaiting();
+        this.#resolve(result);
       },
-      (error: unknown) => { if (this.#task === task) this.#reject(error); },
+      (error: unknown) => {
+        if (this.#task !== task) return;
+        this.#stopWaiting();
+        this.#reject(error);
+      },
     ).finally(() => this.#group.pump());
   }
 
-  /** The request did not run where it was offered: back to the head of the queue. */
-  requeue(): void {
+  /**
+   * The request waits for an interpreter (queued, or offered to a busy one): hold it to
+   * --queue-timeout, counted from admission, wherever it waits.
+   */
+  waits(): void {
+    const limit = this.#group.config.queueTimeout * 1000;
+    if (limit <= 0 || this.#waitLimit) return;
+    this.#waitLimit = setTimeout(() => this.#waitedTooLong(), Math.max(0, limit - (Date.now() - this.#admittedAt)));
+    this.#waitLimit.unref();
+  }
+
+  #stopWaiting(): void {
     clearTimeout(this.#waitLimit);
+    this.#waitLimit = undefined;
+  }
+
+  #waitedTooLong(): void {
+    const error = new InterpoolError('INTERPOOL_ERR_QUEUE_TIMEOUT', [this.#group.config.queueTimeout]);
+    if (!this.#pool) this.#group.dequeue(this, error);
+    else if (this.#pool.withdraw(this.envelope.id)) this.#leave(error);
+    // Otherwise it runs already: --timeout applies from here.
+  }
+
+  /** The request did not run where it was offered: back to the head of the queue (its deadline stays). */
+  requeue(): void {
     this.#pool = undefined;
     this.#task = undefined;
     this.#group.requeue(this);
@@ -94,18 +120,13 @@ export class RequestTicket implements QueueEntry, Requeueable {
 
   /** Settle a request taken back before it ran (client gone, timeout). */
   #leave(error: InterpoolError): void {
-    clearTimeout(this.#waitLimit);
     this.#task = undefined;
-    this.#reject(error);
+    this.fail(error);
   }
 
-  /** AdmissionQueue: waited past --queue-timeout. */
-  expire(): void {
-    this.fail(new InterpoolError('INTERPOOL_ERR_QUEUE_TIMEOUT', [this.#group.config.queueTimeout]));
-  }
-
-  /** Settle a request that will never run (it left the queue). */
+  /** Settle a request that will never run (it left the queue, or was taken back). */
   fail(error: InterpoolError): void {
+    this.#stopWaiting();
     this.#reject(error);
   }
 
@@ -166,7 +187,7 @@ export class ApplicationGroup {
   constructor(config: AppConfig, log: Logger) {
     this.config = config;
     this.#log = log.child({ app: config.name });
-    this.#queue = new AdmissionQueue(config.maxQueue, config.queueTimeout);
+    this.#queue = new AdmissionQueue(config.maxQueue);
     this.#hooks = {
       onBooted: (pool, report) => this.#onBooted(pool, report),
       onExit: (pool, exit) => this.#onExit(pool, exit),
@@ -222,6 +243,7 @@ export class ApplicationGroup {
     if (!this.#queue.push(ticket, waiting)) {
       throw new InterpoolError('INTERPOOL_ERR_QUEUE_FULL', [this.config.name, this.config.maxQueue]);
     }
+    ticket.waits();
     return ticket;
   }
 

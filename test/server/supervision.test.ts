@@ -117,6 +117,20 @@ describe('backpressure', () => {
     expect((await json(`${t.url}/`)).served).toBe(before + 2);
   });
 
+  it('--queue-timeout holds wherever a request waits: handed ahead to the busy interpreter, or in the queue', async () => {
+    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--queue-timeout', '0.2']);
+    const before = (await json(`${t.url}/`)).served;
+    const busy = fetch(`${t.url}/?hold=800`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // One interpreter holds 3 requests beyond the one it runs; the other 2 wait in the queue.
+    const { url } = t;
+    const waited = await Promise.all(Array.from({ length: 5 }, () => fetch(`${url}/`)));
+    expect(waited.map((response) => response.status)).toEqual([504, 504, 504, 504, 504]);
+    for (const response of waited) expect(await response.text()).toContain('INTERPOOL_ERR_QUEUE_TIMEOUT');
+    expect((await busy).status).toBe(200);
+    expect((await json(`${t.url}/`)).served).toBe(before + 2);
+  });
+
   it('a client that disconnects while queued is dropped and never reaches the app', async () => {
     t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1']);
     const before = (await json(`${t.url}/`)).served;
