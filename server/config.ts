@@ -11,7 +11,7 @@ import { InterpoolError } from './errors.ts';
 import {
   APP_EXTENSIONS, displayPrefix, interpreterKindOf, normalisePrefix, parseMountSpec, splitCallable, type MountSpec,
 } from './mount-table.ts';
-import { OptionError, options, type Address, type LogLevel, type OptionSpec } from './options.ts';
+import { OptionError, options, type Address, type LogFormat, type LogLevel, type OptionSpec } from './options.ts';
 
 /** What an app may set for itself (config-file `apps` entries), else inherits from the server. */
 export interface PerAppSettings {
@@ -47,6 +47,7 @@ export interface ServerConfig extends PerAppSettings {
   bind: Address;
   bodyLimit: number;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   gracefulTimeout: number;
   reload: boolean;
   processes: number;

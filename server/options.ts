@@ -128,6 +128,8 @@ export type PythonVersion = (typeof PYTHON_VERSIONS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export const options = [
   {
@@ -154,6 +156,11 @@ export const options = [
     name: 'logLevel', flag: '--log-level', env: 'INTERPOOL_LOG_LEVEL', valueName: 'LEVEL',
     doc: `Least severe log level written: ${LOG_LEVELS.join(', ')}.`,
     default: (): LogLevel => 'info', defaultDoc: 'info', parse: oneOf(LOG_LEVELS), perApp: false,
+  },
+  {
+    name: 'logFormat', flag: '--log-format', env: 'INTERPOOL_LOG_FORMAT', valueName: 'FORMAT',
+    doc: 'How log lines look: "pretty" (time, level, message and the fields that matter, coloured), "json" (one JSON object per line, for log collectors), or "auto": pretty when stdout is a terminal, JSON otherwise.',
+    default: (): LogFormat => 'auto', defaultDoc: 'auto', parse: oneOf(LOG_FORMATS), perApp: false,
   },
   {
     name: 'gracefulTimeout', flag: '--graceful-timeout', env: 'INTERPOOL_GRACEFUL_TIMEOUT', valueName: 'SECONDS',

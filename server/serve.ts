@@ -144,7 +144,7 @@ function describeListenError(error: NodeJS.ErrnoException): string {
 /** The `serve` command: resolve the config, start, print where, and handle signals. */
 export async function startServer(sources: ConfigSources): Promise<RunningServer> {
   const config = resolveConfig(sources);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, config.logFormat);
   if (config.processes > 1 && cluster.isPrimary) return runPrimary(config, logger);
   const server = await openServer(config, logger);
   for (const group of server.groups) {

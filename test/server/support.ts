@@ -33,7 +33,7 @@ export async function startTestServer(argv: readonly string[]): Promise<TestServ
     },
   });
   const config = resolveConfig({ argv: [...argv, '--bind', '127.0.0.1:0'], env: {}, cwd: process.cwd() });
-  const server = await openServer(config, createLogger('info', sink));
+  const server = await openServer(config, createLogger('info', 'json', sink));
   const { hostname, port } = new URL(server.url);
   return { server, url: server.url, host: hostname, port: Number(port), logs, close: () => server.close() };
 }
