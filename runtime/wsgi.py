@@ -39,9 +39,11 @@ class BadResponse(Exception):
 
 # --- boot -------------------------------------------------------------------------
 
-def load_app(path, callable_name, app_dir, extra_paths):
+def load_app(path, callable_name, app_dir, extra_paths, validate=False):
     """Import the app file and find its callable.
 
+    With `validate` (interpool check), the callable is wrapped in wsgiref.validate, which
+    asserts every rule of PEP 3333 on both sides of the call.
     Returns None on success, else [code, message, detail] for the boot report.
     """
     global APP_MODULE, APPLICATION
@@ -67,6 +69,9 @@ def load_app(path, callable_name, app_dir, extra_paths):
                        and getattr(v, "__module__", name) == name)
         hint = f"; callables it defines: {', '.join(found)}" if found else ""
         return ["APP_CALLABLE_MISSING", f"{path}: no callable \"{callable_name}\"{hint}", None]
+    if validate:
+        from wsgiref.validate import validator
+        candidate = validator(candidate)
     APP_MODULE, APPLICATION = module, candidate
     return None
 

@@ -267,7 +267,7 @@ function guardReadOnly(pyodide: Pyodide, mounts: Set<unknown>): void {
 }
 
 function importApp(pyodide: Pyodide, spec: WorkerSpec, appDir: string, pythonPath: readonly string[]): void {
-  const failure = callPython(pyodide, 'load_app', spec.file, spec.callable, appDir, pythonPath) as
+  const failure = callPython(pyodide, 'load_app', spec.file, spec.callable, appDir, pythonPath, spec.settings.validate === true) as
     [code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING', message: string, detail: string | null] | undefined;
   if (failure) throw new BootError(failure[0], failure[1], failure[2] ?? undefined);
 }
