@@ -32,6 +32,19 @@ export interface GroupStats {
   available: boolean;
   exits: Record<ExitReason, number>;
   interpreters: WorkerView[];
+  /** The latest boot failure of the current generation, until an interpreter boots again. */
+  bootFailure: BootFailure | null;
+}
+
+/** A failed boot as the admin shows it (never sent to clients: `detail` is the traceback). */
+export interface BootFailure {
+  message: string;
+  detail: string | null;
+  /** Epoch ms of the failure, and of the retry it scheduled. */
+  at: number;
+  nextRetryAt: number;
+  /** Failed boots in a row. */
+  attempts: number;
 }
 
 /**
@@ -181,6 +194,7 @@ export class ApplicationGroup {
   #nextRequestId = 1;
   #bootFailures = 0;
   #lastBootError: ErrorData | undefined;
+  #bootFailure: BootFailure | null = null;
   #reloading: Promise<ReloadOutcome> | undefined;
   #closed = false;
 
@@ -292,6 +306,7 @@ export class ApplicationGroup {
     this.#generation = next.generation;
     this.#pool = next;
     this.#bootFailures = 0;
+    this.#bootFailure = null;
     this.pump();
     this.#log.info({ generation: next.generation }, 'reloaded: new interpreters serve, the old ones finish their requests');
     await old.close('reload');
@@ -311,6 +326,7 @@ export class ApplicationGroup {
       available: this.#pool.healthy || !this.#pool.failing,
       exits: { ...this.#exits },
       interpreters,
+      bootFailure: this.#bootFailure,
     };
   }
 
@@ -345,6 +361,7 @@ export class ApplicationGroup {
       if (this.#bootFailures > 0) this.#log.info({ worker: report.workerId, attempts: this.#bootFailures }, 'app booted again after failing');
       this.#bootFailures = 0;
       this.#lastBootError = undefined;
+      this.#bootFailure = null;
       this.#log.info({ worker: report.workerId, generation: pool.generation, version: report.version, stages: report.stages }, 'interpreter booted');
       for (const note of report.notes ?? []) this.#log.warn({ worker: report.workerId }, note);
       this.pump();
@@ -354,6 +371,7 @@ export class ApplicationGroup {
     const delay = Math.min(MAX_BOOT_BACKOFF_MS, 1000 * 2 ** (this.#bootFailures - 1));
     const changed = report.error.message !== this.#lastBootError?.message;
     this.#lastBootError = report.error;
+    this.#bootFailure = { message: report.error.message, detail: report.error.detail ?? null, at: Date.now(), nextRetryAt: Date.now() + delay, attempts: this.#bootFailures };
     // The traceback once per distinct failure; then one line per retry step.
     this.#log.error(
       { worker: report.workerId, attempt: this.#bootFailures, retryInMs: delay, ...(changed ? { detail: report.error.detail } : {}) },
