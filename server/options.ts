@@ -245,7 +245,7 @@ export const options = [
   },
   {
     name: 'limitRequestFieldSize', flag: '--limit-request-field-size', env: 'INTERPOOL_LIMIT_REQUEST_FIELD_SIZE', valueName: 'BYTES',
-    doc: 'Longest header line ("Name: value") accepted; a longer one gets 431.',
+    doc: 'Longest header line accepted, counted with its CRLF as gunicorn counts it ("Name: value\\r\\n": at 8190 the longest line is 8188 bytes before its CRLF); a longer one gets 431.',
     default: () => 8190, defaultDoc: '8190', parse: positiveInteger, perApp: false,
   },
   {

@@ -30,7 +30,10 @@ export interface HeadLimits {
   requestLine: number;
   /** --limit-request-fields: most header fields. */
   fields: number;
-  /** --limit-request-field-size: longest header line ("Name: value"), in bytes. */
+  /**
+   * --limit-request-field-size: longest header field line, in bytes, counted with its
+   * CRLF as gunicorn counts it ("Name: value\r\n"): at 8190, a line of 8188 bytes is the longest.
+   */
   fieldSize: number;
 }
 
@@ -75,7 +78,8 @@ function checkFieldLimits(rawHeaders: readonly string[], limits: HeadLimits): In
   if (rawHeaders.length / 2 > limits.fields) return new InterpoolError('INTERPOOL_ERR_TOO_MANY_HEADERS', [limits.fields]);
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (name.length + 2 + rawHeaders[i + 1]!.length > limits.fieldSize) {
+    // "Name: value" and its CRLF (Node hands the value over without its surrounding whitespace).
+    if (name.length + 2 + rawHeaders[i + 1]!.length + 2 > limits.fieldSize) {
       return new InterpoolError('INTERPOOL_ERR_HEADER_TOO_LARGE', [printable(name), limits.fieldSize]);
     }
   }
