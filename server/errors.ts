@@ -40,11 +40,12 @@ export const catalog = {
   INTERPOOL_ERR_HEADER_TOO_LARGE: { statusCode: 431, template: 'header %s is longer than --limit-request-field-size (%s bytes)', doc: 'One header line, counted with its CRLF as gunicorn counts it, is over --limit-request-field-size.' },
   INTERPOOL_ERR_HEAD_TOO_LARGE: { statusCode: 431, template: 'the request head is larger than %s bytes', doc: 'The request line and headers together are larger than the limits allow (the parser stops reading at that size).' },
   INTERPOOL_ERR_HTTP_VERSION: { statusCode: 505, template: '%s is not supported; send HTTP/1.1 or HTTP/1.0', doc: 'The request line names an HTTP version other than 1.0 or 1.1 (0.9, 1.2, 2.0 without a connection preface, 3.0).' },
-  INTERPOOL_ERR_ADMIN_UNAUTHORIZED: { statusCode: 401, template: 'the admin needs a loopback connection or --admin-token (Authorization: Bearer TOKEN)', doc: 'On the --admin-bind listener: the client is neither on loopback nor presenting the admin token. (On the public listener the admin answers 404 instead, as if it did not exist.)' },
+  INTERPOOL_ERR_ADMIN_UNAUTHORIZED: { statusCode: 401, template: 'the admin needs a loopback connection or --admin-token (Authorization: Bearer TOKEN)', doc: 'On the --admin-bind listener: the client presents no valid --admin-token (with a token set, every client needs it), or, without a token, is not a loopback client the server can be sure of. (On the public listener the admin answers 404 instead, as if it did not exist.)' },
   INTERPOOL_ERR_ADMIN_CROSS_SITE: { statusCode: 403, template: 'admin action refused, it may be cross-site: %s', doc: 'An admin action (reload, recycle, sign-in) lacks the X-Interpool-Admin: 1 header, or its Origin or Sec-Fetch-Site says another site sent it.' },
   INTERPOOL_ERR_ADMIN_METHOD: { statusCode: 405, template: 'admin actions take POST, not %s', doc: 'An admin action was requested with a method other than POST.' },
   INTERPOOL_ERR_ADMIN_TARGET: { statusCode: 404, template: 'nothing to act on: %s', doc: 'An admin action names an app that is not mounted or an interpreter that is not running.' },
   INTERPOOL_ERR_ADMIN_BAD_ACTION: { statusCode: 400, template: 'bad admin action: %s', doc: 'An admin action\'s body is not the JSON it expects.' },
+  INTERPOOL_ERR_ADMIN_THROTTLED: { statusCode: 429, template: 'too many wrong admin tokens from this client; try again in %s s', doc: 'The client presented five wrong --admin-token values (sign-in form, Bearer header or cookie) within a minute; every token it presents is refused until its minute is over. The response has Retry-After.' },
 } satisfies Record<string, CatalogEntry>;
 
 export type CatalogCode = keyof typeof catalog;

@@ -293,8 +293,8 @@ export const options = [
   },
   {
     name: 'adminToken', flag: '--admin-token', env: 'INTERPOOL_ADMIN_TOKEN', valueName: 'TOKEN',
-    doc: 'Lets clients other than loopback use the dashboard and /metrics: with "Authorization: Bearer TOKEN", or through the dashboard\'s sign-in, which keeps it in a cookie. At least 16 characters; prefer the environment variable (a flag shows in ps).',
-    default: (): string | undefined => undefined, defaultDoc: 'none (loopback only)', perApp: false,
+    doc: 'Require this token from every client of the dashboard and /metrics, loopback ones too (behind a reverse proxy on this machine every client is loopback): "Authorization: Bearer TOKEN", or the dashboard\'s sign-in, which keeps it in a cookie. Five wrong tokens a minute from one client get 429. At least 16 characters; prefer the environment variable (a flag shows in ps).',
+    default: (): string | undefined => undefined, defaultDoc: 'none (loopback clients without forwarding headers only)', perApp: false,
     parse: (raw: unknown, where: string): string => {
       if (typeof raw !== 'string' || raw.length < 16 || !/^[\x21-\x7e]+$/.test(raw)) {
         throw new OptionError(`${where} must be at least 16 printable characters without spaces`);

@@ -14,6 +14,7 @@ import { ApplicationGroup, type ReloadOutcome } from './application-group.ts';
 import { buildServer } from './app.ts';
 import { createAdmin } from './admin/admin.ts';
 import { buildAdminServer } from './admin/listener.ts';
+import { adminExposureWarning } from './admin/start-warning.ts';
 import { resolveConfig, type ConfigSources, type ServerConfig } from './config.ts';
 import { InterpoolError } from './errors.ts';
 import { runPrimary } from './cluster.ts';
@@ -145,6 +146,9 @@ function describeListenError(error: NodeJS.ErrnoException): string {
 export async function startServer(sources: ConfigSources): Promise<RunningServer> {
   const config = resolveConfig(sources);
   const logger = createLogger(config.logLevel, config.logFormat);
+  // Once, before listening (the primary's only, with --processes).
+  const adminWarning = cluster.isPrimary ? adminExposureWarning(config) : undefined;
+  if (adminWarning) logger.warn(adminWarning);
   if (config.processes > 1 && cluster.isPrimary) return runPrimary(config, logger);
   const server = await openServer(config, logger);
   for (const group of server.groups) {

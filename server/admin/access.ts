@@ -2,13 +2,18 @@
  * Who may see the admin dashboard and /metrics. The decision is a pure function of
  * what the connection and the request say, table-tested in test/unit/admin-access.test.ts:
  *
- * - a loopback connection (127.0.0.0/8, ::1), unless the request came through a proxy
- *   (it carries Forwarded, X-Forwarded-For or X-Real-IP: the client is then someone
- *   else), and only when its Host is localhost or an IP literal, so that a web page
- *   served under a DNS-rebound name cannot read the dashboard through the browser;
- * - or, with --admin-token, anyone presenting that token: `Authorization: Bearer TOKEN`,
- *   or the cookie the dashboard's sign-in sets.
+ * - with --admin-token, everyone presenting that token (`Authorization: Bearer TOKEN`,
+ *   or the cookie the dashboard's sign-in sets), and nobody else: loopback clients too,
+ *   because behind a reverse proxy on this machine every client is a loopback client;
+ * - without a token, a loopback connection (127.0.0.0/8, ::1) that the server can be
+ *   sure is the client itself: it carries no forwarding header of any kind (Forwarded,
+ *   X-Forwarded-*, X-Real-IP, Via, ...: the client is then someone else), and its Host
+ *   is localhost or an IP literal, so that a web page served under a DNS-rebound name
+ *   cannot read the dashboard through the browser.
  *
+ * A proxy that forwards without adding any header (nginx's plain `proxy_pass`) cannot be
+ * told apart from a local client: that is why docs/admin.md says to use --admin-bind or
+ * a token behind a proxy, and why the server warns at start (start-warning.ts).
  * The Host header never grants anything. Tokens are compared in constant time.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -20,11 +25,12 @@ export const ADMIN_COOKIE = 'interpool_admin';
 export interface AccessFacts {
   /** The socket's peer address, as Node reports it. */
   peerAddress: string;
-  host: string | undefined;
+  /** Every Host header, as sent (none for HTTP/1.0 without one). */
+  hosts: readonly string[];
   authorization: string | undefined;
   cookie: string | undefined;
-  /** The request carries forwarding headers (Forwarded, X-Forwarded-For, X-Real-IP). */
-  proxied: boolean;
+  /** The first header (lower-case) that says a proxy passed the request on, if any. */
+  forwardingHeader: string | undefined;
 }
 
 export type AccessDecision =
@@ -32,10 +38,15 @@ export type AccessDecision =
   | { allowed: false; reason: string };
 
 export function decideAccess(facts: AccessFacts, token: string | undefined): AccessDecision {
-  if (token !== undefined && presentsToken(facts, token)) return { allowed: true, via: 'token' };
-  if (!isLoopback(facts.peerAddress)) return { allowed: false, reason: 'not a loopback connection, and no valid token' };
-  if (facts.proxied) return { allowed: false, reason: 'came through a proxy (forwarding headers), and no valid token' };
-  if (facts.host !== undefined && !isLocalHostHeader(facts.host)) {
+  if (token !== undefined) {
+    if (presentsToken(facts, token)) return { allowed: true, via: 'token' };
+    return { allowed: false, reason: presentsCredentials(facts) ? 'wrong token' : 'no token (--admin-token is set: every client needs it)' };
+  }
+  if (!isLoopback(facts.peerAddress)) return { allowed: false, reason: 'not a loopback connection, and no --admin-token is set' };
+  if (facts.forwardingHeader !== undefined) return { allowed: false, reason: `came through a proxy (${facts.forwardingHeader} header), and no --admin-token is set` };
+  if (facts.hosts.length > 1) return { allowed: false, reason: 'more than one Host header' };
+  const host = facts.hosts[0];
+  if (host !== undefined && !isLocalHostHeader(host)) {
     return { allowed: false, reason: 'loopback connection with a Host that is not localhost or an IP address (DNS rebinding?)' };
   }
   return { allowed: true, via: 'loopback' };
@@ -47,13 +58,24 @@ export function isLoopback(address: string): boolean {
   return address === '::1' || address === '0:0:0:0:0:0:0:1';
 }
 
-/** localhost, *.localhost or an IP literal, with or without a port. */
+/** `[IPv6]` followed by nothing or `:port`; or a name or IPv4 address followed by nothing or `:port`. */
+const BRACKETED_HOST = /^\[([0-9A-Fa-f:.]+)\](?::\d{0,5})?$/;
+const PLAIN_HOST = /^([A-Za-z0-9.-]+)(?::\d{0,5})?$/;
+/** localhost or a name under it (RFC 6761: resolved on this machine, never by DNS), with an optional root dot. */
+const LOCALHOST_NAME = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*localhost\.?$/;
+
+/**
+ * localhost, *.localhost or an IP literal, with or without a port, parsed strictly:
+ * anything after a bracketed IPv6 literal but a port, an empty name, a port that is not
+ * digits, or a character no host name has, is not local.
+ */
 export function isLocalHostHeader(host: string): boolean {
-  const name = host.startsWith('[')
-    ? host.slice(1, host.indexOf(']') === -1 ? undefined : host.indexOf(']'))
-    : host.replace(/:\d*$/, '');
-  const lower = name.toLowerCase().replace(/\.$/, '');
-  return lower === 'localhost' || lower.endsWith('.localhost') || isIP(lower) !== 0;
+  const bracketed = BRACKETED_HOST.exec(host);
+  if (bracketed) return isIP(bracketed[1]!) === 6;
+  const plain = PLAIN_HOST.exec(host);
+  if (!plain) return false;
+  const name = plain[1]!.toLowerCase();
+  return LOCALHOST_NAME.test(name) || isIP(name) === 4;
 }
 
 /** The cookie value for a token: a digest, so the token itself is never stored in the browser. */
@@ -61,11 +83,20 @@ export function cookieValueOf(token: string): string {
   return createHash('sha256').update(`interpool-admin-cookie\0${token}`).digest('base64url');
 }
 
+/** The request offers a token, right or wrong: a Bearer header or the sign-in cookie (what the sign-in throttle counts). */
+export function presentsCredentials(facts: AccessFacts): boolean {
+  return bearerOf(facts) !== undefined || cookieNamed(facts.cookie, ADMIN_COOKIE) !== undefined;
+}
+
 function presentsToken(facts: AccessFacts, token: string): boolean {
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(facts.authorization ?? '')?.[1];
+  const bearer = bearerOf(facts);
   if (bearer !== undefined && sameSecret(bearer, token)) return true;
   const cookie = cookieNamed(facts.cookie, ADMIN_COOKIE);
   return cookie !== undefined && sameSecret(cookie, cookieValueOf(token));
+}
+
+function bearerOf(facts: AccessFacts): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(facts.authorization ?? '')?.[1];
 }
 
 /** Constant-time comparison (of digests, so that lengths leak nothing either). */
@@ -82,15 +113,35 @@ function cookieNamed(header: string | undefined, name: string): string | undefin
   return undefined;
 }
 
-const FORWARDING_HEADERS = new Set(['forwarded', 'x-forwarded-for', 'x-real-ip']);
+/**
+ * Headers that proxies and CDNs add to say whose request they pass on: RFC 7239, every
+ * X-Forwarded-* (For, Proto, Host, Port, Ssl, Prefix, Server ...), Via (RFC 9110 §7.6.3),
+ * and the vendor ones. Any of them, even empty, means the peer is not the client.
+ */
+const FORWARDING_HEADERS = new Set([
+  'forwarded', 'via', 'x-real-ip', 'x-client-ip', 'client-ip', 'true-client-ip', 'cf-connecting-ip',
+  'fastly-client-ip', 'x-cluster-client-ip', 'x-original-forwarded-for', 'x-proxyuser-ip',
+]);
+
+/** The first forwarding header among raw header names and values, lower-cased, or undefined. */
+export function forwardingHeaderIn(rawHeaders: readonly string[]): string | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (FORWARDING_HEADERS.has(name) || name === 'x-forwarded' || name.startsWith('x-forwarded-')) return name;
+  }
+  return undefined;
+}
 
 export function accessFactsOf(raw: IncomingMessage): AccessFacts {
-  const headers = raw.headers;
+  const hosts: string[] = [];
+  for (let i = 0; i + 1 < raw.rawHeaders.length; i += 2) {
+    if (raw.rawHeaders[i]!.toLowerCase() === 'host') hosts.push(raw.rawHeaders[i + 1]!);
+  }
   return {
     peerAddress: raw.socket.remoteAddress ?? '',
-    host: headers.host,
-    authorization: headers.authorization,
-    cookie: headers.cookie,
-    proxied: Object.keys(headers).some((name) => FORWARDING_HEADERS.has(name)),
+    hosts,
+    authorization: raw.headers.authorization,
+    cookie: raw.headers.cookie,
+    forwardingHeader: forwardingHeaderIn(raw.rawHeaders),
   };
 }

@@ -5,9 +5,11 @@
  */
 import type { ApplicationGroup } from '../application-group.ts';
 import type { ServerConfig } from '../config.ts';
+import { buildTrustedProxies, type TrustedProxies } from '../forwarded.ts';
 import { InterpreterSlots } from './interpreter-slots.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { RequestRecorder } from './recorder.ts';
+import { SignInThrottle } from './sign-in-throttle.ts';
 
 export const METRICS_PATH = '/metrics';
 
@@ -18,10 +20,13 @@ export interface Admin {
   readonly recorder: RequestRecorder;
   readonly slots: InterpreterSlots;
   readonly metrics: Metrics;
+  /** Who may speak for a client (--forwarded-allow-ips): the client the throttle counts and the log names. */
+  readonly trustedProxies: TrustedProxies;
+  readonly throttle: SignInThrottle;
   close(): void;
 }
 
-export function createAdmin(config: Pick<ServerConfig, 'adminPath' | 'adminToken'>, groups: readonly ApplicationGroup[]): Admin {
+export function createAdmin(config: Pick<ServerConfig, 'adminPath' | 'adminToken' | 'forwardedAllowIps'>, groups: readonly ApplicationGroup[]): Admin {
   const recorder = new RequestRecorder(groups.map((group) => group.config.name));
   const seed = new Map(groups.map((group) => [group.config.name, group.stats().interpreters]));
   const slots = new InterpreterSlots(seed);
@@ -33,6 +38,8 @@ export function createAdmin(config: Pick<ServerConfig, 'adminPath' | 'adminToken
     recorder,
     slots,
     metrics,
+    trustedProxies: buildTrustedProxies(config.forwardedAllowIps),
+    throttle: new SignInThrottle(),
     close() {
       recorder.close();
       slots.close();

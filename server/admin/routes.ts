@@ -10,7 +10,9 @@
  *   GET|POST <path>/login        the sign-in form for --admin-token (only when a token is set)
  *
  * Every route checks access first (access.ts): on the public listener a refused client
- * gets the same 404 as an unknown path; on the admin listener, 401.
+ * gets the same 404 as an unknown path; on the admin listener, 401. With --admin-token,
+ * a browser refused the dashboard page is sent to the sign-in form instead, and a client
+ * that presented too many wrong tokens gets 429 (sign-in-throttle.ts).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,9 +20,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { clientFacts } from '../client-view.ts';
 import { InterpoolError } from '../errors.ts';
-import { accessFactsOf, ADMIN_COOKIE, cookieValueOf, decideAccess, sameSecret } from './access.ts';
+import { resolveClient, type ClientView } from '../forwarded.ts';
+import { accessFactsOf, ADMIN_COOKIE, cookieValueOf, decideAccess, presentsCredentials, sameSecret } from './access.ts';
 import { METRICS_PATH, type Admin } from './admin.ts';
 import { ACTION_HEADER, crossSiteReason } from './cross-site.ts';
+import { throttleKeyOf } from './sign-in-throttle.ts';
 import { buildStats } from './stats.ts';
 
 export type Listener = 'public' | 'admin';
@@ -48,13 +52,32 @@ export function registerAdminRoutes(fastify: FastifyInstance, admin: Admin, list
   const log = logger.child({ admin: true });
   const base = admin.path;
 
+  const tokens = new TokenAttempts(admin, log);
+
   /** onRequest for every admin route: who may see it. */
   const guard = async (request: FastifyRequest, reply: FastifyReply) => {
     setSecurityHeaders(reply);
-    const decision = decideAccess(accessFactsOf(request.raw), admin.token);
-    if (decision.allowed) return;
-    log.info({ remote: request.raw.socket.remoteAddress, path: pathOf(request), reason: decision.reason }, 'admin access refused');
+    const facts = accessFactsOf(request.raw);
+    const decision = decideAccess(facts, admin.token);
+    if (decision.allowed && decision.via === 'loopback') return;
     // Returning the sent reply ends the request here: no handler runs.
+    const counted = admin.token !== undefined && presentsCredentials(facts);
+    const client = clientOf(request, admin);
+    if (counted) {
+      const wait = tokens.retryAfter(client);
+      if (wait > 0) return sendThrottled(reply, wait);
+    }
+    if (decision.allowed) return;
+    log.info({ ...client.fields, path: pathOf(request), reason: decision.reason }, 'admin access refused');
+    if (counted) {
+      tokens.recordFailure(client);
+      // A stale sign-in cookie (the token changed) is sent by the open dashboard every
+      // second: clear it, so that it counts once rather than throttling its own browser.
+      if (facts.cookie?.includes(`${ADMIN_COOKIE}=`)) reply.header('set-cookie', `${ADMIN_COOKIE}=; Path=${base}; Max-Age=0; HttpOnly; SameSite=Strict`);
+    }
+    if (admin.token !== undefined && request.method === 'GET' && (pathOf(request) === base || pathOf(request) === `${base}/`)) {
+      return reply.code(303).header('location', `${base}/login`).send();
+    }
     return refuse(reply, listener, request);
   };
   const route = (method: 'GET' | 'POST' | ('GET' | 'POST')[], url: string, handler: (request: FastifyRequest, reply: FastifyReply) => unknown) => {
@@ -103,7 +126,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, admin: Admin, list
     return { app, workerId, recycled: true };
   });
 
-  if (admin.token !== undefined) registerSignIn(fastify, admin, base, log);
+  if (admin.token !== undefined) registerSignIn(fastify, admin, base, log, tokens);
 
   // Anything else under the admin path: the same 404 for everyone (after the access check).
   fastify.route({
@@ -139,7 +162,7 @@ export function registerAdminRoutes(fastify: FastifyInstance, admin: Admin, list
  * holding a digest of the token and goes to the dashboard; a wrong one is refused as
  * an unauthorized request is.
  */
-function registerSignIn(fastify: FastifyInstance, admin: Admin, base: string, log: Logger): void {
+function registerSignIn(fastify: FastifyInstance, admin: Admin, base: string, log: Logger, tokens: TokenAttempts): void {
   const token = admin.token!;
   fastify.route({
     method: 'GET', url: `${base}/login`,
@@ -155,16 +178,68 @@ function registerSignIn(fastify: FastifyInstance, admin: Admin, base: string, lo
       setSecurityHeaders(reply);
       const reason = crossSiteReason(originFactsOf(request), { requireHeader: false });
       if (reason) return sendError(reply, new InterpoolError('INTERPOOL_ERR_ADMIN_CROSS_SITE', [reason]));
+      const client = clientOf(request, admin);
+      const wait = tokens.retryAfter(client);
+      if (wait > 0) return sendThrottled(reply, wait);
       const given = new URLSearchParams(bodyText(request)).get('token') ?? '';
       if (!sameSecret(given, token)) {
-        log.info({ remote: request.raw.socket.remoteAddress }, 'admin sign-in refused: wrong token');
+        log.info(client.fields, 'admin sign-in refused: wrong token');
+        tokens.recordFailure(client);
         return reply.code(303).header('location', `${base}/login?failed=1`).send();
       }
-      const secure = clientFacts(request).urlScheme === 'https' ? '; Secure' : '';
+      const secure = client.view.urlScheme === 'https' ? '; Secure' : '';
       reply.header('set-cookie', `${ADMIN_COOKIE}=${cookieValueOf(token)}; Path=${base}; Max-Age=${COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict${secure}`);
       return reply.code(303).header('location', `${base}/`).send();
     },
   });
+}
+
+/** Who sent a request: the peer, and the client the server trusts it to be (the forwarded one behind a trusted proxy). */
+interface Client {
+  view: ClientView;
+  /** The sign-in throttle's key. */
+  key: string;
+  /** For log lines: `remote` is the peer, `client` the address the server trusts. */
+  fields: { remote: string; client: string };
+}
+
+function clientOf(request: FastifyRequest, admin: Admin): Client {
+  const raw = request.raw;
+  const peer = { address: raw.socket.remoteAddress ?? '', port: raw.socket.remotePort ?? 0 };
+  // On the public listener app.ts's onRequest hook resolved it already; the --admin-bind
+  // listener resolves it here, with the same --forwarded-allow-ips. Headers a trusted
+  // proxy got wrong leave the peer as the client.
+  const resolved = request.clientView ?? resolveClient(peer, raw.rawHeaders, admin.trustedProxies);
+  const view: ClientView = resolved instanceof InterpoolError
+    ? { remoteAddress: peer.address, remotePort: peer.port, urlScheme: 'http', host: undefined }
+    : resolved;
+  return { view, key: throttleKeyOf(view.remoteAddress), fields: { remote: peer.address, client: view.remoteAddress } };
+}
+
+/** The sign-in throttle, read with the wall clock, logging once when it holds a client back. */
+class TokenAttempts {
+  readonly #admin: Admin;
+  readonly #log: Logger;
+
+  constructor(admin: Admin, log: Logger) {
+    this.#admin = admin;
+    this.#log = log;
+  }
+
+  retryAfter(client: Client): number {
+    return this.#admin.throttle.retryAfter(client.key, Date.now());
+  }
+
+  recordFailure(client: Client): void {
+    const now = Date.now();
+    if (!this.#admin.throttle.recordFailure(client.key, now)) return;
+    this.#log.warn({ ...client.fields, retryAfter: this.#admin.throttle.retryAfter(client.key, now) }, 'admin sign-in throttled: too many wrong tokens from this client');
+  }
+}
+
+function sendThrottled(reply: FastifyReply, retryAfterSeconds: number): FastifyReply {
+  reply.header('retry-after', String(retryAfterSeconds));
+  return sendError(reply, new InterpoolError('INTERPOOL_ERR_ADMIN_THROTTLED', [retryAfterSeconds]));
 }
 
 function setSecurityHeaders(reply: FastifyReply): FastifyReply {

@@ -112,11 +112,13 @@ describe.skipIf(!haveChromium || !outsideAddress)('admin sign-in from a non-loop
     await server?.close();
   });
 
-  it('answers 404 until the token is given once; the cookie then opens the dashboard and its actions', async () => {
+  it('sends the dashboard to the sign-in form until the token is given once; the cookie then opens the dashboard and its actions', async () => {
     const page = await browser.newPage();
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
-    expect((await page.goto(`${server.url}/admin`))!.status()).toBe(404);
+    expect((await page.goto(`${server.url}/admin`))!.status()).toBe(200);
+    expect(page.url()).toBe(`${server.url}/admin/login`);
+    expect((await page.goto(`${server.url}/admin/api/stats`))!.status()).toBe(404);
     expect((await page.goto(`${server.url}/metrics`))!.status()).toBe(404);
 
     await page.goto(`${server.url}/admin/login`);

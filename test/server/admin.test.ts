@@ -1,15 +1,19 @@
 // The admin endpoint on real sockets: the stats JSON under light load, /metrics as
-// Prometheus text, who may see it (token path, forged Host, proxied requests), the POST
-// actions and their cross-site guard, and --admin-bind.
+// Prometheus text, who may see it (token path, forged Host, proxied requests, sign-in
+// throttling), the POST actions and their cross-site guard, --admin-bind, and the
+// start-up warning for an admin a local proxy would open.
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminStats } from '../../server/admin/stats.ts';
-import { getRequest, headerOf, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
+import { exchange } from './hardening-support.ts';
+import { getRequest, headerOf, rawRequest, startChild, startTestServer, waitFor, type RawResponse, type TestServer } from './support.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
-const ACTION = { 'x-interpool-admin': '1', 'content-type': 'application/json' };
+const AUTH = { authorization: `Bearer ${TOKEN}` };
+const ACTION = { 'x-interpool-admin': '1', 'content-type': 'application/json', ...AUTH };
 
 async function stats(base: string, init: RequestInit = {}): Promise<AdminStats> {
-  const response = await fetch(`${base}/admin/api/stats`, init);
+  const response = await fetch(`${base}/admin/api/stats`, { ...init, headers: { ...AUTH, ...init.headers } });
   expect(response.status).toBe(200);
   return (await response.json()) as AdminStats;
 }
@@ -85,7 +89,7 @@ describe('admin on the public listener', () => {
 
     // The history holds whole seconds only: wait for the current one to end.
     await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
-    const withHistory = (await fetch(`${server.url}/admin/api/stats?history=1`).then((r) => r.json())) as AdminStats;
+    const withHistory = (await fetch(`${server.url}/admin/api/stats?history=1`, { headers: AUTH }).then((r) => r.json())) as AdminStats;
     const history = withHistory.apps[0]!.history!;
     // One point per whole second since the server started, up to five minutes (the
     // clock may tick between reading the figures and the history: one second either way).
@@ -96,7 +100,7 @@ describe('admin on the public listener', () => {
 
   it('GET /metrics: Prometheus text with requests, latency, queue, states, memory, exits and boots', async () => {
     await fetch(`${server.url}/`).then((r) => r.text());
-    const response = await fetch(`${server.url}/metrics`);
+    const response = await fetch(`${server.url}/metrics`, { headers: AUTH });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const { types, samples } = parsePrometheus(await response.text());
@@ -123,12 +127,12 @@ describe('admin on the public listener', () => {
   });
 
   it('the dashboard page and its assets are served by the server itself', async () => {
-    const page = await fetch(`${server.url}/admin`);
+    const page = await fetch(`${server.url}/admin`, { headers: AUTH });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     const html = await page.text();
     for (const src of html.matchAll(/(?:src|href)="([^"]+)"/g)) {
-      const asset = await fetch(`${server.url}${src[1]}`);
+      const asset = await fetch(`${server.url}${src[1]}`, { headers: AUTH });
       expect(asset.status, src[1]).toBe(200);
       expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(10);
     }
@@ -139,9 +143,15 @@ describe('admin on the public listener', () => {
     // A request that came through a proxy (forwarding headers) is not a local operator:
     // the way to be "not loopback" on a test machine's loopback socket.
     const proxied = 'X-Forwarded-For: 203.0.113.9';
+    /** One request from this loopback address (each test its own, so that the sign-in throttle keeps them apart). */
+    const from = async (localAddress: string, request: string): Promise<RawResponse> => (await exchange(server.port, request, { localAddress })).response;
+    const signIn = (token: string, extra: string[] = []) => [
+      'POST /admin/login HTTP/1.1', 'Host: localhost', ...extra, 'Content-Type: application/x-www-form-urlencoded',
+      `Content-Length: ${`token=${token}`.length}`, 'Connection: close', '', `token=${token}`,
+    ].join('\r\n');
 
     it('refuses non-local clients with a 404, whatever the Host header says', async () => {
-      for (const path of ['/admin', '/admin/', '/admin/api/stats', '/metrics', '/admin/assets/dashboard.js', '/admin/nope']) {
+      for (const path of ['/admin/api/stats', '/metrics', '/admin/assets/dashboard.js', '/admin/nope']) {
         for (const host of ['Host: localhost', 'Host: 127.0.0.1']) {
           const response = await rawRequest(server.port, getRequest(path, [proxied]).replace('Host: localhost', host));
           expect(response.status, `${path} ${host}`).toBe(404);
@@ -150,42 +160,92 @@ describe('admin on the public listener', () => {
       }
     });
 
-    it('refuses a loopback connection whose Host is a DNS name (rebinding)', async () => {
-      const response = await rawRequest(server.port, getRequest('/admin/api/stats').replace('Host: localhost', 'Host: rebind.example:80'));
-      expect(response.status).toBe(404);
-      const allowed = await rawRequest(server.port, getRequest('/admin/api/stats'));
+    it('with --admin-token, loopback clients need the token too (behind a local proxy every client is loopback)', async () => {
+      const stats = await rawRequest(server.port, getRequest('/admin/api/stats'));
+      expect(stats.status).toBe(404);
+      const metrics = await rawRequest(server.port, getRequest('/metrics'));
+      expect(metrics.status).toBe(404);
+      const reload = await rawRequest(server.port, getRequest('/admin/api/reload', ['X-Interpool-Admin: 1', 'Content-Length: 2'], 'POST').replace('\r\n\r\n', '\r\n\r\n{}'));
+      expect(reload.status).toBe(404);
+      // The dashboard page sends a browser to the sign-in form.
+      const page = await rawRequest(server.port, getRequest('/admin'));
+      expect(page.status).toBe(303);
+      expect(headerOf(page, 'location')).toBe('/admin/login');
+      const allowed = await rawRequest(server.port, getRequest('/admin/api/stats', [`Authorization: Bearer ${TOKEN}`]));
       expect(allowed.status).toBe(200);
     });
 
     it('lets a non-local client in with the Bearer token', async () => {
-      const response = await rawRequest(server.port, getRequest('/admin/api/stats', [proxied, `Authorization: Bearer ${TOKEN}`]));
+      const response = await from('127.0.0.3', getRequest('/admin/api/stats', [proxied, `Authorization: Bearer ${TOKEN}`]));
       expect(response.status).toBe(200);
       expect(JSON.parse(response.body.toString()).apps).toHaveLength(2);
-      const metrics = await rawRequest(server.port, getRequest('/metrics', [proxied, `Authorization: Bearer ${TOKEN}`]));
+      const metrics = await from('127.0.0.3', getRequest('/metrics', [proxied, `Authorization: Bearer ${TOKEN}`]));
       expect(metrics.status).toBe(200);
-      const wrong = await rawRequest(server.port, getRequest('/metrics', [proxied, 'Authorization: Bearer not-the-token-0000000000']));
+      const wrong = await from('127.0.0.3', getRequest('/metrics', [proxied, 'Authorization: Bearer not-the-token-0000000000']));
       expect(wrong.status).toBe(404);
     });
 
     it('signs in with the token through the form, and keeps it in an HttpOnly SameSite cookie', async () => {
-      const form = await rawRequest(server.port, getRequest('/admin/login', [proxied]));
+      const form = await from('127.0.0.4', getRequest('/admin/login', [proxied]));
       expect(form.status).toBe(200);
       expect(form.body.toString()).toContain('name="token"');
-      const post = (token: string) => rawRequest(server.port, [
-        'POST /admin/login HTTP/1.1', 'Host: localhost', proxied, 'Content-Type: application/x-www-form-urlencoded',
-        `Content-Length: ${`token=${token}`.length}`, 'Connection: close', '', `token=${token}`,
-      ].join('\r\n'));
-      const wrong = await post('wrong-token-wrong-token');
+      const wrong = await from('127.0.0.4', signIn('wrong-token-wrong-token', [proxied]));
       expect(wrong.status).toBe(303);
       expect(headerOf(wrong, 'set-cookie')).toBeUndefined();
-      const right = await post(TOKEN);
+      const right = await from('127.0.0.4', signIn(TOKEN, [proxied]));
       expect(right.status).toBe(303);
       expect(headerOf(right, 'location')).toBe('/admin/');
       const cookie = headerOf(right, 'set-cookie')!;
       expect(cookie).toMatch(/^interpool_admin=[\w-]+; Path=\/admin; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
       expect(cookie).not.toContain(TOKEN);
-      const page = await rawRequest(server.port, getRequest('/admin/api/stats', [proxied, `Cookie: ${cookie.split(';')[0]}`]));
+      const page = await from('127.0.0.4', getRequest('/admin/api/stats', [proxied, `Cookie: ${cookie.split(';')[0]}`]));
       expect(page.status).toBe(200);
+      // A stale cookie (the token changed) is refused, counted, and cleared.
+      const stale = await from('127.0.0.4', getRequest('/admin/api/stats', [proxied, 'Cookie: interpool_admin=stale']));
+      expect(stale.status).toBe(404);
+      expect(headerOf(stale, 'set-cookie')).toMatch(/^interpool_admin=; Path=\/admin; Max-Age=0/);
+    });
+
+    it('five wrong tokens from one client, then 429 with Retry-After, even for the right token; other clients go on', async () => {
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        const wrong = await from('127.0.0.5', signIn(`wrong-token-number-${attempt}`));
+        expect(wrong.status, `attempt ${attempt}`).toBe(303);
+        expect(headerOf(wrong, 'location')).toBe('/admin/login?failed=1');
+      }
+      const throttled = await from('127.0.0.5', signIn('wrong-token-number-6'));
+      expect(throttled.status).toBe(429);
+      const retryAfter = Number(headerOf(throttled, 'retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(60);
+      expect(throttled.body.toString()).toMatch(/^too many wrong admin tokens from this client; try again in \d+ s \(INTERPOOL_ERR_ADMIN_THROTTLED\)\n$/);
+      // Throttled, the right token tells nothing either: no oracle for the guesser.
+      expect((await from('127.0.0.5', signIn(TOKEN))).status).toBe(429);
+      expect((await from('127.0.0.5', getRequest('/admin/api/stats', [`Authorization: Bearer ${TOKEN}`]))).status).toBe(429);
+      // Another client is not held back.
+      const other = await from('127.0.0.6', signIn(TOKEN));
+      expect(other.status).toBe(303);
+      expect(headerOf(other, 'location')).toBe('/admin/');
+      // Logged once per failure, and once when the client is throttled.
+      const failures = server.logs.filter((line) => line.msg === 'admin sign-in refused: wrong token' && line.remote === '127.0.0.5');
+      expect(failures).toHaveLength(5);
+      expect(server.logs.filter((line) => String(line.msg).startsWith('admin sign-in throttled') && line.client === '127.0.0.5')).toHaveLength(1);
+    });
+
+    it('behind a trusted proxy, the throttle counts and the log names the forwarded client', async () => {
+      // 127.0.0.1 is trusted by the default --forwarded-allow-ips (127.0.0.1,::1).
+      const bearer = (client: string, token: string) => from('127.0.0.1', getRequest('/admin/api/stats', [`X-Forwarded-For: ${client}`, `Authorization: Bearer ${token}`]));
+      for (let attempt = 1; attempt <= 5; attempt++) expect((await bearer('198.51.100.7', `wrong-bearer-number-${attempt}`)).status).toBe(404);
+      expect((await bearer('198.51.100.7', 'wrong-bearer-number-6')).status).toBe(429);
+      expect((await bearer('198.51.100.8', TOKEN)).status).toBe(200);
+      const refusals = server.logs.filter((line) => line.msg === 'admin access refused' && line.client === '198.51.100.7');
+      expect(refusals).toHaveLength(5);
+      expect(refusals[0]).toMatchObject({ remote: '127.0.0.1', path: '/admin/api/stats', reason: 'wrong token' });
+    });
+
+    it('an untrusted peer cannot dodge the throttle by naming other clients in X-Forwarded-For', async () => {
+      const bearer = (client: string) => from('127.0.0.8', getRequest('/admin/api/stats', [`X-Forwarded-For: ${client}`, 'Authorization: Bearer wrong-bearer-0000000000']));
+      for (let attempt = 1; attempt <= 5; attempt++) expect((await bearer(`198.51.100.${attempt}`)).status).toBe(404);
+      expect((await bearer('198.51.100.99')).status).toBe(429);
     });
   });
 
@@ -221,10 +281,10 @@ describe('admin on the public listener', () => {
 
     it('refuses GET, requests without the header, cross-site origins, and unknown targets', async () => {
       const recycle = (init: RequestInit) => fetch(`${server.url}/admin/api/recycle`, init);
-      const get = await recycle({});
+      const get = await recycle({ headers: AUTH });
       expect(get.status).toBe(405);
       expect(get.headers.get('allow')).toBe('POST');
-      const form = await recycle({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'app=/&workerId=1' });
+      const form = await recycle({ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...AUTH }, body: 'app=/&workerId=1' });
       expect(form.status).toBe(403);
       expect(await form.text()).toContain('INTERPOOL_ERR_ADMIN_CROSS_SITE');
       const crossSite = await recycle({ method: 'POST', headers: { ...ACTION, origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' }, body: '{"app":"/","workerId":1}' });
@@ -238,11 +298,88 @@ describe('admin on the public listener', () => {
       expect(badBody.status).toBe(400);
       // Refused before any of that when the client may not see the admin at all.
       const outsider = await rawRequest(server.port, [
-        'POST /admin/api/reload HTTP/1.1', 'Host: localhost', 'X-Forwarded-For: 203.0.113.9', 'X-Interpool-Admin: 1',
+        'POST /admin/api/reload HTTP/1.1', 'Host: localhost', 'X-Interpool-Admin: 1',
         'Content-Length: 2', 'Connection: close', '', '{}',
       ].join('\r\n'));
       expect(outsider.status).toBe(404);
     });
+  });
+});
+
+describe('admin without a token: only clients the server can be sure are local', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer(['apps/hello.ts', '--workers', '1']);
+  });
+  afterAll(() => server?.close());
+
+  it('answers a plain loopback request', async () => {
+    expect((await rawRequest(server.port, getRequest('/admin/api/stats'))).status).toBe(200);
+    expect((await rawRequest(server.port, getRequest('/metrics'))).status).toBe(200);
+  });
+
+  it.each([
+    ['X-Forwarded-Proto', 'X-Forwarded-Proto: https'],
+    ['X-Forwarded-Host', 'X-Forwarded-Host: app.example'],
+    ['X-Forwarded-Port', 'X-Forwarded-Port: 443'],
+    ['Via', 'Via: 1.1 proxy'],
+    ['X-Real-IP', 'X-Real-IP: 203.0.113.9'],
+    ['Forwarded', 'Forwarded: for=203.0.113.9'],
+    ['X-Forwarded-For naming a remote client', 'X-Forwarded-For: 203.0.113.9'],
+    ['X-Forwarded-For naming a loopback client', 'X-Forwarded-For: 127.0.0.1'],
+  ])('refuses a request carrying %s: a proxy passed it on', async (_name, header) => {
+    for (const path of ['/admin/api/stats', '/metrics']) {
+      const response = await rawRequest(server.port, getRequest(path, [header]));
+      expect(response.status, path).toBe(404);
+    }
+    const reload = await rawRequest(server.port, [
+      'POST /admin/api/reload HTTP/1.1', 'Host: localhost', header, 'X-Interpool-Admin: 1', 'Content-Length: 2', 'Connection: close', '', '{}',
+    ].join('\r\n'));
+    expect(reload.status).toBe(404);
+  });
+
+  it('logs the forwarded client of a trusted proxy when it refuses', async () => {
+    await rawRequest(server.port, getRequest('/admin/api/stats', ['X-Forwarded-For: 203.0.113.44']));
+    const line = await waitFor(() => server.logs.find((entry) => entry.msg === 'admin access refused' && entry.client === '203.0.113.44'), 5000, 'the refusal line');
+    expect(line).toMatchObject({ remote: '127.0.0.1', path: '/admin/api/stats', reason: expect.stringMatching(/x-forwarded-for/) });
+  });
+
+  it.each([
+    ['[::1]evil.com', false], ['[::1]:80evil', false], ['127.0.0.1.evil.com', false], ['localhost:80:80', false],
+    ['[::1]', true], ['[::1]:8000', true], ['localhost.', true], ['LOCALHOST', true],
+  ])('Host: %s → allowed %s', async (host, allowed) => {
+    const response = await rawRequest(server.port, getRequest('/admin/api/stats').replace('Host: localhost', `Host: ${host}`));
+    if (allowed) expect(response.status).toBe(200);
+    // 404 from the admin, or 400 if the HTTP layer already refuses such a Host.
+    else expect([400, 404]).toContain(response.status);
+  });
+});
+
+describe('the start-up warning: the admin on the public listener, no token, a trusted proxy', () => {
+  const stop = (child: ChildProcess) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const WARNING = /behind a reverse proxy on this machine every client looks local/;
+
+  it('is logged, before listening, by default', async () => {
+    const { child, output } = await startChild(['apps/hello.ts', '--workers', '1']);
+    try {
+      expect(output()).toMatch(WARNING);
+      expect(output().search(WARNING)).toBeLessThan(output().search(/listening on/));
+      expect(output()).toMatch(/"level":40/);
+    } finally {
+      stop(child);
+    }
+  });
+
+  it('is not logged with --admin-bind', async () => {
+    const { child, output } = await startChild(['apps/hello.ts', '--workers', '1', '--admin-bind', '127.0.0.1:0']);
+    try {
+      expect(output()).not.toMatch(WARNING);
+    } finally {
+      stop(child);
+    }
   });
 });
 
