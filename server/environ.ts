@@ -21,15 +21,29 @@ export interface RequestFacts {
   forwardedHost?: string | undefined;
 }
 
+/** The scheme and authority that begin an absolute-form request target (RFC 9112 §3.2.2); group 1 is the authority. */
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i;
+
 /** Split an absolute-form or origin-form request target into raw path and query. */
 export function splitRequestTarget(rawUrl: string): { rawPath: string; query: string } {
   let target = rawUrl;
-  const absolute = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  const absolute = ABSOLUTE_FORM.exec(target);
   if (absolute) target = target.slice(absolute[0].length) || '/';
   const question = target.indexOf('?');
   return question === -1
     ? { rawPath: target, query: '' }
     : { rawPath: target.slice(0, question), query: target.slice(question + 1) };
+}
+
+/**
+ * The authority of an absolute-form request target ("http://host:81/p" → "host:81"), or
+ * undefined for any other form. RFC 9112 §3.2.2: a server that receives the absolute form
+ * must take the host from it and ignore the Host header.
+ */
+export function targetAuthority(rawUrl: string): string | undefined {
+  // Origin-form ("/...") is nearly every request: no regular expression for it.
+  if (rawUrl.charCodeAt(0) === 0x2f) return undefined;
+  return ABSOLUTE_FORM.exec(rawUrl)?.[1];
 }
 
 /**
@@ -96,6 +110,10 @@ export function serverNameAndPort(host: string | undefined, facts: RequestFacts)
 /** The full set of CGI variables for one request, for an app mounted at scriptName. */
 export function buildCgi(facts: RequestFacts, scriptName: string, pathInfo: string, query: string): Record<string, string> {
   const headers = headersToCgi(facts.rawHeaders);
+  // The host the client asked for: a trusted proxy's word, else an absolute-form target's
+  // authority (which replaces Host, RFC 9112 §3.2.2), else the Host header.
+  const authority = targetAuthority(facts.rawUrl);
+  if (authority !== undefined) headers.HTTP_HOST = authority;
   if (facts.forwardedHost !== undefined) headers.HTTP_HOST = facts.forwardedHost;
   const [serverName, serverPort] = serverNameAndPort(headers.HTTP_HOST, facts);
   // The CGI variables go into the same object as the headers (one allocation per request);

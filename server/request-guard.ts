@@ -9,10 +9,12 @@
  * bytes in header names and values, malformed request lines and versions 1.2 and 3+.
  * It lets through, and this guard refuses: two Host or two Content-Type headers, any
  * Transfer-Encoding but one `chunked` (gzip, identity, `gzip, chunked`), Transfer-Encoding
- * in HTTP/1.0, `*` with a method other than OPTIONS, HTTP/0.9 and HTTP/2.0 request lines.
+ * in HTTP/1.0, `*` with a method other than OPTIONS, HTTP/0.9 and HTTP/2.0 request lines,
+ * and an absolute-form target with userinfo or without a host.
  * The byte rules llhttp already enforces are checked again here, so that this function
  * states the whole policy and holds even if the parser is ever run leniently.
  */
+import { targetAuthority } from './environ.ts';
 import { InterpoolError } from './errors.ts';
 
 export interface RequestHead {
@@ -54,7 +56,8 @@ export function findRequestFault(head: RequestHead, limits: HeadLimits): Interpo
     ?? checkFieldLimits(head.rawHeaders, limits)
     ?? checkFieldBytes(head.rawHeaders)
     ?? checkFraming(head)
-    ?? checkAsteriskForm(head);
+    ?? checkAsteriskForm(head)
+    ?? checkAbsoluteForm(head);
 }
 
 function badRequest(problem: string): InterpoolError {
@@ -123,6 +126,18 @@ function checkFraming({ rawHeaders, httpVersion }: RequestHead): InterpoolError 
 
 function checkAsteriskForm({ method, target }: RequestHead): InterpoolError | undefined {
   if (target === '*' && method !== 'OPTIONS') return badRequest(`the request target * is only for OPTIONS, not ${method}`);
+  return undefined;
+}
+
+/**
+ * An absolute-form target's authority replaces Host (environ.ts), so it must name a host
+ * and nothing else: RFC 9110 §4.2.1 rejects an empty host, §4.2.4 treats userinfo as an error.
+ */
+function checkAbsoluteForm({ target }: RequestHead): InterpoolError | undefined {
+  const authority = targetAuthority(target);
+  if (authority === undefined) return undefined;
+  if (authority.includes('@')) return badRequest('the request target carries userinfo (user@host), which HTTP does not allow');
+  if (authority === '' || authority.startsWith(':')) return badRequest('the request target names no host');
   return undefined;
 }
 

@@ -129,6 +129,22 @@ describe('request headers as HTTP_*', () => {
   });
 });
 
+describe('absolute-form request target: its authority replaces Host, its path is matched (RFC 9112 §3.2.2)', () => {
+  const absolute = (target: string, host = 'other.test') => `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`;
+  it.each([
+    ['at the root', absolute('http://example.com/x'), { HTTP_HOST: 'example.com', SERVER_NAME: 'example.com', SERVER_PORT: '80', SCRIPT_NAME: '', PATH_INFO: '/x', QUERY_STRING: '' }],
+    ['with a port and a query', absolute('http://example.com:8081/x?q=1'), { HTTP_HOST: 'example.com:8081', SERVER_NAME: 'example.com', SERVER_PORT: '8081', PATH_INFO: '/x', QUERY_STRING: 'q=1' }],
+    ['mounted at /api', absolute('http://example.com/api/x'), { HTTP_HOST: 'example.com', SCRIPT_NAME: '/api', PATH_INFO: '/x' }],
+    ['a Host that names a mount does not choose it', absolute('http://example.com/deep/mount/y', 'api'), { HTTP_HOST: 'example.com', SCRIPT_NAME: '/deep/mount', PATH_INFO: '/y' }],
+    ['without a path', absolute('http://example.com'), { HTTP_HOST: 'example.com', SCRIPT_NAME: '', PATH_INFO: '/' }],
+    ['percent-decoded path', absolute('http://example.com/a%20b'), { PATH_INFO: '/a b' }],
+    ['HTTP/1.0 without Host', 'GET http://example.com/x HTTP/1.0\r\n\r\n', { HTTP_HOST: 'example.com', SERVER_NAME: 'example.com', PATH_INFO: '/x' }],
+  ])('%s', async (_label, request, expected) => {
+    const environ = await environFor(request);
+    for (const [key, value] of Object.entries(expected)) expect(environ[key], key).toBe(value);
+  });
+});
+
 describe('mounts split the path into SCRIPT_NAME and PATH_INFO', () => {
   it.each([
     ['/api', '/api', ''],

@@ -53,6 +53,8 @@ const refused: [string, string, number, RegExp][] = [
   ['space inside the request target', 'GET /a b HTTP/1.1\r\nHost: a\r\n\r\n', 400, /expected http/i],
   ['control byte in the request target', 'GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n', 400, /invalid char in url/i],
   ['lower-case method', 'get /front HTTP/1.1\r\nHost: a\r\n\r\n', 400, /invalid method/i],
+  ['absolute-form target with userinfo', 'GET http://user@example.test/front HTTP/1.1\r\nHost: a\r\n\r\n', 400, /userinfo/],
+  ['absolute-form target without a host', 'GET http:///front HTTP/1.1\r\nHost: a\r\n\r\n', 400, /names no host/],
   ['missing Host in HTTP/1.1', 'GET /front HTTP/1.1\r\n\r\n', 400, /HTTP\/1\.1 request without a Host header/],
   ['HTTP/0.9 request line', 'GET /front HTTP/0.9\r\nHost: a\r\n\r\n', 505, /(HTTP\/0\.9|this HTTP version) is not supported/],
   ['HTTP/2.0 request line on HTTP/1', 'GET /front HTTP/2.0\r\nHost: a\r\n\r\n', 505, /(HTTP\/2\.0|this HTTP version) is not supported/],

@@ -88,6 +88,18 @@ describe('buildCgi', () => {
     expect(cgi.CONTENT_LENGTH).toBe('');
   });
 
+  it.each([
+    ['origin-form: Host', '/x', undefined, 'example.test:8080', 'example.test', '8080'],
+    ['absolute-form: the target\'s authority replaces Host (RFC 9112 §3.2.2)', 'http://origin.test/x', undefined, 'origin.test', 'origin.test', '80'],
+    ['absolute-form with a port', 'http://origin.test:81/x?q', undefined, 'origin.test:81', 'origin.test', '81'],
+    ['absolute-form without a path', 'http://origin.test', undefined, 'origin.test', 'origin.test', '80'],
+    ['absolute-form, scheme in capitals', 'HTTP://Origin.Test/x', undefined, 'Origin.Test', 'Origin.Test', '80'],
+    ['a trusted proxy\'s host wins over both', 'http://origin.test/x', 'proxied.test', 'proxied.test', 'proxied.test', '80'],
+  ])('HTTP_HOST and SERVER_NAME: %s', (_name, rawUrl, forwardedHost, host, serverName, serverPort) => {
+    const cgi = buildCgi(facts({ rawUrl, forwardedHost }), '', '/x', '');
+    expect([cgi.HTTP_HOST, cgi.SERVER_NAME, cgi.SERVER_PORT]).toEqual([host, serverName, serverPort]);
+  });
+
   it('a header cannot overwrite a CGI variable', () => {
     const cgi = buildCgi(facts({ rawHeaders: ['Remote-Addr', '6.6.6.6', 'Script-Name', '/x'] }), '', '/', '');
     expect(cgi.REMOTE_ADDR).toBe('127.0.0.2');
