@@ -7,6 +7,7 @@ import { InterpoolError } from './errors.ts';
 import { OptionError } from './options.ts';
 import { renderServeHelp } from './help.ts';
 import { startServer } from './serve.ts';
+import { checkApp } from './check.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -19,6 +20,10 @@ const TOP_HELP = `Usage: interpool <command> [options]
 
 Commands:
   serve [MOUNT...] [options]   serve WSGI apps (see interpool serve --help)
+  check FILE[:CALLABLE] [options]
+                               boot one app as serve would, call GET / once (Python:
+                               under wsgiref.validate) and report; exit 0 when it
+                               boots and answers, 1 when not (options as for serve)
 
 Options:
   -h, --help       show this help
@@ -35,7 +40,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.stdout.write(TOP_HELP);
     return;
   }
-  if (command !== 'serve') {
+  if (command !== 'serve' && command !== 'check') {
     fail(`unknown command "${command}"; see interpool --help`);
   }
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -43,6 +48,10 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   try {
+    if (command === 'check') {
+      const outcome = await checkApp({ argv: rest, env: process.env, cwd: process.cwd() }, (line) => process.stdout.write(`${line}\n`));
+      process.exit(outcome.ok ? 0 : 1);
+    }
     await startServer({ argv: rest, env: process.env, cwd: process.cwd() });
   } catch (error) {
     if (error instanceof OptionError || (error instanceof InterpoolError && error.statusCode === 0)) fail(error.message);

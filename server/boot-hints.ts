@@ -1,0 +1,61 @@
+/**
+ * What to do about a boot failure whose cause is known: a module that this Python no
+ * longer has, or a dependency the interpreter cannot find. The boot-failure log line and
+ * `interpool check` add this hint to the app's own error, so that a bare "No module
+ * named 'cgi'" comes with the way out. Pure: the failure's message in, one line out.
+ */
+
+/** Standard-library modules removed from CPython, and the version that removed them. */
+const REMOVED_MODULES: Readonly<Record<string, string>> = {
+  // PEP 594 ("dead batteries"), removed in 3.13.
+  aifc: '3.13', audioop: '3.13', cgi: '3.13', cgitb: '3.13', chunk: '3.13', crypt: '3.13',
+  imghdr: '3.13', mailcap: '3.13', msilib: '3.13', nis: '3.13', nntplib: '3.13', ossaudiodev: '3.13',
+  pipes: '3.13', sndhdr: '3.13', spwd: '3.13', sunau: '3.13', telnetlib: '3.13', uu: '3.13', xdrlib: '3.13',
+  lib2to3: '3.13',
+  // Removed in 3.12.
+  distutils: '3.12', imp: '3.12', asynchat: '3.12', asyncore: '3.12', smtpd: '3.12',
+};
+
+/** Attributes removed from a module that stayed (the AttributeError names them). */
+const REMOVED_ATTRIBUTES: Readonly<Record<string, string>> = {
+  'ast.Str': '3.14', 'ast.Num': '3.14', 'ast.Bytes': '3.14', 'ast.NameConstant': '3.14', 'ast.Ellipsis': '3.14',
+  'pkgutil.ImpImporter': '3.12', 'pkgutil.ImpLoader': '3.12',
+  'configparser.SafeConfigParser': '3.12', 'unittest.findTestCases': '3.13',
+};
+
+export interface BootContext {
+  /** "3.14" or "3.12" (Pyodide), "native" (an embedded CPython), or a JS kind. */
+  python: string | undefined;
+}
+
+/** A one-line hint for a boot failure message, or undefined when the cause is not a known one. */
+export function hintForBootFailure(message: string, context: BootContext): string | undefined {
+  const missing = /No module named '([\w.]+)'/.exec(message)?.[1];
+  if (missing !== undefined) {
+    const top = missing.split('.')[0]!;
+    const removedIn = REMOVED_MODULES[top];
+    if (removedIn !== undefined) return removedHint(`\`${top}\``, removedIn, context);
+    return `the module \`${top}\` is not importable here: if it is installed on this machine, `
+      + 'give its directory with --python-path (e.g. a virtualenv\'s site-packages or /usr/lib/python3/dist-packages)';
+  }
+  const attribute = /module '([\w.]+)' has no attribute '(\w+)'/.exec(message);
+  if (attribute) {
+    const removedIn = REMOVED_ATTRIBUTES[`${attribute[1]}.${attribute[2]}`];
+    if (removedIn !== undefined) return removedHint(`\`${attribute[1]}.${attribute[2]}\``, removedIn, context);
+  }
+  return undefined;
+}
+
+function removedHint(what: string, removedIn: string, context: BootContext): string {
+  const older = olderPyodide(removedIn);
+  const choices = [
+    ...(older && context.python !== older ? [`with --python ${older}`] : []),
+    `with --python native on a CPython older than ${removedIn}`,
+  ];
+  return `${what} was removed in Python ${removedIn}: run this app ${choices.join(', or ')}`;
+}
+
+/** The newest Pyodide engine whose Python still has what `removedIn` removed. */
+function olderPyodide(removedIn: string): string | undefined {
+  return removedIn === '3.12' ? undefined : '3.12';
+}

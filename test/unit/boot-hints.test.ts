@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { hintForBootFailure } from '../../server/boot-hints.ts';
+
+describe('hintForBootFailure', () => {
+  it.each([
+    ["app.py: failed to import: ModuleNotFoundError: No module named 'cgi'", '3.14',
+      '`cgi` was removed in Python 3.13: run this app with --python 3.12, or with --python native on a CPython older than 3.13'],
+    ["ModuleNotFoundError: No module named 'cgi'", '3.12',
+      '`cgi` was removed in Python 3.13: run this app with --python native on a CPython older than 3.13'],
+    ["ModuleNotFoundError: No module named 'distutils.util'", '3.14',
+      '`distutils` was removed in Python 3.12: run this app with --python native on a CPython older than 3.12'],
+    ["AttributeError: module 'ast' has no attribute 'Str'", '3.14',
+      '`ast.Str` was removed in Python 3.14: run this app with --python 3.12, or with --python native on a CPython older than 3.14'],
+    ["ModuleNotFoundError: No module named 'flask'", '3.14',
+      "the module `flask` is not importable here: if it is installed on this machine, give its directory with --python-path (e.g. a virtualenv's site-packages or /usr/lib/python3/dist-packages)"],
+  ])('%s (--python %s)', (message, python, hint) => {
+    expect(hintForBootFailure(message, { python })).toBe(hint);
+  });
+
+  it.each([
+    "KeyError: 'missing-setting'",
+    "AttributeError: module 'os' has no attribute 'frobnicate'",
+    'SyntaxError: invalid syntax',
+  ])('no hint for a cause it does not know: %s', (message) => {
+    expect(hintForBootFailure(message, { python: '3.14' })).toBeUndefined();
+  });
+});
