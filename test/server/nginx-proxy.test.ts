@@ -2,29 +2,52 @@
 // docs/deployment-nginx.md (without TLS): the client's address, host and scheme reach
 // the app through the trusted proxy, and a client's own forwarding headers do not.
 // The client connects from 127.0.0.2 so that its address differs from nginx's.
+//
+// And the admin behind nginx, as docs/admin.md tells it: the documented config's
+// forwarding headers keep it closed; a plain `proxy_pass` (no forwarding header) makes
+// every client local, which interpool cannot tell; a token, or --admin-bind, is what
+// keeps it closed then.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exchange } from './hardening-support.ts';
-import { freePort, startTestServer, waitFor, type TestServer } from './support.ts';
+import { freePort, headerOf, startTestServer, waitFor, type TestServer } from './support.ts';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
 if (!NGINX) console.warn('nginx-proxy.test.ts skipped: nginx is not installed (Debian package "nginx": apt-get install -y nginx)');
 
+const TOKEN = 'nginx-test-admin-token-0123456789';
+
 describe.skipIf(!NGINX)('behind nginx (Debian package "nginx")', () => {
   let interpool: TestServer;
+  /** The same app with --admin-token, and with --admin-bind. */
+  let tokened: TestServer;
+  let separate: TestServer;
   let nginx: ChildProcess;
   let prefix: string;
+  /** nginx ports: the documented config, and a plain proxy_pass, in front of each interpool. */
   let port: number;
+  let plainPort: number;
+  let tokenedPort: number;
+  let tokenedPlainPort: number;
+  let separatePort: number;
 
   beforeAll(async () => {
     interpool = await startTestServer(['/=test/fixtures/apps/environ-echo.ts', '--workers', '1']);
-    port = await freePort();
+    tokened = await startTestServer(['/=test/fixtures/apps/environ-echo.ts', '--workers', '1', '--admin-token', TOKEN]);
+    separate = await startTestServer(['/=test/fixtures/apps/environ-echo.ts', '--workers', '1', '--admin-bind', '127.0.0.1:0']);
+    [port, plainPort, tokenedPort, tokenedPlainPort, separatePort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     prefix = mkdtempSync(join(tmpdir(), 'interpool-nginx-'));
     for (const dir of ['logs', 'tmp']) mkdirSync(join(prefix, dir));
-    writeFileSync(join(prefix, 'nginx.conf'), nginxConfig(prefix, port, interpool.port));
+    writeFileSync(join(prefix, 'nginx.conf'), nginxConfig(prefix, [
+      { listen: port, upstream: interpool.port, plain: false },
+      { listen: plainPort, upstream: interpool.port, plain: true },
+      { listen: tokenedPort, upstream: tokened.port, plain: false },
+      { listen: tokenedPlainPort, upstream: tokened.port, plain: true },
+      { listen: separatePort, upstream: separate.port, plain: false },
+    ]));
     nginx = spawn(NGINX!, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'logs', 'error.log'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     nginx.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
@@ -40,12 +63,12 @@ describe.skipIf(!NGINX)('behind nginx (Debian package "nginx")', () => {
       nginx.kill('SIGTERM');
       await exited;
     }
-    await interpool?.close();
+    await Promise.all([interpool?.close(), tokened?.close(), separate?.close()]);
     if (prefix) rmSync(prefix, { recursive: true, force: true });
   });
 
-  const through = async (request: string) => {
-    const { response } = await exchange(port, request, { localAddress: '127.0.0.2' });
+  const through = async (request: string, nginxPort = port, localAddress = '127.0.0.2') => {
+    const { response } = await exchange(nginxPort, request, { localAddress });
     return response;
   };
   const environOf = async (headers: string[]) => {
@@ -89,11 +112,112 @@ describe.skipIf(!NGINX)('behind nginx (Debian package "nginx")', () => {
     expect(response.status).toBe(414);
     expect(response.body.toString('utf8')).toMatch(/INTERPOOL_ERR_REQUEST_LINE_TOO_LONG/);
   });
+
+  describe('the admin behind nginx (docs/admin.md, "Behind a reverse proxy")', () => {
+    const get = (path: string, headers: string[] = []) => `GET ${path} HTTP/1.1\r\nHost: app.example\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`;
+    const signIn = (token: string) => `POST /admin/login HTTP/1.1\r\nHost: app.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${`token=${token}`.length}\r\nConnection: close\r\n\r\ntoken=${token}`;
+
+    it('the documented config: its forwarding headers keep the admin closed to every client, without a token', async () => {
+      for (const path of ['/admin/api/stats', '/metrics', '/admin']) {
+        const response = await through(get(path));
+        expect(response.status, path).toBe(404);
+      }
+      const line = await waitFor(() => interpool.logs.find((entry) => entry.msg === 'admin access refused' && entry.client === '127.0.0.2'), 5000, 'the refusal naming the client');
+      expect(line).toMatchObject({ remote: '127.0.0.1', reason: expect.stringMatching(/proxy/) });
+    });
+
+    it('a plain proxy_pass sends no forwarding header: interpool cannot tell, every client gets the admin (hence the warning, and --admin-bind or a token)', async () => {
+      const stats = await through(get('/admin/api/stats'), plainPort);
+      expect(stats.status).toBe(200);
+      expect(JSON.parse(stats.body.toString('utf8')).apps).toHaveLength(1);
+      expect((await through(get('/metrics'), plainPort)).status).toBe(200);
+    });
+
+    it('with a token, only the token opens the admin through a plain proxy_pass; the sign-in works through it', async () => {
+      expect((await through(get('/admin/api/stats'), tokenedPlainPort)).status).toBe(404);
+      expect((await through(get('/metrics'), tokenedPlainPort)).status).toBe(404);
+      const page = await through(get('/admin'), tokenedPlainPort);
+      expect(page.status).toBe(303);
+      expect(headerOf(page, 'location')).toMatch(/\/admin\/login$/);
+      expect((await through(get('/metrics', [`Authorization: Bearer ${TOKEN}`]), tokenedPlainPort)).status).toBe(200);
+      const signedIn = await through(signIn(TOKEN), tokenedPlainPort);
+      expect(signedIn.status).toBe(303);
+      const cookie = headerOf(signedIn, 'set-cookie')!.split(';')[0]!;
+      expect((await through(get('/admin/api/stats', [`Cookie: ${cookie}`]), tokenedPlainPort)).status).toBe(200);
+    });
+
+    it('the sign-in throttle counts each client nginx names (documented config); behind a plain proxy_pass all clients are one', async () => {
+      for (let attempt = 1; attempt <= 5; attempt++) {
+        expect((await through(signIn(`wrong-token-number-${attempt}`), tokenedPort, '127.0.0.3')).status, `attempt ${attempt}`).toBe(303);
+      }
+      const throttled = await through(signIn(TOKEN), tokenedPort, '127.0.0.3');
+      expect(throttled.status).toBe(429);
+      expect(Number(headerOf(throttled, 'retry-after'))).toBeGreaterThan(0);
+      expect(throttled.body.toString('utf8')).toMatch(/INTERPOOL_ERR_ADMIN_THROTTLED/);
+      // Another client, named by nginx's X-Forwarded-For, is not held back.
+      expect((await through(get('/admin/api/stats', [`Authorization: Bearer ${TOKEN}`]), tokenedPort, '127.0.0.4')).status).toBe(200);
+      expect(tokened.logs.filter((entry) => entry.msg === 'admin sign-in refused: wrong token' && entry.client === '127.0.0.3')).toHaveLength(5);
+
+      // A plain proxy_pass names nobody: every client is nginx, and one client's guesses hold back the others.
+      for (let attempt = 1; attempt <= 5; attempt++) await through(signIn(`wrong-token-again-${attempt}`), tokenedPlainPort, '127.0.0.5');
+      expect((await through(signIn(TOKEN), tokenedPlainPort, '127.0.0.6')).status).toBe(429);
+    });
+
+    it('--admin-bind: through nginx /admin and /metrics reach the app; the admin answers on its own loopback port only', async () => {
+      for (const path of ['/admin/api/stats', '/metrics']) {
+        const response = await through(get(path), separatePort);
+        expect(response.status, path).toBe(200);
+        expect((JSON.parse(response.body.toString('utf8')) as Record<string, string>).PATH_INFO).toBe(path);
+      }
+      const admin = await fetch(`${separate.server.adminUrl!}/admin/api/stats`);
+      expect(admin.status).toBe(200);
+    });
+  });
 });
 
-/** docs/deployment-nginx.md's configuration, on loopback, without TLS, in its own prefix. */
-function nginxConfig(prefix: string, listenPort: number, interpoolPort: number): string {
+interface ProxyServer {
+  listen: number;
+  upstream: number;
+  /** A bare `proxy_pass`, nginx's defaults: no forwarding header at all, HTTP/1.0, Host: 127.0.0.1:PORT. */
+  plain: boolean;
+}
+
+/** docs/deployment-nginx.md's configuration (or a plain proxy_pass), on loopback, without TLS, in its own prefix. */
+function nginxConfig(prefix: string, servers: readonly ProxyServer[]): string {
   const tmp = join(prefix, 'tmp');
+  const blocks = servers.map(({ listen, upstream, plain }) => plain
+    ? `
+    server {
+        listen 127.0.0.1:${listen};
+        location / {
+            proxy_pass http://127.0.0.1:${upstream};
+        }
+    }`
+    : `
+    upstream interpool_${listen} {
+        server 127.0.0.1:${upstream};
+        keepalive 16;
+    }
+
+    server {
+        listen 127.0.0.1:${listen};
+        server_name app.example;
+        client_max_body_size 10m;
+
+        location / {
+            proxy_pass http://interpool_${listen};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+
+            proxy_set_header Host              $http_host;
+            proxy_set_header X-Forwarded-For   $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host  $http_host;
+
+            proxy_buffering off;
+            proxy_read_timeout 60s;
+        }
+    }`).join('\n');
   return `
 worker_processes 1;
 pid ${join(prefix, 'nginx.pid')};
@@ -106,31 +230,7 @@ http {
     fastcgi_temp_path ${tmp}/fastcgi;
     uwsgi_temp_path ${tmp}/uwsgi;
     scgi_temp_path ${tmp}/scgi;
-
-    upstream interpool {
-        server 127.0.0.1:${interpoolPort};
-        keepalive 16;
-    }
-
-    server {
-        listen 127.0.0.1:${listenPort};
-        server_name app.example;
-        client_max_body_size 10m;
-
-        location / {
-            proxy_pass http://interpool;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-
-            proxy_set_header Host              $http_host;
-            proxy_set_header X-Forwarded-For   $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host  $http_host;
-
-            proxy_buffering off;
-            proxy_read_timeout 60s;
-        }
-    }
+${blocks}
 }
 `;
 }
