@@ -1,9 +1,12 @@
-"""The WSGI calling convention (PEP 3333) inside one Pyodide interpreter.
+"""The WSGI calling convention (PEP 3333) inside one Python interpreter.
 
-Loaded as text by runtime/interpreters/python.ts and installed as the module
+Loaded as text by runtime/interpreters/python.ts (Pyodide) and
+runtime/interpreters/native.ts (a CPython subinterpreter) and installed as the module
 ``interpool_wsgi``. The JavaScript side calls :func:`load_app` once per cold boot and
-:func:`handle` once per request, through a promising call (JSPI), so that a blocking
-wait inside the app (``time.sleep``) suspends this interpreter only.
+:func:`handle` once per request. Under Pyodide that call is a promising call (JSPI), so
+that a blocking wait inside the app (``time.sleep``) suspends this interpreter only; the
+native engine calls synchronously on the worker's own thread, where ``time.sleep`` is
+the real one. The few Pyodide-only parts are marked ``PYODIDE``.
 
 The CGI variables arrive already built by the main thread (one implementation of the
 environ rules for every kind of interpreter); this module adds the ``wsgi.*`` keys,
@@ -23,7 +26,19 @@ import sys
 import time
 import traceback
 
-from pyodide.ffi import can_run_sync, run_sync, to_js
+try:
+    from pyodide.ffi import can_run_sync, run_sync, to_js
+    PYODIDE = True
+except ImportError:  # the native engine: its addon converts values to JS itself
+    PYODIDE = False
+
+    def to_js(value):
+        return value
+
+    def can_run_sync():
+        return False
+
+    run_sync = None
 
 APP_MODULE = None
 APPLICATION = None
@@ -52,7 +67,10 @@ def load_app(path, callable_name, app_dir, extra_paths, validate=False):
     for entry in reversed([app_dir, *extra_paths]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
-    os.chdir(app_dir)
+    if PYODIDE:
+        # Natively the working directory is the process's, shared by every app and the
+        # server: it stays the server's, as under mod_wsgi.
+        os.chdir(app_dir)
     name = _module_name(path)
     try:
         spec = importlib.util.spec_from_file_location(name, path)
@@ -120,7 +138,8 @@ def _sleep(seconds):
 
 
 _sleep.__doc__ = time.sleep.__doc__
-time.sleep = _sleep
+if PYODIDE:
+    time.sleep = _sleep
 
 
 # --- the network --------------------------------------------------------------
@@ -336,10 +355,13 @@ def _describe(value):
 
 
 def build_environ(cgi, url_scheme, body, host):
-    environ = cgi.to_py()
+    # PYODIDE: the CGI dict and the body arrive as JS proxies; natively as dict and bytes.
+    environ = cgi.to_py() if PYODIDE else dict(cgi)
+    if PYODIDE:
+        body = body.to_bytes()
     environ["wsgi.version"] = (1, 0)
     environ["wsgi.url_scheme"] = url_scheme
-    environ["wsgi.input"] = InputStream(body.to_bytes())
+    environ["wsgi.input"] = InputStream(body)
     environ["wsgi.errors"] = ErrorStream(host)
     environ["wsgi.multithread"] = False
     environ["wsgi.multiprocess"] = True
