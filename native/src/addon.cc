@@ -1,0 +1,155 @@
+// The addon's JS surface: one Engine per Node environment (per worker thread), holding
+// at most one subinterpreter, created, used and ended by that thread only. Policy (which
+// CPython, what to pre-import, what to run) is the caller's: see runtime/interpreters/native.ts.
+#include <napi.h>
+
+#include "convert.h"
+#include "interpreter.h"
+
+namespace interpool {
+namespace {
+
+Napi::Error ToJsError(Napi::Env env, const NativeFailure& failure) {
+  Napi::Error error = Napi::Error::New(env, failure.what());
+  error.Set("code", failure.code);
+  if (!failure.detail.empty()) error.Set("detail", failure.detail);
+  return error;
+}
+
+class Engine : public Napi::Addon<Engine> {
+ public:
+  Engine(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+        InstanceValue("pythonVersion", Napi::String::New(env, PY_VERSION), napi_enumerable),
+        InstanceValue("ownGilSupported", Napi::Boolean::New(env, PY_VERSION_HEX >= 0x030C0000), napi_enumerable),
+        InstanceMethod("initialize", &Engine::Initialize),
+        InstanceMethod("start", &Engine::Start),
+        InstanceMethod("run", &Engine::Run),
+        InstanceMethod("call", &Engine::Call),
+        InstanceMethod("end", &Engine::End),
+    });
+  }
+
+  // The worker thread's environment is going away (the worker exits): end its
+  // interpreter so that its memory goes back to the process.
+  ~Engine() {
+    if (sub_ == nullptr) return;
+    SetEnvironmentTearingDown(true);
+    EndSubinterpreter(sub_);
+    SetEnvironmentTearingDown(false);
+  }
+
+ private:
+  // initialize(executable, preimport[]) → {version, executable, ownGil, preimportFailures}
+  Napi::Value Initialize(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string executable = info[0].As<Napi::String>().Utf8Value();
+    std::vector<std::string> preimport;
+    auto names = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < names.Length(); i++) preimport.push_back(names.Get(i).As<Napi::String>().Utf8Value());
+    try {
+      RuntimeInfo runtime = InitializeMain(executable, preimport);
+      auto result = Napi::Object::New(env);
+      result.Set("version", runtime.version);
+      result.Set("executable", runtime.executable);
+      result.Set("ownGil", runtime.ownGil);
+      auto failures = Napi::Array::New(env, runtime.preimportFailures.size());
+      for (size_t i = 0; i < runtime.preimportFailures.size(); i++) failures.Set(static_cast<uint32_t>(i), runtime.preimportFailures[i]);
+      result.Set("preimportFailures", failures);
+      return result;
+    } catch (const NativeFailure& failure) {
+      throw ToJsError(env, failure);
+    }
+  }
+
+  // start(ownGil) creates this thread's subinterpreter.
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (sub_ != nullptr) throw ToJsError(env, NativeFailure("NATIVE_STATE", "this thread already has a subinterpreter"));
+    try {
+      sub_ = CreateSubinterpreter(info[0].ToBoolean().Value());
+    } catch (const NativeFailure& failure) {
+      throw ToJsError(env, failure);
+    }
+    return env.Undefined();
+  }
+
+  // run(code): exec the code in the subinterpreter's __main__.
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string code = info[0].As<Napi::String>().Utf8Value();
+    try {
+      InterpreterGuard hold(Started(env));
+      PyObject* globals = MainGlobals();
+      PyObject* result = PyRun_String(code.c_str(), Py_file_input, globals, globals);
+      if (result == nullptr) throw TakePythonException();
+      Py_DECREF(result);
+    } catch (const NativeFailure& failure) {
+      throw ToJsError(env, failure);
+    }
+    return env.Undefined();
+  }
+
+  // call(name, ...args): __main__.<name>(*args), the arguments and the result converted
+  // (convert.h). A Python exception becomes an error with code PYTHON_EXCEPTION.
+  Napi::Value Call(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    try {
+      InterpreterGuard hold(Started(env));
+      PyObject* function = PyDict_GetItemString(MainGlobals(), name.c_str());  // borrowed
+      if (function == nullptr) throw NativeFailure("NATIVE_STATE", "__main__ has no function " + name);
+      PyObject* args = PyTuple_New(static_cast<Py_ssize_t>(info.Length() - 1));
+      if (args == nullptr) throw TakePythonException();
+      try {
+        for (size_t i = 1; i < info.Length(); i++) PyTuple_SET_ITEM(args, static_cast<Py_ssize_t>(i - 1), ToPython(env, info[i]));
+      } catch (...) {
+        Py_DECREF(args);
+        throw;
+      }
+      PyObject* result = PyObject_Call(function, args, nullptr);
+      Py_DECREF(args);
+      if (result == nullptr) throw TakePythonException();
+      try {
+        Napi::Value converted = ToJs(env, result);
+        Py_DECREF(result);
+        return converted;
+      } catch (...) {
+        Py_DECREF(result);
+        throw;
+      }
+    } catch (const NativeFailure& failure) {
+      throw ToJsError(env, failure);
+    }
+  }
+
+  // end(): end this thread's subinterpreter (a no-op when there is none).
+  Napi::Value End(const Napi::CallbackInfo& info) {
+    if (sub_ != nullptr) {
+      PyThreadState* sub = sub_;
+      sub_ = nullptr;
+      EndSubinterpreter(sub);
+    }
+    return info.Env().Undefined();
+  }
+
+  PyThreadState* Started(Napi::Env env) {
+    if (sub_ == nullptr) throw ToJsError(env, NativeFailure("NATIVE_STATE", "this thread has no subinterpreter (call start first)"));
+    return sub_;
+  }
+
+  // The subinterpreter's __main__ namespace (borrowed); the caller holds its GIL.
+  static PyObject* MainGlobals() {
+    PyObject* main = PyImport_AddModule("__main__");  // borrowed
+    if (main == nullptr) throw TakePythonException();
+    return PyModule_GetDict(main);
+  }
+
+  PyThreadState* sub_ = nullptr;
+};
+
+}  // namespace
+}  // namespace interpool
+
+using interpool::Engine;
+NODE_API_ADDON(Engine)

@@ -1,0 +1,196 @@
+#include "convert.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "interpreter.h"
+
+namespace interpool {
+namespace {
+
+thread_local bool environmentTearingDown = false;
+constexpr const char* kCapsuleName = "interpool.js_function";
+
+// A JS function held by Python: the capsule is the `self` of a builtin function.
+struct HeldFunction {
+  Napi::FunctionReference function;
+};
+
+void ReleaseHeldFunction(PyObject* capsule) {
+  auto* held = static_cast<HeldFunction*>(PyCapsule_GetPointer(capsule, kCapsuleName));
+  if (environmentTearingDown) held->function.SuppressDestruct();
+  delete held;
+}
+
+// Called by Python, holding the calling interpreter's GIL, on the worker thread that is
+// inside a Node-API call: calling the JS function synchronously is allowed here. The GIL
+// is released while JS runs, so that JS may block (backpressure) without stalling the
+// interpreter's other threads, or on 3.11 every other interpreter.
+PyObject* CallHeldFunction(PyObject* capsule, PyObject* args) {
+  auto* held = static_cast<HeldFunction*>(PyCapsule_GetPointer(capsule, kCapsuleName));
+  Napi::Env env = held->function.Env();
+  try {
+    Napi::HandleScope scope(env);
+    std::vector<napi_value> jsArgs;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) jsArgs.push_back(ToJs(env, PyTuple_GET_ITEM(args, i)));
+    Napi::Value result;
+    {
+      GilRelease release;
+      result = held->function.Call(jsArgs);
+    }
+    return ToPython(env, result);
+  } catch (const Napi::Error& error) {
+    PyErr_SetString(PyExc_RuntimeError, error.Message().c_str());
+  } catch (const NativeFailure& failure) {
+    PyErr_SetString(PyExc_RuntimeError, failure.what());
+  }
+  return nullptr;
+}
+
+PyMethodDef heldFunctionDef = {"js_function", CallHeldFunction, METH_VARARGS, "A JavaScript function of this worker thread."};
+
+// A new reference, or a thrown NativeFailure carrying the Python exception.
+PyObject* Checked(PyObject* object) {
+  if (object == nullptr) throw TakePythonException();
+  return object;
+}
+
+PyObject* ToPythonBytes(const void* data, size_t length) {
+  return Checked(PyBytes_FromStringAndSize(static_cast<const char*>(data), static_cast<Py_ssize_t>(length)));
+}
+
+[[noreturn]] void ThrowPythonAsTypeError(Napi::Env env, const std::string& what) {
+  NativeFailure failure = TakePythonException();
+  throw Napi::TypeError::New(env, what + ": " + failure.what());
+}
+
+}  // namespace
+
+void SetEnvironmentTearingDown(bool tearingDown) { environmentTearingDown = tearingDown; }
+
+PyObject* ToPython(Napi::Env env, Napi::Value value) {
+  if (value.IsUndefined() || value.IsNull()) Py_RETURN_NONE;
+  if (value.IsBoolean()) return PyBool_FromLong(value.As<Napi::Boolean>().Value());
+  if (value.IsNumber()) {
+    double number = value.As<Napi::Number>().DoubleValue();
+    if (std::isfinite(number) && std::trunc(number) == number && std::fabs(number) <= 9007199254740992.0) {
+      return Checked(PyLong_FromLongLong(static_cast<long long>(number)));
+    }
+    return Checked(PyFloat_FromDouble(number));
+  }
+  if (value.IsString()) {
+    std::string text = value.As<Napi::String>().Utf8Value();
+    return Checked(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "surrogatepass"));
+  }
+  if (value.IsTypedArray()) {
+    auto view = value.As<Napi::TypedArray>();
+    return ToPythonBytes(static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset(), view.ByteLength());
+  }
+  if (value.IsArrayBuffer()) {
+    auto buffer = value.As<Napi::ArrayBuffer>();
+    return ToPythonBytes(buffer.Data(), buffer.ByteLength());
+  }
+  if (value.IsArray()) {
+    auto array = value.As<Napi::Array>();
+    PyObject* list = Checked(PyList_New(array.Length()));
+    try {
+      for (uint32_t i = 0; i < array.Length(); i++) PyList_SET_ITEM(list, i, ToPython(env, array.Get(i)));
+    } catch (...) {
+      Py_DECREF(list);
+      throw;
+    }
+    return list;
+  }
+  if (value.IsFunction()) {
+    auto* held = new HeldFunction{Napi::Persistent(value.As<Napi::Function>())};
+    PyObject* capsule = PyCapsule_New(held, kCapsuleName, ReleaseHeldFunction);
+    if (capsule == nullptr) {
+      delete held;
+      throw TakePythonException();
+    }
+    PyObject* function = PyCFunction_New(&heldFunctionDef, capsule);
+    Py_DECREF(capsule);
+    return Checked(function);
+  }
+  if (value.IsObject()) {
+    auto object = value.As<Napi::Object>();
+    Napi::Array names = object.GetPropertyNames();
+    PyObject* dict = Checked(PyDict_New());
+    try {
+      for (uint32_t i = 0; i < names.Length(); i++) {
+        Napi::Value name = names.Get(i);
+        PyObject* key = ToPython(env, name.ToString());
+        PyObject* item = nullptr;
+        try {
+          item = ToPython(env, object.Get(name));
+        } catch (...) {
+          Py_DECREF(key);
+          throw;
+        }
+        int failed = PyDict_SetItem(dict, key, item);
+        Py_DECREF(key);
+        Py_DECREF(item);
+        if (failed != 0) throw TakePythonException();
+      }
+    } catch (...) {
+      Py_DECREF(dict);
+      throw;
+    }
+    return dict;
+  }
+  throw Napi::TypeError::New(env, "cannot pass this JavaScript value to Python (a symbol or bigint)");
+}
+
+Napi::Value ToJs(Napi::Env env, PyObject* value) {
+  if (value == Py_None) return env.Null();
+  if (PyBool_Check(value)) return Napi::Boolean::New(env, value == Py_True);
+  if (PyLong_Check(value)) {
+    double number = PyLong_AsDouble(value);
+    if (number == -1.0 && PyErr_Occurred()) ThrowPythonAsTypeError(env, "cannot pass a Python int to JavaScript");
+    return Napi::Number::New(env, number);
+  }
+  if (PyFloat_Check(value)) return Napi::Number::New(env, PyFloat_AS_DOUBLE(value));
+  if (PyUnicode_Check(value)) {
+    Py_ssize_t length = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(value, &length);
+    if (text == nullptr) ThrowPythonAsTypeError(env, "cannot pass a Python str to JavaScript");
+    return Napi::String::New(env, text, static_cast<size_t>(length));
+  }
+  if (PyObject_CheckBuffer(value)) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(value, &view, PyBUF_C_CONTIGUOUS) != 0) ThrowPythonAsTypeError(env, "cannot pass a Python buffer to JavaScript");
+    auto array = Napi::Uint8Array::New(env, static_cast<size_t>(view.len));
+    if (view.len > 0) std::memcpy(array.Data(), view.buf, static_cast<size_t>(view.len));
+    PyBuffer_Release(&view);
+    return array;
+  }
+  if (PyList_Check(value) || PyTuple_Check(value)) {
+    PyObject* sequence = PySequence_Fast(value, "");
+    if (sequence == nullptr) ThrowPythonAsTypeError(env, "cannot pass a Python sequence to JavaScript");
+    Py_ssize_t length = PySequence_Fast_GET_SIZE(sequence);
+    auto array = Napi::Array::New(env, static_cast<size_t>(length));
+    try {
+      for (Py_ssize_t i = 0; i < length; i++) array.Set(static_cast<uint32_t>(i), ToJs(env, PySequence_Fast_GET_ITEM(sequence, i)));
+    } catch (...) {
+      Py_DECREF(sequence);
+      throw;
+    }
+    Py_DECREF(sequence);
+    return array;
+  }
+  if (PyDict_Check(value)) {
+    auto object = Napi::Object::New(env);
+    PyObject *key = nullptr, *item = nullptr;
+    Py_ssize_t position = 0;
+    while (PyDict_Next(value, &position, &key, &item)) {
+      if (!PyUnicode_Check(key)) throw Napi::TypeError::New(env, "cannot pass a Python dict with non-str keys to JavaScript");
+      object.Set(ToJs(env, key), ToJs(env, item));
+    }
+    return object;
+  }
+  throw Napi::TypeError::New(env, std::string("cannot pass a Python ") + Py_TYPE(value)->tp_name + " to JavaScript");
+}
+
+}  // namespace interpool

@@ -1,0 +1,26 @@
+// Values between JS and the Python interpreter the calling thread holds. Both directions
+// copy: no Python object is ever seen by JS, and no JS value outlives its conversion
+// except a function, which Python holds through a reference it releases on collection.
+#pragma once
+
+#include <Python.h>
+#include <napi.h>
+
+namespace interpool {
+
+// JS → Python: undefined/null → None, boolean → bool, number → int when integral and
+// exact, else float, string → str, Uint8Array/ArrayBuffer → bytes, array → list,
+// function → a callable calling it (its GIL released meanwhile), other object → dict.
+// Returns a new reference; throws Napi::Error (TypeError) for what it cannot convert.
+PyObject* ToPython(Napi::Env env, Napi::Value value);
+
+// Python → JS: None → null, bool, int/float → number, str → string, bytes-like →
+// Uint8Array, list/tuple → array, dict → object. Throws Napi::Error (TypeError) for
+// other types; a Python error it raises is cleared first.
+Napi::Value ToJs(Napi::Env env, PyObject* value);
+
+// While true on this thread, a JS function held by Python is not released when Python
+// drops it: its Node environment is tearing down and frees it itself.
+void SetEnvironmentTearingDown(bool tearingDown);
+
+}  // namespace interpool

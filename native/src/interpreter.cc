@@ -1,0 +1,166 @@
+// The main interpreter and subinterpreters, in the order CPython's own embedding tests
+// (Programs/_testembed.c) and Modules/_interpretersmodule.c use the API.
+#include "interpreter.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+
+namespace interpool {
+namespace {
+
+std::mutex initMutex;
+bool initialized = false;
+RuntimeInfo runtimeInfo;
+
+// Holds the main interpreter's GIL through this thread's PyGILState thread state: a
+// subinterpreter is created and ended from the main interpreter, as
+// _interpretersmodule.c does. Used only inside this file.
+class MainInterpreterGuard {
+ public:
+  MainInterpreterGuard() : state_(PyGILState_Ensure()) {}
+  ~MainInterpreterGuard() { PyGILState_Release(state_); }
+  MainInterpreterGuard(const MainInterpreterGuard&) = delete;
+  MainInterpreterGuard& operator=(const MainInterpreterGuard&) = delete;
+
+ private:
+  PyGILState_STATE state_;
+};
+
+// Node loads an addon, and with it libpython, with RTLD_LOCAL. CPython's extension
+// modules (_ssl, _sqlite3, ...) are not linked against libpython: they expect its
+// symbols in the global scope, so libpython is promoted there before anything imports.
+void PromoteLibpythonToGlobal() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&Py_InitializeFromConfig), &info) != 0 && info.dli_fname != nullptr) {
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+  }
+}
+
+std::string StatusMessage(const PyStatus& status) {
+  std::string message = status.err_msg != nullptr ? status.err_msg : "unknown error";
+  if (status.func != nullptr) message = std::string(status.func) + ": " + message;
+  return message;
+}
+
+}  // namespace
+
+RuntimeInfo InitializeMain(const std::string& executable, const std::vector<std::string>& preimport) {
+  std::lock_guard<std::mutex> lock(initMutex);
+  if (initialized) {
+    if (executable != runtimeInfo.executable) {
+      throw NativeFailure("NATIVE_CPYTHON_MISMATCH", "this process already embeds the CPython of " + runtimeInfo.executable +
+                                                         "; it cannot also embed " + executable + " (one CPython per process)");
+    }
+    return runtimeInfo;
+  }
+  PromoteLibpythonToGlobal();
+
+  PyConfig config;
+  PyConfig_InitPythonConfig(&config);
+  // The server's PYTHONHOME/PYTHONPATH belong to whatever python is on its PATH, not to
+  // the CPython embedded here; argv and signals belong to Node.
+  config.use_environment = 0;
+  config.parse_argv = 0;
+  config.install_signal_handlers = 0;
+  // sys.prefix and the standard library are found from the executable's path.
+  PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, executable.c_str());
+  if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
+  PyConfig_Clear(&config);
+  if (PyStatus_Exception(status)) {
+    throw NativeFailure("NATIVE_INIT_FAILED", "cannot initialize CPython from " + executable + ": " + StatusMessage(status));
+  }
+
+  // This thread now holds the main GIL. Extension modules that are known to corrupt
+  // memory when first imported by a subinterpreter and ended with it are imported here
+  // once, before any subinterpreter exists (see issue 19's pitfall).
+  std::vector<std::string> failures;
+  for (const std::string& name : preimport) {
+    PyObject* module = PyImport_ImportModule(name.c_str());
+    if (module == nullptr) {
+      PyErr_Clear();
+      failures.push_back(name);
+    } else {
+      Py_DECREF(module);
+    }
+  }
+  std::string version = Py_GetVersion();
+  runtimeInfo = RuntimeInfo{version.substr(0, version.find(' ')), executable, PY_VERSION_HEX >= 0x030C0000, failures};
+  PyEval_SaveThread();
+  initialized = true;
+  return runtimeInfo;
+}
+
+PyThreadState* CreateSubinterpreter(bool ownGil) {
+  MainInterpreterGuard main;
+  PyThreadState* mainState = PyThreadState_Get();
+  PyThreadState* sub = nullptr;
+#if PY_VERSION_HEX >= 0x030C0000
+  // Own GIL, own allocator (PEP 684), and C extensions must declare that they support
+  // it; or, with ownGil false, the legacy configuration: the main GIL and allocator.
+  const PyInterpreterConfig config = ownGil
+      ? PyInterpreterConfig{.use_main_obmalloc = 0, .allow_fork = 0, .allow_exec = 0, .allow_threads = 1,
+                            .allow_daemon_threads = 0, .check_multi_interp_extensions = 1, .gil = PyInterpreterConfig_OWN_GIL}
+      : PyInterpreterConfig{.use_main_obmalloc = 1, .allow_fork = 1, .allow_exec = 1, .allow_threads = 1,
+                            .allow_daemon_threads = 1, .check_multi_interp_extensions = 0, .gil = PyInterpreterConfig_SHARED_GIL};
+  PyStatus status = Py_NewInterpreterFromConfig(&sub, &config);
+  if (PyStatus_Exception(status)) {
+    // CPython has made the main thread state current again.
+    throw NativeFailure("NATIVE_INTERPRETER_FAILED", "cannot create a subinterpreter: " + StatusMessage(status));
+  }
+#else
+  if (ownGil) {
+    throw NativeFailure("NATIVE_OWN_GIL_UNSUPPORTED", "CPython " PY_VERSION " has no per-interpreter GIL (3.12 or later has)");
+  }
+  sub = Py_NewInterpreter();
+  if (sub == nullptr) throw NativeFailure("NATIVE_INTERPRETER_FAILED", "cannot create a subinterpreter: Py_NewInterpreter failed");
+#endif
+  // The new interpreter is current (and, with its own GIL, holds it): back to the main
+  // thread state, which the guard then releases. The sub's GIL is free on return.
+  PyThreadState_Swap(mainState);
+  return sub;
+}
+
+void EndSubinterpreter(PyThreadState* sub) {
+  MainInterpreterGuard main;
+  PyThreadState* mainState = PyThreadState_Get();
+  PyThreadState_Swap(sub);
+  Py_EndInterpreter(sub);
+  // No thread state is current now: take the main one back for the guard to release.
+  PyThreadState_Swap(mainState);
+}
+
+NativeFailure TakePythonException() {
+#if PY_VERSION_HEX >= 0x030C0000
+  PyObject* exception = PyErr_GetRaisedException();
+#else
+  PyObject *type = nullptr, *exception = nullptr, *traceback = nullptr;
+  PyErr_Fetch(&type, &exception, &traceback);
+  PyErr_NormalizeException(&type, &exception, &traceback);
+  if (exception != nullptr && traceback != nullptr) PyException_SetTraceback(exception, traceback);
+  Py_XDECREF(type);
+  Py_XDECREF(traceback);
+#endif
+  if (exception == nullptr) return NativeFailure("PYTHON_EXCEPTION", "a Python call failed without an exception");
+  std::string message = "a Python exception that cannot be formatted";
+  std::string detail;
+  PyObject* module = PyImport_ImportModule("traceback");
+  PyObject* lines = module ? PyObject_CallMethod(module, "format_exception", "O", exception) : nullptr;
+  PyObject* empty = lines ? PyUnicode_FromString("") : nullptr;
+  PyObject* joined = empty ? PyUnicode_Join(empty, lines) : nullptr;
+  const char* text = joined ? PyUnicode_AsUTF8(joined) : nullptr;
+  if (text != nullptr) {
+    detail = text;
+    std::string trimmed = detail.substr(0, detail.find_last_not_of('\n') + 1);
+    message = trimmed.substr(trimmed.find_last_of('\n') + 1);
+  }
+  PyErr_Clear();
+  Py_XDECREF(joined);
+  Py_XDECREF(empty);
+  Py_XDECREF(lines);
+  Py_XDECREF(module);
+  Py_DECREF(exception);
+  return NativeFailure("PYTHON_EXCEPTION", message, detail);
+}
+
+}  // namespace interpool
