@@ -62,6 +62,10 @@ export async function bootInterpreter(spec: WorkerSpec, timer: BootTimer, contro
       return bootJavaScript(spec, timer);
     }
     case 'python': {
+      if (spec.settings.python === 'native') {
+        const { bootNative } = await import('./interpreters/native.ts');
+        return bootNative(spec, timer);
+      }
       const { bootPython } = await import('./interpreters/python.ts');
       return bootPython(spec, timer, control);
     }

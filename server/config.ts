@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { chooseNativeBuild } from '../native/builds.ts';
 import type { InterpreterKind } from '../runtime/protocol.ts';
 import { InterpoolError } from './errors.ts';
 import {
@@ -228,8 +229,19 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
     memoryLimit: setting('memoryLimit') as number,
     maxQueue: (setting('maxQueue') as number) || 32 * workers,
     queueTimeout: setting('queueTimeout') as number,
-    settings: { python: setting('python'), pythonPath: existingDirectories(setting('pythonPath') as string[], base) },
+    settings: {
+      python: setting('python'),
+      pythonPath: existingDirectories(setting('pythonPath') as string[], base),
+      ...(kind === 'python' && setting('python') === 'native' ? nativeSettings(setting('cpython') as string | undefined, base) : {}),
+    },
   };
+}
+
+/** --python native: the addon build for --cpython (or the newest), refused when there is none. */
+function nativeSettings(cpython: string | undefined, base: string): Record<string, string> {
+  const build = chooseNativeBuild(cpython === undefined ? undefined : resolve(base, cpython));
+  if (typeof build === 'string') throw new OptionError(build);
+  return { cpython: build.executable, cpythonVersion: build.version, cpythonSource: build.source, nativeAddon: build.addon };
 }
 
 /** --python-path entries, resolved against the config file's directory (or cwd), must exist. */

@@ -124,7 +124,9 @@ export function directoryList(raw: unknown, where: string): string[] {
 }
 
 export const PYTHON_VERSIONS = ['3.14', '3.12'] as const;
-export type PythonVersion = (typeof PYTHON_VERSIONS)[number];
+/** --python: a Pyodide version, or "native" (an embedded CPython, native/). */
+export const PYTHON_ENGINES = [...PYTHON_VERSIONS, 'native'] as const;
+export type PythonEngine = (typeof PYTHON_ENGINES)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -224,8 +226,13 @@ export const options = [
   },
   {
     name: 'python', flag: '--python', env: 'INTERPOOL_PYTHON', valueName: 'VERSION',
-    doc: `Python version for .py apps: ${PYTHON_VERSIONS.join(' (Pyodide 314), ')} (Pyodide 0.27).`,
-    default: (): PythonVersion => '3.14', defaultDoc: '3.14', parse: oneOf(PYTHON_VERSIONS), perApp: true,
+    doc: `Python engine for .py apps: ${PYTHON_VERSIONS.join(' (Pyodide 314), ')} (Pyodide 0.27), or native: CPython subinterpreters, one per worker, with their own GIL on CPython 3.12 and later (see --cpython; build with \`npm run build:cpython && npm run build:native\`).`,
+    default: (): PythonEngine => '3.14', defaultDoc: '3.14', parse: oneOf(PYTHON_ENGINES), perApp: true,
+  },
+  {
+    name: 'cpython', flag: '--cpython', env: 'INTERPOOL_CPYTHON', valueName: 'PATH',
+    doc: 'With --python native: the python3.X executable whose CPython is embedded (the native engine must be built for it: `INTERPOOL_CPYTHON=PATH npm run build:native`).',
+    default: (): string | undefined => undefined, defaultDoc: 'the newest built: the project-built CPython, then the system\'s', parse: filePath, perApp: true,
   },
   {
     name: 'pythonPath', flag: '--python-path', env: 'INTERPOOL_PYTHON_PATH', valueName: 'DIR',

@@ -1,0 +1,158 @@
+/**
+ * The native Python engine (`--python native`): one CPython subinterpreter per worker
+ * thread, created, used and ended by that thread through the Node-API addon in native/
+ * (built per CPython by scripts/build-native.ts; the server chose the build and passes
+ * it in the spec's settings). On CPython 3.12 and later each subinterpreter has its own
+ * GIL and allocator, so the workers run Python in parallel; on 3.11 they share the main
+ * GIL, as mod_wsgi's subinterpreters do.
+ *
+ * The WSGI adapter is runtime/wsgi.py, the Pyodide engine's, imported from its file: the
+ * addon converts plain values both ways and lets Python call the JS functions of the
+ * request's host synchronously, on this thread (the GIL released while JS runs).
+ */
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
+import type { ErrorCode, HeaderPair, RequestEnvelope, TaskResult, WorkerSpec } from '../protocol.ts';
+import type { ResponseWriter } from '../response-writer.ts';
+
+const ADAPTER_FILE = fileURLToPath(new URL('../wsgi.py', import.meta.url));
+
+/**
+ * Imported by the main interpreter before any subinterpreter exists: on CPython 3.13.5,
+ * ending a subinterpreter that was the first to import _datetime (directly or through
+ * sqlite3) aborted the process with a double free (issue 19).
+ */
+const PREIMPORT = ['datetime', 'sqlite3', 'decimal'];
+
+/** The addon's surface (native/src/addon.cc). */
+interface NativeAddon {
+  readonly pythonVersion: string;
+  readonly ownGilSupported: boolean;
+  initialize(executable: string, preimport: readonly string[]): { version: string; executable: string; ownGil: boolean; preimportFailures: string[] };
+  start(ownGil: boolean): void;
+  run(code: string): void;
+  call(name: string, ...args: unknown[]): unknown;
+  end(): void;
+}
+
+/** An error from the addon: a C-level failure or a Python exception, as data. */
+interface NativeError extends Error {
+  code?: string;
+  detail?: string;
+}
+
+/** What wsgi.py calls back during one request (the same host as python.ts gives it). */
+interface RequestHost {
+  setHeaders(status: string, headers: HeaderPair[]): void;
+  sendChunk(data: Uint8Array): void;
+  log(line: string): void;
+  cancelled(): boolean;
+  finishWhole(body: Uint8Array): void;
+  finishStream(): void;
+  fail(code: ErrorCode, message: string, detail?: string): void;
+}
+
+/**
+ * Glue run in each subinterpreter's __main__: wsgi.py imported from its file (tracebacks
+ * show its lines), and the two entry points the addon calls. The host arrives as a dict
+ * of JS functions; wsgi.py reads it by attribute, as it reads Pyodide's JS proxy.
+ */
+const GLUE = `
+import importlib.util, sys, types
+
+sys.dont_write_bytecode = True
+
+def interpool_install(path):
+    spec = importlib.util.spec_from_file_location("interpool_wsgi", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["interpool_wsgi"] = module
+    spec.loader.exec_module(module)
+
+def interpool_load(path, callable_name, app_dir, extra_paths, validate):
+    return sys.modules["interpool_wsgi"].load_app(path, callable_name, app_dir, extra_paths, validate)
+
+def interpool_handle(cgi, url_scheme, body, host):
+    sys.modules["interpool_wsgi"].handle(cgi, url_scheme, body, types.SimpleNamespace(**host))
+`;
+
+export async function bootNative(spec: WorkerSpec, timer: BootTimer): Promise<Interpreter> {
+  const addonPath = String(spec.settings.nativeAddon ?? '');
+  const executable = String(spec.settings.cpython ?? '');
+  const source = String(spec.settings.cpythonSource ?? '');
+  const pythonPath = Array.isArray(spec.settings.pythonPath) ? spec.settings.pythonPath.map(String) : [];
+  const addon = await timer.stage('load runtime', () => {
+    const loaded = loadAddon(addonPath);
+    const runtime = failAsBoot(() => loaded.initialize(executable, PREIMPORT));
+    if (runtime.preimportFailures.length > 0) timer.note(`the main interpreter could not import ${runtime.preimportFailures.join(', ')}`);
+    return { loaded, runtime };
+  });
+  const { loaded, runtime } = addon;
+  await timer.stage('create interpreter', () => {
+    failAsBoot(() => loaded.start(runtime.ownGil));
+    failAsBoot(() => {
+      loaded.run(GLUE);
+      loaded.call('interpool_install', ADAPTER_FILE);
+    });
+  });
+  await timer.stage('import app', () => {
+    const failure = failAsBoot(() => loaded.call('interpool_load', spec.file, spec.callable, dirname(spec.file), pythonPath, spec.settings.validate === true)) as
+      [code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING', message: string, detail: string | null] | null;
+    if (failure) {
+      loaded.end();
+      throw new BootError(failure[0], failure[1], failure[2] ?? undefined);
+    }
+  });
+  const gil = runtime.ownGil ? 'own GIL' : 'shared GIL';
+  return {
+    kind: 'python',
+    version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,
+    handle: (envelope, writer) => Promise.resolve(runRequest(loaded, envelope, writer)),
+  };
+}
+
+function loadAddon(path: string): NativeAddon {
+  if (path === '') throw new BootError('APP_BOOT_FAILED', '--python native: no native engine addon was chosen for this app');
+  try {
+    return createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (error) {
+    throw new BootError('APP_BOOT_FAILED', `--python native: cannot load ${path}: ${(error as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** An addon failure during boot, as a boot error that names its code. */
+function failAsBoot<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    const native = error as NativeError;
+    throw new BootError('APP_BOOT_FAILED', `the native engine failed (${native.code ?? 'unknown'}): ${native.message}`, native.detail);
+  }
+}
+
+function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: ResponseWriter): TaskResult {
+  let outcome: TaskResult | undefined;
+  const host: RequestHost = {
+    setHeaders: (status, headers) => writer.setHeaders(status, headers),
+    sendChunk: (data) => {
+      writer.sendChunk(data);
+      // Backpressure: the app runs synchronously on this thread, so a slow client blocks
+      // this worker (its GIL is released while it waits).
+      if (writer.paused) writer.waitUntilWritableSync();
+    },
+    log: (line) => writer.log(line),
+    cancelled: () => writer.cancelled,
+    finishWhole: (body) => { outcome = writer.finishWhole([body]); },
+    finishStream: () => { outcome = writer.finishStream(); },
+    fail: (code, message, detail) => { outcome = writer.fail({ code, message, ...(detail ? { detail } : {}) }); },
+  };
+  try {
+    addon.call('interpool_handle', envelope.cgi, envelope.urlScheme, envelope.body, host);
+  } catch (error) {
+    // Only a failure outside the app gets here (wsgi.py reports the app's through fail).
+    const native = error as NativeError;
+    return writer.fail({ code: 'APP_RAISED', message: `the Python interpreter failed: ${native.message}`, ...(native.detail ? { detail: native.detail } : {}) });
+  }
+  return outcome ?? writer.fail({ code: 'APP_RAISED', message: 'interpool_wsgi returned without a response' });
+}
