@@ -1,0 +1,64 @@
+// The native engine (--python native) over real sockets, on each CPython it is built for:
+// real CPython subinterpreters, one per worker thread, driving runtime/wsgi.py.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineTitle, nativeEngines } from './python-engines.ts';
+import { startTestServer, type TestServer } from './support.ts';
+
+interface Count { worker: string; served: number; dumps: string }
+
+for (const engine of nativeEngines()) {
+  describe.skipIf(engine.skip !== undefined)(`native engine: ${engineTitle(engine)}`, () => {
+    let t: TestServer;
+    beforeAll(async () => {
+      t = await startTestServer([
+        '/hello=apps/hello.py', '/counter=test/fixtures/apps/counter.py', '/echo=apps/echo.py', '/stream=apps/stream.py',
+        '--workers', '2', ...engine.args,
+      ]);
+    }, 120_000);
+    afterAll(() => t?.close());
+
+    const count = async (query = ''): Promise<Count> => (await (await fetch(`${t.url}/counter${query}`)).json()) as Count;
+
+    it('says at boot which CPython each interpreter runs on and whether it has its own GIL', () => {
+      const booted = t.logs.filter((line) => line.msg === 'interpreter booted');
+      expect(booted.length).toBeGreaterThanOrEqual(2);
+      const version = engine.name.split(' ').at(-1)!;
+      const gil = Number(version.split('.')[1]) >= 12 ? 'own GIL' : 'shared GIL';
+      for (const line of booted) expect(String(line.version)).toMatch(new RegExp(`^CPython ${version.replace('.', '\\.')}\\.\\d+ \\(native, ${gil}; /`));
+    });
+
+    it('serves hello', async () => {
+      const response = await fetch(`${t.url}/hello`);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('Hello, World!\n');
+    });
+
+    it('2 interpreters keep 2 module states', async () => {
+      const seen: Count[] = [];
+      // Pairs of requests that each hold their interpreter, until both workers answered.
+      for (let round = 0; round < 30 && new Set(seen.map((c) => c.worker)).size < 2; round++) {
+        seen.push(...await Promise.all([count('?hold=150'), count('?hold=150')]));
+      }
+      const byWorker = new Map<string, number[]>();
+      for (const c of seen) byWorker.set(c.worker, [...(byWorker.get(c.worker) ?? []), c.served]);
+      expect(byWorker.size).toBe(2);
+      for (const served of byWorker.values()) expect([...served].sort((x, y) => x - y)).toEqual(served.map((_, i) => i + 1));
+    });
+
+    it('echoes a POST body, bytes intact', async () => {
+      const body = new Uint8Array(70_000).map((_, i) => (i * 7) & 0xff);
+      const response = await fetch(`${t.url}/echo`, { method: 'POST', body, headers: { 'content-type': 'application/x-test' } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/x-test');
+      expect(new Uint8Array(await response.arrayBuffer())).toEqual(body);
+    });
+
+    it('streams a generator chunk by chunk', async () => {
+      const response = await fetch(`${t.url}/stream?chunks=4&delay=0`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('transfer-encoding')).toBe('chunked');
+      const lines = (await response.text()).trim().split('\n');
+      expect(lines.map((line) => line.replace(/ at .*/, ''))).toEqual(['chunk 1 of 4', 'chunk 2 of 4', 'chunk 3 of 4', 'chunk 4 of 4']);
+    });
+  });
+}
