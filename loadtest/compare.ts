@@ -192,7 +192,11 @@ export async function runComparison(comparison: Comparison, progress: Progress):
         const shape = shapeOf(target);
         const events = comparison.events?.targetIds.includes(target.id) ? comparison.events : undefined;
         const timers = (events?.atSec ?? []).map((sec) => setTimeout(() => server!.signal(events!.signal), sec * 1000));
-        const { result: run, cpu } = await measureCpuShare(server!.pid!, () => runLoad(server!.url, scenario, shape));
+        const where = `${scenario.name} · ${target.label} · run ${round + 1}/${runs}`;
+        const onProgress = (good: number, elapsedSec: number) => progress.live(
+          `${where} · ${Math.round(elapsedSec)}/${shape.duration} s · ${Math.round(good / Math.max(elapsedSec, 0.001)).toLocaleString('en-US')} req/s so far`);
+        progress.live(`${where} · starting`);
+        const { result: run, cpu } = await measureCpuShare(server!.pid!, () => runLoad(server!.url, scenario, shape, onProgress));
         timers.forEach(clearTimeout);
         run.cpu = cpu;
         outcome.runs.push(run);

@@ -49,14 +49,19 @@ export interface RunResult {
 /** Per-request timeout: a server that stalls shows up as timeouts, not as a hung run. */
 const REQUEST_TIMEOUT_SEC = 30;
 
-export async function runLoad(url: string, scenario: Scenario, shape: LoadShape): Promise<RunResult> {
+/** Called once a second during a timed run: good responses so far and seconds elapsed. */
+export type LoadProgress = (good: number, elapsedSec: number) => void;
+
+export async function runLoad(url: string, scenario: Scenario, shape: LoadShape, onProgress?: LoadProgress): Promise<RunResult> {
   if (shape.amount) return runFixedCount(url, scenario, shape.connections, shape.amount);
   let good = 0;
   let wrongBody = 0;
   const started = performance.now();
   let lastResponseAt = started;
   let longestPauseMs = 0;
-  const result = await autocannon({
+  const ticker = onProgress && setInterval(() => onProgress(good, (performance.now() - started) / 1000), 1000);
+  // autocannon's promise is a thenable without finally(): clear the ticker by hand.
+  const result = await Promise.resolve(autocannon({
     url,
     connections: shape.connections,
     duration: shape.duration,
@@ -75,7 +80,7 @@ export async function runLoad(url: string, scenario: Scenario, shape: LoadShape)
         else wrongBody += 1;
       },
     }],
-  });
+  })).finally(() => clearInterval(ticker));
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count]));
   const responses = Object.values(statusCodes).reduce((sum, count) => sum + count, 0);
   const wallSec = result.duration;

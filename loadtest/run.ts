@@ -17,6 +17,7 @@ import { measureBoots, summarizeBoot, type BootResult } from './boot.ts';
 import { bootVariants, buildPlan } from './plan.ts';
 import { Progress } from './progress.ts';
 import { writeReport, type LoadTestReport } from './report.ts';
+import { renderSummary } from './report-summary.ts';
 import { ROOT } from './targets.ts';
 
 const USAGE = `usage: npm run loadtest -- [--quick] [--ref COMMIT] [--runs N] [--duration SECONDS] [--only LIST] [--out DIR]
@@ -150,7 +151,10 @@ async function main(argv: string[]): Promise<void> {
   };
   mkdirSync(options.out, { recursive: true });
   const files = writeReport(report, options.out, base);
-  process.stderr.write(`\nwrote ${files.map((file) => relative(process.cwd(), file)).join(', ')}\n`);
+  progress.done();
+  process.stdout.write(`\n${renderSummary(report)}`);
+  const shown = files.map((file) => relative(process.cwd(), file));
+  process.stderr.write(`\nthe chart: ${shown.find((file) => file.endsWith('.svg')) ?? 'none'}\nthe full report: ${shown.filter((file) => !file.endsWith('.svg')).join(', ')}\n`);
 }
 
 await main(process.argv.slice(2));
