@@ -13,6 +13,7 @@ import { clientFacts } from './client-view.ts';
 import { channels, type RequestStarted } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
 import type { MountTable } from './mount-table.ts';
+import { findTrailerFault } from './request-guard.ts';
 import { ResponseSender } from './response-sender.ts';
 
 export async function dispatchRequest(
@@ -21,6 +22,13 @@ export async function dispatchRequest(
   mounts: MountTable<ApplicationGroup>,
   logger: Logger,
 ): Promise<void> {
+  // The body is read whole, so a chunked body's trailer section is known: one carrying a
+  // field it may not is refused here, before any worker. Not in the body parser: an error
+  // there makes Fastify close the connection, losing the answers of requests pipelined
+  // behind this one; the body's framing was sound (the parser refuses Content-Length and
+  // Transfer-Encoding trailers itself), so the connection can stay open.
+  const trailerFault = request.raw.rawTrailers.length === 0 ? undefined : findTrailerFault(request.raw.rawTrailers);
+  if (trailerFault) throw trailerFault;
   const target = requestTarget(request);
   const { rawPath, query } = splitRequestTarget(target);
   const match = mounts.match(decodePathLatin1(rawPath));

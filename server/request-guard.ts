@@ -60,6 +60,35 @@ export function findRequestFault(head: RequestHead, limits: HeadLimits): Interpo
     ?? checkAbsoluteForm(head);
 }
 
+/**
+ * Fields a chunked body's trailer section may not carry (RFC 9110 §6.5.1): whatever must
+ * be known before the body is read, or that a component acting on the header section
+ * alone would never see. Framing and connection control, routing (Host and the
+ * forwarding headers forwarded.ts reads), authentication and credentials, request
+ * modifiers (conditionals, ranges, Expect, caching), and the content's own format.
+ * docs/errors.md lists them.
+ */
+export const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set([
+  'content-length', 'transfer-encoding', 'trailer', 'te', 'connection', 'keep-alive', 'upgrade',
+  'host', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-ssl',
+  'authorization', 'proxy-authorization', 'cookie',
+  'expect', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since',
+  'max-forwards', 'cache-control',
+  'content-type', 'content-encoding', 'content-range',
+]);
+
+/**
+ * The first trailer field a request may not carry, as the error to answer with. Node's
+ * rawTrailers: [name, value, ...], empty unless a chunked body ended with a trailer section.
+ */
+export function findTrailerFault(rawTrailers: readonly string[]): InterpoolError | undefined {
+  for (let i = 0; i < rawTrailers.length; i += 2) {
+    const name = rawTrailers[i]!;
+    if (FORBIDDEN_TRAILERS.has(name.toLowerCase())) return new InterpoolError('INTERPOOL_ERR_FORBIDDEN_TRAILER', [printable(name)]);
+  }
+  return undefined;
+}
+
 function badRequest(problem: string): InterpoolError {
   return new InterpoolError('INTERPOOL_ERR_BAD_REQUEST', [problem]);
 }

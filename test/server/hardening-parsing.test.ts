@@ -82,6 +82,29 @@ describe.each([
   });
 });
 
+describe('a chunked body\'s trailer section (RFC 9110 §6.5.1)', () => {
+  const AFTER = 'GET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n';
+  it.each([
+    ['Host', 'Host: evil.test'],
+    ['Authorization', 'Authorization: Bearer stolen'],
+    ['X-Forwarded-For', 'X-Forwarded-For: 6.6.6.6'],
+    ['Content-Type', 'Content-Type: application/json'],
+    ['Trailer', 'Trailer: X-A'],
+    ['Host, after an allowed field', 'X-Checksum: abc\r\nHost: evil.test'],
+  ])('may not carry %s: 400 before any worker, and the next request is still served', async (name, trailer) => {
+    const { response, statusLines } = await exchange(t.port, post(['Transfer-Encoding: chunked'], `2\r\nok\r\n0\r\n${trailer}\r\n\r\n`) + AFTER);
+    expect(statusLines).toEqual(['HTTP/1.1 400 Bad Request', 'HTTP/1.1 200 OK']);
+    expect(response.body.toString('utf8').split('\n')[0]).toBe(`the trailer section of the chunked body carries ${name.split(',')[0]!}, which a trailer may not (RFC 9110 §6.5.1) (INTERPOOL_ERR_FORBIDDEN_TRAILER)`);
+    await waitFor(() => t.logs.some((line) => line.path === '/after'), 5000, 'the access line for /after');
+    expect(t.logs.some((line) => line.path === '/front' && line.worker !== '-')).toBe(false);
+  });
+
+  it('may carry other fields (a checksum): served', async () => {
+    const { response } = await exchange(t.port, post(['Transfer-Encoding: chunked', 'Connection: close'], '2\r\nok\r\n0\r\nX-Checksum: abc\r\n\r\n'));
+    expect(response.status).toBe(200);
+  });
+});
+
 describe('sound requests still pass', () => {
   it.each([
     ['OPTIONS *', 'OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'],

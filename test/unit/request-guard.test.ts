@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { findRequestFault, type RequestHead } from '../../server/request-guard.ts';
+import { FORBIDDEN_TRAILERS, findRequestFault, findTrailerFault, type RequestHead } from '../../server/request-guard.ts';
 
 const limits = { requestLine: 4094, fields: 100, fieldSize: 8190 };
 const head = (overrides: Partial<RequestHead> = {}): RequestHead => ({
@@ -66,5 +67,46 @@ describe('findRequestFault: accepted', () => {
     ['a header line of 8188 bytes (8190 with its CRLF)', withHeaders('X-Big', 'v'.repeat(8188 - 'X-Big: '.length))],
   ])('%s', (_name, overrides) => {
     expect(findRequestFault(head(overrides as Partial<RequestHead>), limits)).toBeUndefined();
+  });
+});
+
+describe('findTrailerFault (RFC 9110 §6.5.1)', () => {
+  it.each([
+    ['routing: Host', ['Host', 'evil.test']],
+    ['routing: X-Forwarded-For', ['X-Forwarded-For', '6.6.6.6']],
+    ['routing: Forwarded', ['Forwarded', 'for=6.6.6.6']],
+    ['framing: Transfer-Encoding', ['Transfer-Encoding', 'chunked']],
+    ['framing: Trailer', ['Trailer', 'X-A']],
+    ['connection control: Connection', ['Connection', 'close']],
+    ['authentication: Authorization', ['Authorization', 'Bearer x']],
+    ['credentials: Cookie', ['Cookie', 'a=1']],
+    ['request modifier: Range', ['Range', 'bytes=0-1']],
+    ['request modifier: If-None-Match', ['If-None-Match', '"x"']],
+    ['content format: Content-Type', ['Content-Type', 'text/plain']],
+    ['content format: Content-Encoding', ['Content-Encoding', 'gzip']],
+    ['any case', ['hOsT', 'evil.test']],
+    ['after an allowed field', ['X-Checksum', 'abc', 'Authorization', 'x']],
+  ])('refused: %s', (_name, trailers) => {
+    const fault = findTrailerFault(trailers);
+    expect(fault?.statusCode).toBe(400);
+    expect(fault?.code).toBe('INTERPOOL_ERR_FORBIDDEN_TRAILER');
+    expect(fault?.message).toContain(trailers.at(-2)!);
+  });
+
+  it.each([
+    ['no trailer section', []],
+    ['a checksum', ['X-Checksum', 'abc']],
+    ['Server-Timing', ['Server-Timing', 'db;dur=53']],
+    ['repeated allowed fields', ['X-A', '1', 'X-A', '2']],
+  ])('accepted: %s', (_name, trailers) => {
+    expect(findTrailerFault(trailers)).toBeUndefined();
+  });
+
+  it('every forbidden field is listed in docs/errors.md', () => {
+    const doc = readFileSync('docs/errors.md', 'utf8');
+    const listed = /forbidden trailer fields: ([^.]+)\./i.exec(doc)?.[1] ?? '';
+    const names = new Set(listed.split(',').map((name) => name.trim().replaceAll('`', '').toLowerCase()));
+    expect([...FORBIDDEN_TRAILERS].filter((name) => !names.has(name))).toEqual([]);
+    expect([...names].filter((name) => !FORBIDDEN_TRAILERS.has(name))).toEqual([]);
   });
 });
