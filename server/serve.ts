@@ -142,6 +142,17 @@ function describeListenError(error: NodeJS.ErrnoException): string {
   }
 }
 
+/** For a --python native app: which CPython it embeds, from where, and what its GIL allows. */
+function describeNativeEngine(settings: Readonly<Record<string, unknown>>, workers: number): string | undefined {
+  if (settings.python !== 'native') return undefined;
+  const version = String(settings.cpythonVersion);
+  const where = `CPython ${version} (${String(settings.cpython)}, ${String(settings.cpythonSource)})`;
+  const interpreters = `${workers} subinterpreter${workers === 1 ? '' : 's'}`;
+  return Number(version.split('.')[1]) >= 12
+    ? `native engine on ${where}: ${interpreters}, each with its own GIL (Python runs in parallel)`
+    : `native engine on ${where}: ${interpreters} sharing one GIL (isolated, I/O concurrent, CPU work not parallel: use --processes, or a CPython 3.12 or later)`;
+}
+
 /** The `serve` command: resolve the config, start, print where, and handle signals. */
 export async function startServer(sources: ConfigSources): Promise<RunningServer> {
   const config = resolveConfig(sources);
@@ -154,6 +165,8 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
   for (const group of server.groups) {
     const { name, file, callable, kind, workers } = group.config;
     logger.info({ app: name, file, callable, kind, workers }, `serving ${server.url}${name === '/' ? '/' : `${name}/`} from ${relative(sources.cwd, file) || file}:${callable}`);
+    const engine = describeNativeEngine(group.config.settings, workers);
+    if (engine) logger.info({ app: name, cpython: group.config.settings.cpython }, `app ${name}: ${engine}`);
   }
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
