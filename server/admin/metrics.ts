@@ -71,6 +71,11 @@ export function createMetrics(groups: readonly ApplicationGroup[]): Metrics {
     collect() { for (const group of groups) this.set({ app: group.config.name }, group.stats().available ? 1 : 0); },
   });
   new Gauge({
+    name: 'interpool_app_boot_failures', registers: [registry], labelNames: ['app'] as const,
+    help: 'Failed boots in a row of the app\'s current interpreters; 0 once one boots (the error is on the dashboard).',
+    collect() { for (const group of groups) this.set({ app: group.config.name }, group.stats().bootFailure?.attempts ?? 0); },
+  });
+  new Gauge({
     name: 'interpool_interpreters', registers: [registry], labelNames: ['app', 'state'] as const,
     help: 'Interpreters of the app\'s current generation, by state.',
     collect() {

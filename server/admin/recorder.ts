@@ -16,6 +16,8 @@ export const HISTORY_SECONDS = 300;
 export const RATE_WINDOW_SECONDS = 10;
 /** Latency percentiles are read over this many seconds. */
 export const LATENCY_WINDOW_SECONDS = 60;
+/** The error rate (share of 5xx responses) is read over this many seconds. */
+export const ERROR_WINDOW_SECONDS = 60;
 
 const QUANTILES = [0.5, 0.95, 0.99] as const;
 
@@ -56,25 +58,38 @@ class AppRecord {
   /** Ring indexed by epoch second % HISTORY_SECONDS; `second` says which second a slot holds. */
   readonly #second = new Float64Array(HISTORY_SECONDS).fill(-1);
   readonly #count = new Uint32Array(HISTORY_SECONDS);
+  /** Of #count, the 5xx responses (for the error rate). */
+  readonly #serverErrors = new Uint32Array(HISTORY_SECONDS);
   readonly #latency: (Uint32Array | undefined)[] = new Array(HISTORY_SECONDS);
 
-  count(second: number, ms: number): void {
+  count(second: number, ms: number, serverError: boolean): void {
     const slot = second % HISTORY_SECONDS;
     if (this.#second[slot] !== second) {
       this.#second[slot] = second;
       this.#count[slot] = 0;
+      this.#serverErrors[slot] = 0;
       this.#latency[slot]?.fill(0);
     }
     this.#count[slot]!++;
+    if (serverError) this.#serverErrors[slot]!++;
     (this.#latency[slot] ??= newHistogram())[bucketOf(ms)]!++;
   }
 
   /** Requests finished in whole seconds [from, to). */
   requestsBetween(from: number, to: number): number {
+    return this.#sumBetween(this.#count, from, to);
+  }
+
+  /** Of those, the 5xx responses. */
+  serverErrorsBetween(from: number, to: number): number {
+    return this.#sumBetween(this.#serverErrors, from, to);
+  }
+
+  #sumBetween(counts: Uint32Array, from: number, to: number): number {
     let sum = 0;
     for (let second = from; second < to; second++) {
       const slot = second % HISTORY_SECONDS;
-      if (this.#second[slot] === second) sum += this.#count[slot]!;
+      if (this.#second[slot] === second) sum += counts[slot]!;
     }
     return sum;
   }
@@ -108,6 +123,8 @@ class AppRecord {
 export interface AppRequestView {
   totals: RequestTotals;
   perSecond: number;
+  /** Responses and 5xx responses over the last ERROR_WINDOW_SECONDS; the share is null without responses. */
+  errors: { windowSeconds: number; responses: number; serverErrors: number; rate: number | null };
   latencyMs: { p50: number | null; p95: number | null; p99: number | null; windowSeconds: number };
   running: IdTable<RunningRequest>;
 }
@@ -146,7 +163,7 @@ export class RequestRecorder {
     const statusClass = `${Math.min(5, Math.max(1, Math.floor(status / 100)))}xx` as keyof RequestTotals['byStatusClass'];
     totals.byStatusClass[statusClass]++;
     if (status === 503 || status === 504) totals.rejected[status]++;
-    record.count(Math.floor(this.#now() / 1000), ms);
+    record.count(Math.floor(this.#now() / 1000), ms, status >= 500);
   }
 
   view(app: string): AppRequestView | undefined {
@@ -154,11 +171,14 @@ export class RequestRecorder {
     if (!record) return undefined;
     const current = Math.floor(this.#now() / 1000);
     const [p50, p95, p99] = record.quantilesBetween(current - LATENCY_WINDOW_SECONDS + 1, current + 1);
+    const responses = record.requestsBetween(current - ERROR_WINDOW_SECONDS + 1, current + 1);
+    const serverErrors = record.serverErrorsBetween(current - ERROR_WINDOW_SECONDS + 1, current + 1);
     return {
       totals: structuredClone(record.totals),
       // Whole seconds only: the current one is still filling.
       perSecond: Math.round((record.requestsBetween(current - RATE_WINDOW_SECONDS, current) / RATE_WINDOW_SECONDS) * 10) / 10,
       latencyMs: { p50: p50!, p95: p95!, p99: p99!, windowSeconds: LATENCY_WINDOW_SECONDS },
+      errors: { windowSeconds: ERROR_WINDOW_SECONDS, responses, serverErrors, rate: responses === 0 ? null : Math.round((serverErrors / responses) * 10000) / 10000 },
       running: record.running,
     };
   }

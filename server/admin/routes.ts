@@ -36,7 +36,9 @@ interface Asset {
 
 const asset = (url: string, type: string): Asset => ({ type, body: readFileSync(fileURLToPath(url)) });
 const ASSETS: Record<string, Asset> = {
-  'dashboard.js': asset(new URL('./dashboard.js', import.meta.url).href, 'text/javascript; charset=utf-8'),
+  // The dashboard's ES modules: dashboard.js imports the others.
+  ...Object.fromEntries(['dashboard.js', 'dashboard-app.js', 'dashboard-charts.js', 'dashboard-dom.js']
+    .map((name) => [name, asset(new URL(`./${name}`, import.meta.url).href, 'text/javascript; charset=utf-8')])),
   'dashboard.css': asset(new URL('./dashboard.css', import.meta.url).href, 'text/css; charset=utf-8'),
   'uPlot.iife.min.js': asset(import.meta.resolve('uplot/dist/uPlot.iife.min.js'), 'text/javascript; charset=utf-8'),
   'uPlot.min.css': asset(import.meta.resolve('uplot/dist/uPlot.min.css'), 'text/css; charset=utf-8'),

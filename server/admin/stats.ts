@@ -3,14 +3,19 @@
  * documented in docs/admin.md; the dashboard draws exactly this. Only paths and timings
  * of requests appear — never headers, cookies, query strings or bodies.
  */
+import { fileURLToPath } from 'node:url';
 import type { BootReport } from '../../runtime/protocol.ts';
-import type { ApplicationGroup } from '../application-group.ts';
+import type { ApplicationGroup, BootFailure } from '../application-group.ts';
 import type { ExitReason } from '../worker-pool.ts';
+import { exceptionOf, ownFramesOf, type ExceptionSummary, type Frame } from './boot-failure.ts';
 import type { InterpreterSlots } from './interpreter-slots.ts';
-import type { RequestRecorder, RequestTotals, Series } from './recorder.ts';
+import { readProcessUsage, type ProcessUsage } from './process-usage.ts';
+import type { AppRequestView, RequestRecorder, RequestTotals, Series } from './recorder.ts';
 
 export interface AdminStats {
   server: { pid: number; node: string; startedAt: number; uptimeSeconds: number; now: number };
+  /** The whole server process: memory and CPU. */
+  process: ProcessUsage;
   apps: AppStats[];
 }
 
@@ -19,15 +24,21 @@ export interface AppStats {
   kind: string;
   /** Interpreter version from the latest boot report, e.g. "Python 3.14.0", "Node 24.9.0". */
   version: string | null;
+  /** What runs it, for people: the booted version, or the kind (and Python version asked for) until one boots. */
+  engine: string;
   file: string;
   generation: number;
   available: boolean;
   workers: { min: number; max: number; now: number };
   queue: number;
   inFlight: number;
-  requests: RequestTotals & { perSecond: number };
+  requests: RequestTotals & { perSecond: number; errors: AppRequestView['errors'] };
   latencyMs: { p50: number | null; p95: number | null; p99: number | null; windowSeconds: number };
   exits: Record<ExitReason, number>;
+  /** The interpreters' memory, summed (where known). */
+  memoryBytes: number;
+  /** Why the app's interpreters fail to boot; null while they boot. Never shown to clients. */
+  bootFailure: BootFailureStats | null;
   interpreters: InterpreterStats[];
   /** Per-second history for the charts; only with ?history=1. */
   history?: Series;
@@ -58,6 +69,23 @@ export interface BootStats {
   error: string | null;
 }
 
+export interface BootFailureStats {
+  /** The worker's one-line message, e.g. "<file>: failed to import: KeyError: 'x'". */
+  message: string;
+  /** Parsed from the traceback; null when it has no recognisable exception line. */
+  exception: ExceptionSummary | null;
+  /** The traceback's frames in the app's own files (see boot-failure.ts). */
+  frames: Frame[];
+  /** The whole traceback or stack. */
+  traceback: string | null;
+  at: number;
+  nextRetryAt: number;
+  attempts: number;
+}
+
+/** interpool's own code, which appears in boot tracebacks when an app sits in a directory above it. */
+const INTERNAL_DIRS = ['../../runtime/', '../'].map((dir) => fileURLToPath(new URL(dir, import.meta.url)));
+
 const STARTED_AT = Date.now() - Math.round(process.uptime() * 1000);
 
 export function bootKindOf(report: BootReport): 'cold' | 'snapshot' {
@@ -80,6 +108,7 @@ export function buildStats(
   const now = Date.now();
   return {
     server: { pid: process.pid, node: process.version, startedAt: STARTED_AT, uptimeSeconds: Math.round((now - STARTED_AT) / 1000), now },
+    process: readProcessUsage(),
     apps: groups.map((group) => buildAppStats(group, recorder, slots, options.history, now)),
   };
 }
@@ -105,23 +134,49 @@ function buildAppStats(group: ApplicationGroup, recorder: RequestRecorder, slots
       lastExit: slot?.lastExit ?? null,
     };
   }).sort((a, b) => (a.slot ?? Infinity) - (b.slot ?? Infinity));
-  const version = stats.interpreters.map((worker) => worker.boot?.version).find((v) => v !== undefined) ?? null;
+  const version = stats.interpreters.map((worker) => worker.boot?.version).find((v) => !!v) ?? null;
   return {
     name: stats.name,
     kind: stats.kind,
     version,
+    engine: version ?? engineOf(group),
     file: stats.file,
     generation: stats.generation,
     available: stats.available,
     workers: stats.workers,
     queue: stats.queue,
     inFlight: stats.inFlight,
-    requests: { ...(requests?.totals ?? emptyTotals()), perSecond: requests?.perSecond ?? 0 },
+    requests: {
+      ...(requests?.totals ?? emptyTotals()),
+      perSecond: requests?.perSecond ?? 0,
+      errors: requests?.errors ?? { windowSeconds: 0, responses: 0, serverErrors: 0, rate: null },
+    },
     latencyMs: requests?.latencyMs ?? { p50: null, p95: null, p99: null, windowSeconds: 0 },
     exits: stats.exits,
+    memoryBytes: interpreters.reduce((sum, interpreter) => sum + interpreter.memoryBytes, 0),
+    bootFailure: stats.bootFailure ? toBootFailureStats(stats.bootFailure, stats.file) : null,
     interpreters,
     ...(history ? { history: recorder.series(stats.name) } : {}),
   };
+}
+
+export function toBootFailureStats(failure: BootFailure, appFile: string): BootFailureStats {
+  const traceback = failure.detail;
+  return {
+    message: failure.message,
+    exception: traceback ? exceptionOf(traceback) : null,
+    frames: traceback ? ownFramesOf(traceback, appFile, INTERNAL_DIRS) : [],
+    traceback,
+    at: failure.at,
+    nextRetryAt: failure.nextRetryAt,
+    attempts: failure.attempts,
+  };
+}
+
+/** Before any interpreter booted: "python 3.14", "javascript". */
+function engineOf(group: ApplicationGroup): string {
+  const { kind, settings } = group.config;
+  return kind === 'python' && typeof settings.python === 'string' ? `Python ${settings.python}` : kind;
 }
 
 function emptyTotals(): RequestTotals {
