@@ -56,10 +56,14 @@ export interface RequestEnvelope {
    * Set when the request is handed to a worker that is still busy (prefetch): the index
    * of the claim cell (ControlSlot.PREFETCH + claim) holding its id. The worker swaps
    * the id out before running it; the main thread may swap it out first to take the
-   * request back. Whoever swaps first owns it.
+   * request back. Whoever swaps first owns it. {@link WITHDRAWN} means the main thread
+   * took the request back before any worker took it: the worker answers `not-run`.
    */
   claim?: number;
 }
+
+/** RequestEnvelope.claim of a request taken back while it waited in piscina's queue. */
+export const WITHDRAWN = -1;
 
 /**
  * A request as it is posted to a worker: an empty body is left out, because cloning even

@@ -10,7 +10,7 @@ import { getHeapStatistics } from 'node:v8';
 import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { BootError, BootTimer, bootInterpreter, type Interpreter } from './interpreter.ts';
 import {
-  CONTROL_SLOTS, ControlSlot, NO_REQUEST, RetireReason, WorkerState,
+  CONTROL_SLOTS, ControlSlot, NO_REQUEST, RetireReason, WITHDRAWN, WorkerState,
   type BootReport, type ErrorData, type RequestEnvelope, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
@@ -106,6 +106,7 @@ let line: Promise<unknown> = Promise.resolve();
 export default function handle(request: WireRequest): Promise<TaskResult> {
   if (request.body === undefined) request.body = EMPTY_BODY;
   const envelope = request as RequestEnvelope;
+  if (envelope.claim === WITHDRAWN) return Promise.resolve(notRun());
   if (spec.overlap) return handleRequest(envelope);
   const turn = line.then(() => (claimed(envelope) ? handleRequest(envelope) : notRun()));
   line = turn.catch(() => undefined);

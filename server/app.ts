@@ -81,7 +81,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
   fastify.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const failure = toInterpoolError(error, config.bodyLimit);
     logAccess(logger, request, reply.elapsedTime, { status: failure.statusCode, bytes: 0, workerId: undefined, aborted: false, error: failure }, '-');
-    if (failure.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+    if (failure.statusCode === 503) reply.header('retry-after', String(failure.retryAfter ?? RETRY_AFTER_SECONDS));
     reply.code(failure.statusCode).type('text/plain; charset=utf-8').send(`${failure.message} (${failure.code})\n`);
   });
 

@@ -2,6 +2,11 @@
  * One app: its interpreters (the current WorkerPool generation), the bounded queue in
  * front of them, boot failures retried with back-off, reload without downtime, and the
  * count of every interpreter exit by reason. The same supervisor serves every kind.
+ *
+ * Nothing here waits on a boot it does not need: requests are refused at once while the
+ * app fails to boot, a reload takes effect as soon as its new generation is ready (old
+ * generations drain on their own), and a close stops booting interpreters and pending
+ * retries instead of waiting for them.
  */
 import type { Logger } from 'pino';
 import type { BootReport, ErrorData, TaskResult, WireRequest } from '../runtime/protocol.ts';
@@ -195,7 +200,16 @@ export class ApplicationGroup {
   #bootFailures = 0;
   #lastBootError: ErrorData | undefined;
   #bootFailure: BootFailure | null = null;
+  /** The reload booting its new generation now. */
   #reloading: Promise<ReloadOutcome> | undefined;
+  /** The one reload asked for meanwhile: it starts when the current one is done; later asks join it. */
+  #nextReload: Promise<ReloadOutcome> | undefined;
+  /** The generation a reload is booting: a close stops it. */
+  #incoming: WorkerPool | undefined;
+  /** Older generations finishing their requests after a reload. */
+  readonly #draining = new Map<WorkerPool, Promise<void>>();
+  /** Pending boot retries: the failed worker each replaces, and when. */
+  readonly #retries = new Map<number, { timer: NodeJS.Timeout; at: number }>();
   #closed = false;
 
   constructor(config: AppConfig, log: Logger) {
@@ -244,9 +258,7 @@ export class ApplicationGroup {
    */
   submit(envelope: WireRequest, receiver: StreamReceiver): RequestTicket {
     if (this.#closed) throw new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN');
-    if (!this.#pool.healthy && this.#pool.failing) {
-      throw new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [this.config.name, 'it failed to boot and is being retried (see the server log)']);
-    }
+    if (this.#failing) throw this.#unavailable();
     const ticket = new RequestTicket(this, envelope, receiver);
     // Requests offered to busy workers wait as queued ones do, and count against --max-queue.
     const waiting = this.#pool.offered;
@@ -263,14 +275,23 @@ export class ApplicationGroup {
 
   /** Start queued requests while the current generation has room; then even out the offers. */
   pump(): void {
+    if (this.#closed || this.#failing) return;
     while (this.#queue.size > 0 && this.#pool.hasCapacity) this.#queue.shift()!.start();
     if (this.#queue.size === 0) this.#pool.rebalance();
   }
 
-  /** A request taken back from a busy worker: first in line again, then pump. */
+  /**
+   * A request taken back before it ran (from a busy or retiring worker, or from a
+   * generation that closes or fails to boot): first in line again, then pump; or
+   * refused, if the app cannot serve it any more.
+   */
   requeue(ticket: RequestTicket): void {
-    this.#queue.unshift(ticket);
-    this.pump();
+    if (this.#closed) ticket.fail(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN'));
+    else if (this.#failing) ticket.fail(this.#unavailable());
+    else {
+      this.#queue.unshift(ticket);
+      this.pump();
+    }
   }
 
   /** Take a request out of the queue; it never reaches an interpreter. */
@@ -284,32 +305,72 @@ export class ApplicationGroup {
    * finishes its in-flight requests and exits. If the new code fails to boot, the old
    * interpreters keep serving and the failure is reported.
    */
+  /**
+   * The returned outcome settles once this reload took effect (its new generation
+   * serves) or failed; the old generation's drain does not hold it up. The last reload
+   * asked for always wins: one asked for while another boots is queued and starts as
+   * soon as that one is done (so it loads the files as they are then), and every
+   * reload asked for meanwhile joins that queued one.
+   */
   reload(): Promise<ReloadOutcome> {
-    this.#reloading ??= this.#reloadOnce().then((outcome) => {
+    if (this.#nextReload) return this.#nextReload;
+    if (!this.#reloading) return this.#startReload();
+    this.#log.info('a reload is under way: this one follows as soon as its new generation serves');
+    const next = this.#reloading.then(() => {
+      this.#nextReload = undefined;
+      return this.#startReload();
+    });
+    this.#nextReload = next;
+    return next;
+  }
+
+  #startReload(): Promise<ReloadOutcome> {
+    const running = this.#reloadOnce().then((outcome) => {
       channels.appReloaded.publish({ app: this.config.name, ...outcome } satisfies AppReloaded);
       return outcome;
-    }).finally(() => { this.#reloading = undefined; });
-    return this.#reloading;
+    });
+    this.#reloading = running;
+    void running.then(() => { if (this.#reloading === running) this.#reloading = undefined; });
+    return running;
   }
 
   async #reloadOnce(): Promise<ReloadOutcome> {
+    const shuttingDown = { ok: false, error: 'the server is shutting down' };
+    if (this.#closed) return shuttingDown;
     const next = new WorkerPool(this.config, this.#generation + 1, this.#log, this.#hooks);
+    this.#incoming = next;
     try {
       await next.allBooted();
     } catch (failure) {
       await next.destroy('reload');
+      if (this.#closed) return shuttingDown;
       const message = (failure as BootReport).error?.message ?? String(failure);
       this.#log.error({ detail: (failure as BootReport).error?.detail }, `reload failed, the running interpreters keep serving: ${message}`);
       return { ok: false, error: message };
+    } finally {
+      this.#incoming = undefined;
+    }
+    if (this.#closed) {
+      await next.destroy('shutdown');
+      return shuttingDown;
     }
     const old = this.#pool;
     this.#generation = next.generation;
     this.#pool = next;
     this.#bootFailures = 0;
     this.#bootFailure = null;
+    this.#lastBootError = undefined;
+    // The old generation's pending retries go with it.
+    this.#cancelRetries();
     this.pump();
     this.#log.info({ generation: next.generation }, 'reloaded: new interpreters serve, the old ones finish their requests');
-    await old.close('reload');
+    // Its drain (a long stream may hold it for minutes) holds up neither this outcome
+    // nor the next reload: several old generations may drain at once.
+    const drained = old.close('reload').then(
+      () => { this.#draining.delete(old); },
+      (error: unknown) => { this.#draining.delete(old); this.#log.error({ err: error, generation: old.generation }, 'closing an old generation failed'); },
+    );
+    this.#draining.set(old, drained);
     return { ok: true };
   }
 
@@ -323,7 +384,7 @@ export class ApplicationGroup {
       workers: { min: this.config.minWorkers, max: this.config.workers, now: interpreters.length },
       queue: this.#queue.size + this.#pool.offered,
       inFlight: this.#pool.inFlight,
-      available: this.#pool.healthy || !this.#pool.failing,
+      available: !this.#failing,
       exits: { ...this.#exits },
       interpreters,
       bootFailure: this.#bootFailure,
@@ -340,18 +401,53 @@ export class ApplicationGroup {
     return true;
   }
 
-  /** Finish in-flight requests and stop every interpreter. */
+  /**
+   * Finish in-flight requests and stop every interpreter. What is not running yet is
+   * refused (503), and nothing waits for a boot: a pending retry is cancelled, booting
+   * interpreters (a retry's, a reload's) are terminated.
+   */
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#queue.drain((ticket) => ticket.fail(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN')));
-    await this.#pool.close('shutdown');
+    this.#stopAdmitting();
+    await Promise.all([
+      this.#incoming?.destroy('shutdown'),
+      this.#pool.close('shutdown'),
+      ...this.#draining.values(),
+    ]);
   }
 
   /** Stop every interpreter now, in-flight requests included. */
   async destroy(): Promise<void> {
+    this.#stopAdmitting();
+    await Promise.all([this.#incoming, this.#pool, ...this.#draining.keys()].map((pool) => pool?.destroy('shutdown')));
+  }
+
+  #stopAdmitting(): void {
     this.#closed = true;
+    this.#cancelRetries();
     this.#queue.drain((ticket) => ticket.fail(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN')));
-    await this.#pool.destroy('shutdown');
+  }
+
+  #cancelRetries(): void {
+    for (const { timer } of this.#retries.values()) clearTimeout(timer);
+    this.#retries.clear();
+  }
+
+  /**
+   * Every interpreter of the current generation that reported failed to boot, and none
+   * serves: requests are refused at once, also while a retry boots (it may fail again).
+   */
+  get #failing(): boolean {
+    return this.#bootFailures > 0 && !this.#pool.healthy;
+  }
+
+  /** The 503 of an app failing to boot; Retry-After says when the next attempt is. */
+  #unavailable(): InterpoolError {
+    const error = new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [this.config.name, 'it failed to boot and is being retried (see the server log)']);
+    let next = Infinity;
+    for (const { at } of this.#retries.values()) next = Math.min(next, at);
+    // No retry pending: one is booting now.
+    error.retryAfter = next === Infinity ? 1 : Math.max(1, Math.ceil((next - Date.now()) / 1000));
+    return error;
   }
 
   #onBooted(pool: WorkerPool, report: BootReport): void {
@@ -378,10 +474,18 @@ export class ApplicationGroup {
       `app failed to boot: ${report.error.message}; retrying in ${delay / 1000} s`,
     );
     // The failed worker takes no requests; replacing it after the delay is the retry.
-    setTimeout(() => pool.terminateWorker(report.workerId, 'boot-failed'), delay).unref();
-    // Requests waiting for this generation cannot be served while it keeps failing.
-    if (!pool.healthy) {
-      this.#queue.drain((ticket) => ticket.fail(new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [this.config.name, 'it failed to boot and is being retried (see the server log)'])));
+    const { workerId } = report;
+    const timer = setTimeout(() => {
+      this.#retries.delete(workerId);
+      pool.terminateWorker(workerId, 'boot-failed');
+    }, delay);
+    timer.unref();
+    this.#retries.set(workerId, { timer, at: Date.now() + delay });
+    // Requests waiting for this generation cannot be served while it keeps failing:
+    // those queued here, and those handed to the pool that no worker took.
+    if (this.#failing) {
+      this.#queue.drain((ticket) => ticket.fail(this.#unavailable()));
+      pool.takeBackUnplaced();
     }
   }
 

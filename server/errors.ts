@@ -56,6 +56,8 @@ export class InterpoolError extends Error {
   readonly statusCode: number;
   /** Traceback or stack for the log; never sent to a client. */
   readonly detail: string | undefined;
+  /** For a 503: the seconds Retry-After says, when the server knows (the next boot attempt). */
+  retryAfter: number | undefined;
 
   constructor(code: CatalogCode, args: readonly (string | number)[] = [], detail?: string) {
     super(formatTemplate(catalog[code].template, args));
@@ -63,6 +65,7 @@ export class InterpoolError extends Error {
     this.code = code;
     this.statusCode = catalog[code].statusCode;
     this.detail = detail;
+    this.retryAfter = undefined;
   }
 }
 

@@ -16,6 +16,8 @@ export interface ReportedError {
   statusCode: number;
   message: string;
   detail?: string;
+  /** Seconds for a 503's Retry-After, when the server knows better than RETRY_AFTER_SECONDS. */
+  retryAfter?: number | undefined;
 }
 
 export interface SendOutcome {
@@ -128,7 +130,7 @@ export class ResponseSender implements StreamReceiver {
     this.#res.writeHead(error.statusCode, {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
-      ...(error.statusCode === 503 ? { 'retry-after': String(RETRY_AFTER_SECONDS) } : {}),
+      ...(error.statusCode === 503 ? { 'retry-after': String(error.retryAfter ?? RETRY_AFTER_SECONDS) } : {}),
       ...extraHeaders,
     });
     this.#res.end(body);

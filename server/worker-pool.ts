@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
-import { MAX_PREFETCH, type BootReport, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../runtime/protocol.ts';
+import { MAX_PREFETCH, WITHDRAWN, type BootReport, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../runtime/protocol.ts';
 import type { AppConfig } from './config.ts';
 import { IdTable } from './id-table.ts';
 import { WorkerHandle, type ExitReason, type WorkerView } from './worker-handle.ts';
@@ -52,6 +52,12 @@ interface Placement {
   transferList: ArrayBuffer[];
   handle: WorkerHandle | undefined;
   offer: Offer | undefined;
+  /**
+   * Taken back while it waited in piscina's queue for a worker (one booting, or not yet
+   * started): it must not run. piscina cannot drop a queued task, so the next worker
+   * with room gets it marked {@link WITHDRAWN} and answers `not-run`.
+   */
+  withdrawn: boolean;
 }
 
 /** What piscina's load balancer is given for each worker. */
@@ -113,15 +119,23 @@ export class WorkerPool {
   readonly #drainWaiters = new Set<() => boolean>();
   /** Offered, not yet claimed requests, oldest first (an array: see IdTable for why not a Map). */
   readonly #offers: Offer[] = [];
+  /** Requests handed to piscina that no worker has taken yet, oldest first. */
+  readonly #unplaced: Placement[] = [];
   #rebalancing = false;
   #inFlight = 0;
   #closing: ExitReason | undefined;
+  #destroying: Promise<void> | undefined;
+  /** Rejects once the pool is destroyed: nothing waits for a boot that will not come. */
+  readonly #destroyed: Promise<never>;
+  #markDestroyed!: (error: Error) => void;
 
   constructor(config: AppConfig, generation: number, log: Logger, hooks: PoolHooks) {
     this.config = config;
     this.generation = generation;
     this.#log = log;
     this.#hooks = hooks;
+    this.#destroyed = new Promise<never>((_resolve, reject) => { this.#markDestroyed = reject; });
+    this.#destroyed.catch(() => {});
     const spec: WorkerSpec = {
       app: config.name, kind: config.kind, file: config.file, callable: config.callable,
       // The generation keys Python's snapshot: a reload must import the files anew.
@@ -207,7 +221,7 @@ export class WorkerPool {
 
   /** Re-evaluate `pick` on every boot report until it returns something other than undefined. */
   #whenBooted<T>(pick: (reports: BootReport[]) => T | undefined): Promise<T> {
-    return new Promise((resolve) => {
+    return Promise.race([this.#destroyed, new Promise<T>((resolve) => {
       const check = (): boolean => {
         const picked = pick([...this.#workers.values()].flatMap((handle) => (handle.boot ? [handle.boot] : [])));
         if (picked === undefined) return false;
@@ -215,7 +229,7 @@ export class WorkerPool {
         return true;
       };
       if (!check()) this.#bootWaiters.add(check);
-    });
+    })]);
   }
 
   /**
@@ -227,21 +241,25 @@ export class WorkerPool {
    * be handed out again (`owner.requeue()` is called instead when this pool takes it
    * back on its own).
    */
-  run(envelope: WireRequest, receiver: StreamReceiver, owner: Requeueable): RunningTask {
-    this.#receivers.set(envelope.id, receiver);
+  run(request: WireRequest, receiver: StreamReceiver, owner: Requeueable): RunningTask {
+    this.#receivers.set(request.id, receiver);
     this.#inFlight++;
-    // A request offered before and taken back goes out again as a new task.
-    if (envelope.claim !== undefined) envelope.claim = undefined;
+    // A request handed out before and taken back goes out again as a new task object:
+    // piscina may still hold the old one in its queue, and reads its placement from it.
+    const envelope: WireRequest = Piscina.queueOptionsSymbol in request ? { ...request, claim: undefined } : request;
     // Read back by the load balancer, wherever piscina decides where the task goes (at
     // once, or later from its own queue); a symbol key is not posted to the worker.
     // The body is transferred, unless the request is offered: it may have to be sent again.
     const transferList: ArrayBuffer[] = envelope.body ? [envelope.body.buffer as ArrayBuffer] : [];
-    const placement: Placement = { envelope, owner, transferList, handle: undefined, offer: undefined };
+    const placement: Placement = { envelope, owner, transferList, handle: undefined, offer: undefined, withdrawn: false };
     (envelope as WireRequest & { [key: symbol]: Placement })[Piscina.queueOptionsSymbol] = placement;
+    this.#unplaced.push(placement);
     let settled = false;
     const done = () => {
       settled = true;
-      this.#inFlight--;
+      // A withdrawn task left the count when it was withdrawn.
+      if (!placement.withdrawn) this.#inFlight--;
+      this.#forgetUnplaced(placement);
       if (placement.handle) placement.handle.assigned--;
     };
     // No AbortSignal per task: a hard stop terminates the worker that runs the request
@@ -249,6 +267,8 @@ export class WorkerPool {
     const result = this.#piscina.run(envelope, transferList.length > 0 ? { transferList } : undefined).then(
       (outcome): TaskResult | undefined => {
         done();
+        // Its owner went on without it (the worker answered not-run).
+        if (placement.withdrawn) return undefined;
         const { offer } = placement;
         if (outcome.kind === 'not-run') {
           // Taken back already, or declined by a retiring worker (its cell still holds it).
@@ -263,6 +283,8 @@ export class WorkerPool {
       },
       (error: unknown) => {
         done();
+        // Withdrawn, then dropped by a pool destroyed before any worker took it.
+        if (placement.withdrawn) return undefined;
         // Its worker died before claiming it: it never ran, it runs elsewhere.
         const { offer } = placement;
         const runsElsewhere = offer !== undefined && (this.#takeBack(offer) || offer.state === 'taken-back');
@@ -288,8 +310,14 @@ export class WorkerPool {
    * claim cell of its control block. Null keeps the task in piscina's queue.
    */
   #place<W extends PiscinaWorkerView>(placement: Placement | null, workers: W[]): W | null {
+    if (placement?.withdrawn) {
+      // Any worker with room answers not-run for it, and piscina's queue moves on.
+      return workers.find((worker) => worker.currentUsage < this.#concurrency && this.#workers.get(worker.id)?.boot) ?? null;
+    }
     if (this.config.inline || !placement) {
-      return workers.find((worker) => worker.currentUsage < this.#concurrency && this.#accepts(worker.id)) ?? null;
+      const worker = workers.find((candidate) => candidate.currentUsage < this.#concurrency && this.#accepts(candidate.id)) ?? null;
+      if (worker && placement) this.#forgetUnplaced(placement);
+      return worker;
     }
     let leastBusy: { worker: W; handle: WorkerHandle } | undefined;
     for (const worker of workers) {
@@ -318,6 +346,39 @@ export class WorkerPool {
   #assign(placement: Placement, handle: WorkerHandle): void {
     placement.handle = handle;
     handle.assigned++;
+    this.#forgetUnplaced(placement);
+  }
+
+  #forgetUnplaced(placement: Placement): void {
+    const index = this.#unplaced.indexOf(placement);
+    if (index >= 0) this.#unplaced.splice(index, 1);
+  }
+
+  /**
+   * Take back a request still waiting in piscina's queue: it never runs (see
+   * Placement.withdrawn), and stops counting as in flight at once.
+   */
+  #withdrawUnplaced(placement: Placement): void {
+    this.#forgetUnplaced(placement);
+    placement.withdrawn = true;
+    placement.envelope.claim = WITHDRAWN;
+    // Posted later to a worker that declines it: its body stays with its owner.
+    placement.transferList.length = 0;
+    this.#inFlight--;
+    this.#receivers.delete(placement.envelope.id);
+    this.#notifyDrain();
+  }
+
+  /**
+   * Every request that waits for a worker of this generation to take it (the workers
+   * are booting, or failing to boot) goes back to its owner, to run elsewhere or be
+   * refused: nothing should wait on a boot that may never succeed.
+   */
+  takeBackUnplaced(): void {
+    for (const placement of [...this.#unplaced]) {
+      this.#withdrawUnplaced(placement);
+      placement.owner.requeue();
+    }
   }
 
   /**
@@ -325,6 +386,11 @@ export class WorkerPool {
    * was taken back (it never ran), false when its worker claimed it (it runs there).
    */
   withdraw(id: number): boolean {
+    const waiting = this.#unplaced.find((candidate) => candidate.envelope.id === id);
+    if (waiting) {
+      this.#withdrawUnplaced(waiting);
+      return true;
+    }
     const offer = this.#offers.find((candidate) => candidate.id === id);
     return offer !== undefined && this.#takeBack(offer);
   }
@@ -449,9 +515,12 @@ export class WorkerPool {
    */
   async close(reason: ExitReason): Promise<void> {
     this.#closing ??= reason;
+    // What no worker took yet goes back to the group (the next generation, or a 503):
+    // a close must not wait for a boot.
+    this.takeBackUnplaced();
     await new Promise<void>((resolve) => {
       const check = () => {
-        if (this.#inFlight > 0 || this.#receivers.size > 0) return false;
+        if (!this.#destroying && (this.#inFlight > 0 || this.#receivers.size > 0)) return false;
         resolve();
         return true;
       };
@@ -461,9 +530,18 @@ export class WorkerPool {
   }
 
   /** Stop now, in-flight requests included (a shutdown past its grace period). */
-  async destroy(reason: ExitReason): Promise<void> {
+  destroy(reason: ExitReason): Promise<void> {
     this.#closing ??= reason;
+    this.#destroying ??= this.#destroyNow();
+    return this.#destroying;
+  }
+
+  async #destroyNow(): Promise<void> {
+    this.#markDestroyed(new Error(`the pool of generation ${this.generation} was closed before it booted`));
+    // A close waiting for the drain stops waiting (and finds the pool destroyed).
+    this.#notifyDrain();
     this.#drainWaiters.clear();
+    // Terminates every worker, a booting one too (piscina does not wait for its boot).
     await this.#piscina.destroy();
     for (const handle of this.#workers.values()) handle.port.close();
   }

@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ask, GATED_APP, holdResponse, openGates } from './gates.ts';
 import { startTestServer, waitFor, type TestServer } from './support.ts';
 
 let t: TestServer | undefined;
@@ -23,14 +24,19 @@ describe('an app that fails to boot', () => {
     process.env.BOOT_TOGGLE_FILE = toggle;
     t = await startTestServer(['/=test/fixtures/apps/boot-toggle.ts', '/ok=apps/hello.ts', '--workers', '1']);
 
+    // Retry-After says when the next attempt is: the first retry comes 1 s after the failure.
     const refused = await fetch(`${t.url}/`);
     expect(refused.status).toBe(503);
-    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(refused.headers.get('retry-after')).toBe('1');
     expect(await refused.text()).toContain('INTERPOOL_ERR_APP_UNAVAILABLE');
     expect((await fetch(`${t.url}/ok`)).status).toBe(200);
 
     const failures = () => t!.logs.filter((line) => String(line.msg).startsWith('app failed to boot'));
     await waitFor(() => failures().length >= 2, 10_000, 'a second boot attempt');
+    // Later retries come further apart: never later than the latest failure said.
+    const later = Number((await fetch(`${t.url}/`)).headers.get('retry-after'));
+    expect(later).toBeGreaterThanOrEqual(1);
+    expect(later).toBeLessThanOrEqual(Math.ceil((failures().at(-1)!.retryInMs as number) / 1000));
     expect(failures()[0]!.msg).toContain('boot-toggle says "broken"');
     expect(failures()[0]!.detail).toContain('Error: boot-toggle says "broken"');
     // The traceback once; later steps of the same failure are one line each.
@@ -234,5 +240,139 @@ describe('recycling one interpreter by hand (the dashboard action)', () => {
     expect(after.worker).not.toBe(before);
     expect(after.served).toBe(1);
     await waitFor(() => exits(t!).recycled >= 1, 5000, 'the recycle exit');
+  });
+});
+
+describe('reloads asked for while one is under way', () => {
+  it('the last one wins at once, while an old generation still streams a response', async () => {
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
+    const group = t.server.groups[0]!;
+    const held = await holdResponse(`${t.url}/`, 'released');
+    expect(held.first.version).toBe('v1');
+
+    gates.set('version', 'v2');
+    const first = group.reload();
+    await waitFor(() => group.stats().generation === 2, 10_000, 'the first reload to take over');
+    gates.set('version', 'v3');
+    const second = group.reload();
+    // Both take effect while the v1 response is still held open.
+    expect(await first).toEqual({ ok: true });
+    expect(await second).toEqual({ ok: true });
+    expect((await ask(`${t.url}/`)).version).toBe('v3');
+
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+    expect((await ask(`${t.url}/`)).version).toBe('v3');
+    expect(group.stats().generation).toBe(3);
+    await waitFor(() => exits(t!).reload === 2, 10_000, 'both old generations to exit');
+  });
+
+  it('those asked for while a new generation boots become one more reload, of the newest files', async () => {
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
+    const group = t.server.groups[0]!;
+    gates.set('version', 'v2');
+    gates.set('boot', 'hold');
+    const running = group.reload();
+    await waitFor(() => gates.bootsHeld() === 1, 10_000, 'the new generation to hold at its boot');
+    gates.set('version', 'v3');
+    const queued = group.reload();
+    gates.set('version', 'v4');
+    const alsoQueued = group.reload();
+    gates.set('boot', 'ok');
+    expect(await running).toEqual({ ok: true });
+    expect(await queued).toEqual({ ok: true });
+    expect(await alsoQueued).toEqual({ ok: true });
+    expect((await ask(`${t.url}/`)).version).toBe('v4');
+    expect(group.stats().generation).toBe(3);
+  });
+
+  it('the admin action answers once its own reload took effect', async () => {
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
+    const held = await holdResponse(`${t.url}/`, 'released');
+    gates.set('version', 'v2');
+    gates.set('boot', 'hold');
+    const running = t.server.reload();
+    await waitFor(() => gates.bootsHeld() === 1, 10_000, 'the new generation to hold at its boot');
+    gates.set('version', 'v3');
+    const answer = fetch(`${t.url}/admin/api/reload`, { method: 'POST', headers: { 'x-interpool-admin': '1', 'content-type': 'application/json' }, body: '{}' });
+    gates.set('boot', 'ok');
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ results: [{ app: '/', ok: true }] });
+    expect((await ask(`${t.url}/`)).version).toBe('v3');
+    expect(await running).toEqual([{ app: '/', ok: true }]);
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+  });
+});
+
+describe('an app whose boots keep failing', () => {
+  it('a request that arrives while a retry boot runs gets 503 at once, with Retry-After', async () => {
+    const gates = openGates({ boot: 'broken' });
+    // --timeout 5: a request left waiting for the held boot would get 504 after it.
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1', '--timeout', '5']);
+    gates.set('boot', 'hold');
+    await waitFor(() => gates.bootsHeld() === 1, 10_000, 'the retry boot to hold');
+    const refused = await fetch(`${t.url}/`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await refused.text()).toContain('INTERPOOL_ERR_APP_UNAVAILABLE');
+    gates.set('boot', 'ok');
+    await waitFor(async () => (await fetch(`${t!.url}/`)).status === 200, 10_000, 'the retry to boot');
+  });
+});
+
+describe('closing while an interpreter boots', () => {
+  it('a close during a held retry boot, with a request that arrived meanwhile, returns and stops the booting worker', async () => {
+    const gates = openGates({ boot: 'broken' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
+    const group = t.server.groups[0]!;
+    gates.set('boot', 'hold');
+    await waitFor(() => gates.bootsHeld() === 1, 10_000, 'the retry boot to hold');
+    let answered = false;
+    const late = fetch(`${t.url}/`).then((response) => { answered = true; return response.status; }, () => 'failed');
+    await waitFor(() => answered || group.stats().inFlight > 0, 10_000, 'the late request to be answered, or to wait');
+    const closing = t;
+    t = undefined;
+    await closing.close();
+    expect(await late).toBe(503);
+    expect(group.stats().interpreters).toEqual([]);
+  });
+
+  it('a close during a held reload boot returns, and the reload says it did not happen', async () => {
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
+    const group = t.server.groups[0]!;
+    gates.set('boot', 'hold');
+    const reloading = group.reload();
+    await waitFor(() => gates.bootsHeld() === 1, 10_000, 'the new generation to hold at its boot');
+    const closing = t;
+    t = undefined;
+    await closing.close();
+    expect(await reloading).toMatchObject({ ok: false });
+    expect(group.stats().generation).toBe(1);
+  });
+
+  it('a request waiting for a booting interpreter whose client leaves never runs, and a close does not wait for that boot', async () => {
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1', '--max-requests', '1']);
+    const group = t.server.groups[0]!;
+    gates.set('boot', 'hold');
+    // Its interpreter retires after this one; the replacement holds at its boot.
+    expect((await ask(`${t.url}/`)).served).toBe(1);
+    await waitFor(() => gates.bootsHeld() === 1, 10_000, 'the replacement to hold at its boot');
+    const leaving = new AbortController();
+    const abandoned = fetch(`${t.url}/`, { signal: leaving.signal }).catch(() => 'aborted');
+    await waitFor(() => group.stats().inFlight === 1, 10_000, 'the request to wait for the booting interpreter');
+    leaving.abort();
+    expect(await abandoned).toBe('aborted');
+    await waitFor(() => group.stats().inFlight === 0, 10_000, 'the abandoned request to be taken back');
+    const closing = t;
+    t = undefined;
+    await closing.close();
+    expect(group.stats().interpreters).toEqual([]);
   });
 });
