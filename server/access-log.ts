@@ -9,6 +9,21 @@ import { splitRequestTarget } from './environ.ts';
 import { channels, type RequestFinished } from './diagnostics.ts';
 import type { SendOutcome } from './response-sender.ts';
 
+/**
+ * Requests refused after their app was chosen (queue full, app failing to boot): the
+ * error handler writes their line, and counts them for that app rather than as "-".
+ */
+const refusedFor = new WeakMap<FastifyRequest, string>();
+
+export function markRefusedFor(request: FastifyRequest, app: string): void {
+  refusedFor.set(request, app);
+}
+
+/** The app a refused request was meant for, or "-" when it was refused before one was chosen. */
+export function refusedAppOf(request: FastifyRequest): string {
+  return refusedFor.get(request) ?? '-';
+}
+
 /** The request target as the client sent it (app.ts routes every request on "/"). */
 export function requestTarget(request: FastifyRequest): string {
   return request.originalUrl;

@@ -5,7 +5,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { logAccess } from './access-log.ts';
+import { logAccess, refusedAppOf } from './access-log.ts';
 import { createAdmin, isAdminTarget } from './admin/admin.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import type { ApplicationGroup } from './application-group.ts';
@@ -80,7 +80,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
 
   fastify.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const failure = toInterpoolError(error, config.bodyLimit);
-    logAccess(logger, request, reply.elapsedTime, { status: failure.statusCode, bytes: 0, workerId: undefined, aborted: false, error: failure }, '-');
+    logAccess(logger, request, reply.elapsedTime, { status: failure.statusCode, bytes: 0, workerId: undefined, aborted: false, error: failure }, refusedAppOf(request));
     if (failure.statusCode === 503) reply.header('retry-after', String(failure.retryAfter ?? RETRY_AFTER_SECONDS));
     reply.code(failure.statusCode).type('text/plain; charset=utf-8').send(`${failure.message} (${failure.code})\n`);
   });

@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WireRequest } from '../runtime/protocol.ts';
-import { logAccess, requestTarget } from './access-log.ts';
+import { logAccess, markRefusedFor, requestTarget } from './access-log.ts';
 import type { ApplicationGroup, RequestTicket } from './application-group.ts';
 import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
 import { clientFacts } from './client-view.ts';
@@ -15,6 +15,16 @@ import { InterpoolError } from './errors.ts';
 import type { MountTable } from './mount-table.ts';
 import { findTrailerFault } from './request-guard.ts';
 import { ResponseSender } from './response-sender.ts';
+
+/** Admit the request to its app; a refusal is marked as the app's before it goes to the error handler. */
+function admit(request: FastifyRequest, group: ApplicationGroup, envelope: WireRequest, sender: ResponseSender): RequestTicket {
+  try {
+    return group.submit(envelope, sender);
+  } catch (error) {
+    markRefusedFor(request, group.config.name);
+    throw error;
+  }
+}
 
 export async function dispatchRequest(
   request: FastifyRequest,
@@ -47,7 +57,7 @@ export async function dispatchRequest(
   const sender = new ResponseSender(reply.raw, group.config.name, () => ticket.cancel(), (paused) => ticket.setPaused(paused));
   // Refusals (queue full, app failing to boot) throw here, before the reply is hijacked,
   // and reach the client through the error handler.
-  const ticket = group.submit(envelope, sender);
+  const ticket = admit(request, group, envelope, sender);
   if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ app: group.config.name, requestId: envelope.id, method: facts.method, path: rawPath, finished: sender.finished } satisfies RequestStarted);
   reply.hijack();
   reply.raw.on('close', () => {
