@@ -403,3 +403,62 @@ describe('--admin-bind: the admin on its own listener', () => {
     expect(headerOf(refused, 'www-authenticate')).toContain('Bearer');
   });
 });
+
+describe('the stats JSON and /metrics: process memory and CPU, interpreter memory, boot failures', () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer(['/broken=test/fixtures/apps/fails-to-import.py', '/=apps/hello.ts', '--workers', '1']);
+  });
+  afterAll(() => server?.close());
+
+  it('shows the process, every interpreter\'s memory, and why an app fails to boot — to the admin, never to clients', async () => {
+    const refused = await fetch(`${server.url}/broken/`);
+    expect(refused.status).toBe(503);
+    const publicBody = await refused.text();
+    for (const secret of ['KeyError', 'missing-setting', 'Traceback', 'fails-to-import', 'configure']) expect(publicBody).not.toContain(secret);
+    expect(await fetch(`${server.url}/`).then((r) => r.text())).toBe('Hello, World!\n');
+
+    // Counted once the response is finished on the server, which may be after the client read it.
+    const { process: usage, apps } = await waitFor(async () => {
+      const current = await stats(server.url);
+      return current.apps.every((app) => app.requests.total === 1) && current;
+    }, 5000, 'both requests counted');
+    expect(usage.rssBytes).toBeGreaterThan(usage.heapUsedBytes);
+    expect(usage.heapUsedBytes).toBeGreaterThan(0);
+    expect(usage.heapTotalBytes).toBeGreaterThanOrEqual(usage.heapUsedBytes);
+    expect(usage.cpuPercent).toBeGreaterThanOrEqual(0);
+
+    const hello = apps.find((app) => app.name === '/')!;
+    expect(hello.engine).toMatch(/^Node 24\./);
+    expect(hello.bootFailure).toBeNull();
+    expect(hello.interpreters[0]!.memoryBytes).toBeGreaterThan(0);
+    expect(hello.memoryBytes).toBe(hello.interpreters[0]!.memoryBytes);
+    expect(hello.requests.errors).toMatchObject({ windowSeconds: 60, serverErrors: 0, rate: 0 });
+
+    const broken = apps.find((app) => app.name === '/broken')!;
+    expect(broken.available).toBe(false);
+    expect(broken.engine).toBe('Python 3.14');
+    expect(broken.requests.errors).toMatchObject({ responses: 1, serverErrors: 1, rate: 1 });
+    const failure = broken.bootFailure!;
+    expect(failure.exception).toEqual({ type: 'KeyError', message: "'missing-setting'" });
+    expect(failure.message).toContain("KeyError: 'missing-setting'");
+    // Only the app's own frames: not interpool's loader, not importlib.
+    expect(failure.frames.map(({ file, line, function: name, code }) => ({ file, line, name, code }))).toEqual([
+      { file: broken.file, line: 8, name: '<module>', code: 'configure()' },
+      { file: broken.file, line: 5, name: 'configure', code: 'return {}["missing-setting"]' },
+    ]);
+    expect(failure.traceback).toMatch(/^Traceback[\s\S]*interpool_wsgi\.py/);
+    expect(failure.attempts).toBeGreaterThanOrEqual(1);
+    expect(failure.nextRetryAt).toBeGreaterThan(failure.at);
+
+    const { samples } = parsePrometheus(await fetch(`${server.url}/metrics`, { headers: AUTH }).then((r) => r.text()));
+    const value = (name: string, labels: Record<string, string> = {}) => samples.find((sample) => sample.name === name
+      && Object.entries(labels).every(([key, wanted]) => sample.labels[key] === wanted))?.value;
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(0);
+    expect(value('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(value('interpool_interpreter_memory_bytes', { app: '/' })).toBeGreaterThan(0);
+    expect(value('interpool_app_boot_failures', { app: '/broken' })).toBeGreaterThanOrEqual(1);
+    expect(value('interpool_app_boot_failures', { app: '/' })).toBe(0);
+  });
+});
