@@ -54,7 +54,10 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+  // Shutting down: new requests get 503 (below), responses still to be written close
+  // their connections (response-sender.ts).
   let closing = false;
+  const isClosing = () => closing;
   fastify.addHook('preClose', async () => { closing = true; });
   // A plain (not async) hook: it runs for every request, and has nothing to wait for.
   fastify.addHook('onRequest', (_request, reply, done) => {
@@ -70,7 +73,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
   fastify.route({
     method: fastify.supportedMethods,
     url: '/',
-    handler: (request, reply) => dispatchRequest(request, reply, mounts, logger),
+    handler: (request, reply) => dispatchRequest(request, reply, mounts, logger, isClosing),
   });
 
   if (admin) {
@@ -82,6 +85,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     const failure = toInterpoolError(error, config.bodyLimit);
     logAccess(logger, request, reply.elapsedTime, { status: failure.statusCode, bytes: 0, workerId: undefined, aborted: false, error: failure }, refusedAppOf(request));
     if (failure.statusCode === 503) reply.header('retry-after', String(failure.retryAfter ?? RETRY_AFTER_SECONDS));
+    if (closing) reply.header('connection', 'close');
     reply.code(failure.statusCode).type('text/plain; charset=utf-8').send(`${failure.message} (${failure.code})\n`);
   });
 

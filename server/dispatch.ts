@@ -31,6 +31,7 @@ export async function dispatchRequest(
   reply: FastifyReply,
   mounts: MountTable<ApplicationGroup>,
   logger: Logger,
+  isClosing: () => boolean = () => false,
 ): Promise<void> {
   // The body is read whole, so a chunked body's trailer section is known: one carrying a
   // field it may not is refused here, before any worker. Not in the body parser: an error
@@ -54,7 +55,7 @@ export async function dispatchRequest(
     ...(body ? { body } : {}),
   };
 
-  const sender = new ResponseSender(reply.raw, group.config.name, () => ticket.cancel(), (paused) => ticket.setPaused(paused));
+  const sender = new ResponseSender(reply.raw, group.config.name, () => ticket.cancel(), (paused) => ticket.setPaused(paused), isClosing);
   // Refusals (queue full, app failing to boot) throw here, before the reply is hijacked,
   // and reach the client through the error handler.
   const ticket = admit(request, group, envelope, sender);

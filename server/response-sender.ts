@@ -39,6 +39,8 @@ export class ResponseSender implements StreamReceiver {
   readonly #cancel: () => void;
   /** Flow control towards the worker producing a streamed body. */
   readonly #setPaused: (paused: boolean) => void;
+  /** True once the server is shutting down: the response then closes its connection. */
+  readonly #isClosing: () => boolean;
   #paused = false;
   readonly #finished: Promise<SendOutcome>;
   #resolve!: (outcome: SendOutcome) => void;
@@ -51,11 +53,15 @@ export class ResponseSender implements StreamReceiver {
   #error: InterpoolError | undefined;
   #done = false;
 
-  constructor(res: ServerResponse, mount: string, cancel: () => void, setPaused: (paused: boolean) => void = () => {}) {
+  constructor(
+    res: ServerResponse, mount: string, cancel: () => void, setPaused: (paused: boolean) => void = () => {},
+    isClosing: () => boolean = () => false,
+  ) {
     this.#res = res;
     this.#mount = mount;
     this.#cancel = cancel;
     this.#setPaused = setPaused;
+    this.#isClosing = isClosing;
     this.#finished = new Promise((resolve) => { this.#resolve = resolve; });
   }
 
@@ -127,6 +133,7 @@ export class ResponseSender implements StreamReceiver {
     }
     this.#status = error.statusCode;
     const body = `${publicMessage(error)}\n`;
+    this.#closeAfterIfClosing();
     this.#res.writeHead(error.statusCode, {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
@@ -155,6 +162,7 @@ export class ResponseSender implements StreamReceiver {
     // unless there is no body to measure: 204/304, or a HEAD the app answered empty.
     const nothingToMeasure = head.code === 204 || head.code === 304 || (this.#bodyless && length === 0);
     const flat = this.#declaredLength === undefined && !nothingToMeasure ? [...head.flat, 'Content-Length', String(length)] : head.flat;
+    this.#closeAfterIfClosing();
     this.#res.writeHead(head.code, head.reason, flat);
     // One chunk (the common case) goes out with the head in a single write.
     if (body.length === 1) {
@@ -173,7 +181,17 @@ export class ResponseSender implements StreamReceiver {
       this.#cancel();
       return;
     }
+    this.#closeAfterIfClosing();
     this.#res.writeHead(head.code, head.reason, head.flat);
+  }
+
+  /**
+   * Once shutdown has begun, a response says Connection: close and its connection is
+   * closed after it: a client told keep-alive would reuse a socket the server is about to
+   * close, and get a reset instead of an answer. Called just before the head is written.
+   */
+  #closeAfterIfClosing(): void {
+    if (this.#isClosing()) this.#res.shouldKeepAlive = false;
   }
 
   #writeChunk(data: Uint8Array): void {
