@@ -1,176 +1,182 @@
-// PEP 3333 for Python apps in Pyodide, over real sockets: environ, wsgi.input,
+// PEP 3333 for Python apps on each Python engine (Pyodide, and the native engine on each
+// CPython it is built for), over real sockets: environ, wsgi.input,
 // wsgi.errors, start_response/exc_info, write(), close(), wsgi.file_wrapper, streaming,
 // and the type checks on what the app hands back. Every well-behaved fixture is also
 // served under /validated, wrapped in wsgiref.validate.validator (warnings as errors).
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineTitle, pythonEngines } from './python-engines.ts';
 import { getRequest, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
 
 const FIXTURES = 'test/fixtures/apps';
-let t: TestServer;
+for (const engine of pythonEngines()) {
+  describe.skipIf(engine.skip !== undefined)(`on ${engineTitle(engine)}`, () => {
+    let t: TestServer;
 
-beforeAll(async () => {
-  t = await startTestServer([
-    `/environ=${FIXTURES}/environ-echo.py`,
-    `/input=${FIXTURES}/input-reader.py`,
-    `/errors=${FIXTURES}/writes-to-errors.py`,
-    `/write=${FIXTURES}/uses-write.py`,
-    `/file=${FIXTURES}/file-wrapper.py`,
-    `/close=${FIXTURES}/records-close.py`,
-    `/bad=${FIXTURES}/bad-responses.py`,
-    `/exc=${FIXTURES}/exc-info.py`,
-    `/raises=${FIXTURES}/raises-before-start.py`,
-    `/stream=${FIXTURES}/streams-slowly.py`,
-    '--workers', '1',
-  ]);
-}, 120_000);
-afterAll(() => t?.close());
+    beforeAll(async () => {
+      t = await startTestServer([
+        `/environ=${FIXTURES}/environ-echo.py`,
+        `/input=${FIXTURES}/input-reader.py`,
+        `/errors=${FIXTURES}/writes-to-errors.py`,
+        `/write=${FIXTURES}/uses-write.py`,
+        `/file=${FIXTURES}/file-wrapper.py`,
+        `/close=${FIXTURES}/records-close.py`,
+        `/bad=${FIXTURES}/bad-responses.py`,
+        `/exc=${FIXTURES}/exc-info.py`,
+        `/raises=${FIXTURES}/raises-before-start.py`,
+        `/stream=${FIXTURES}/streams-slowly.py`,
+        '--workers', '1', ...engine.args,
+      ]);
+    }, 120_000);
+    afterAll(() => t?.close());
 
-/** Log lines of the validator failing (its checks raise AssertionError or WSGIWarning). */
-const validatorFailures = () => t.logs.filter((l) => /AssertionError|WSGIWarning/.test(`${String(l.msg)} ${String(l.detail ?? '')}`));
+    /** Log lines of the validator failing (its checks raise AssertionError or WSGIWarning). */
+    const validatorFailures = () => t.logs.filter((l) => /AssertionError|WSGIWarning/.test(`${String(l.msg)} ${String(l.detail ?? '')}`));
 
-const post = (path: string, body: string, type = 'text/plain') => fetch(`${t.url}${path}`, { method: 'POST', body, headers: { 'content-type': type } });
+    const post = (path: string, body: string, type = 'text/plain') => fetch(`${t.url}${path}`, { method: 'POST', body, headers: { 'content-type': type } });
 
-describe.each([
-  ['plain', ''],
-  ['under wsgiref.validate', '/validated'],
-])('Python contract (%s)', (_name, validated) => {
-  it('environ holds the CGI variables and the wsgi.* keys', async () => {
-    const response = await fetch(`${t.url}/environ${validated}/some/path?x=1&y=%20`, { headers: { 'x-custom': 'abc' } });
-    expect(response.status).toBe(200);
-    const environ = (await response.json()) as Record<string, unknown>;
-    expect(environ).toMatchObject({
-      REQUEST_METHOD: 'GET',
-      SCRIPT_NAME: `/environ${validated}`,
-      PATH_INFO: '/some/path',
-      QUERY_STRING: 'x=1&y=%20',
-      SERVER_PROTOCOL: 'HTTP/1.1',
-      REMOTE_ADDR: '127.0.0.1',
-      HTTP_X_CUSTOM: 'abc',
-      'wsgi.version': [1, 0],
-      'wsgi.url_scheme': 'http',
-      'wsgi.multithread': false,
-      'wsgi.multiprocess': true,
-      'wsgi.run_once': false,
+    describe.each([
+      ['plain', ''],
+      ['under wsgiref.validate', '/validated'],
+    ])('Python contract (%s)', (_name, validated) => {
+      it('environ holds the CGI variables and the wsgi.* keys', async () => {
+        const response = await fetch(`${t.url}/environ${validated}/some/path?x=1&y=%20`, { headers: { 'x-custom': 'abc' } });
+        expect(response.status).toBe(200);
+        const environ = (await response.json()) as Record<string, unknown>;
+        expect(environ).toMatchObject({
+          REQUEST_METHOD: 'GET',
+          SCRIPT_NAME: `/environ${validated}`,
+          PATH_INFO: '/some/path',
+          QUERY_STRING: 'x=1&y=%20',
+          SERVER_PROTOCOL: 'HTTP/1.1',
+          REMOTE_ADDR: '127.0.0.1',
+          HTTP_X_CUSTOM: 'abc',
+          'wsgi.version': [1, 0],
+          'wsgi.url_scheme': 'http',
+          'wsgi.multithread': false,
+          'wsgi.multiprocess': true,
+          'wsgi.run_once': false,
+        });
+        expect(environ['wsgi.input']).toMatch(/^<\w+>$/);
+        expect(environ['wsgi.errors']).toMatch(/^<\w+>$/);
+        expect(environ['wsgi.file_wrapper']).toBe('<type>');
+        for (const key of ['SERVER_NAME', 'SERVER_PORT', 'REMOTE_PORT', 'CONTENT_TYPE', 'CONTENT_LENGTH']) expect(typeof environ[key]).toBe('string');
+      });
+
+      it('wsgi.input: read(n) in pieces, readline, readline(n), readlines and iteration', async () => {
+        const body = 'first line\nsecond\nlast';
+        const read = async (how: string) => (await (await post(`/input${validated}?${how}`, body)).json()) as string[];
+        expect(await read('read-length')).toEqual([body]);
+        expect((await read('read-by-3')).join('')).toBe(body);
+        expect(await read('read-by-3')).toHaveLength(Math.ceil(body.length / 3));
+        expect(await read('readline')).toEqual(['first line\n', 'second\n']);
+        expect(await read('readline-2')).toEqual(['fi', 'rs']);
+        expect(await read('readlines')).toEqual(['first line\n', 'second\n', 'last']);
+        expect(await read('iterate')).toEqual(['first line\n', 'second\n', 'last']);
+      });
+
+      it('wsgi.errors goes to the server log, a line per line, tagged with the app', async () => {
+        const response = await fetch(`${t.url}/errors${validated}`);
+        expect(await response.text()).toBe('logged\n');
+        const lines = await waitFor(() => {
+          const found = t.logs.filter((l) => l.app === '/errors' && l.stream === 'wsgi.errors').map((l) => l.msg);
+          return found.length >= 4 * (validated ? 2 : 1) && found;
+        }, 5000, 'the wsgi.errors lines');
+        expect(lines.slice(0, 4)).toEqual(['py-errors first line', 'py-errors second line', 'py-errors from writelines', 'py-errors unterminated']);
+      });
+
+      it('write() sends its data before the returned body', async () => {
+        expect(await (await fetch(`${t.url}/write${validated}`)).text()).toBe('written, then returned\n');
+      });
+
+      it('wsgi.file_wrapper streams a file-like object and closes it', async () => {
+        const before = Number(await (await fetch(`${t.url}/file${validated}?closed`)).text());
+        expect(await (await fetch(`${t.url}/file${validated}`)).text()).toBe('0123456789abcdef\n');
+        expect(Number(await (await fetch(`${t.url}/file${validated}?closed`)).text())).toBe(before + 1);
+      });
+
+      it('close() is called after a complete response and after an error mid-iteration', async () => {
+        expect(await (await fetch(`${t.url}/close${validated}?ok`)).text()).toBe('chunk 0\nchunk 1\n');
+        const aborted = await rawRequest(t.port, getRequest(`/close${validated}?raise-mid`));
+        expect(aborted.status).toBe(200);
+        expect(aborted.truncated).toBe(true);
+        const failed = await rawRequest(t.port, getRequest(`/close${validated}?raise-first`));
+        expect(failed.status).toBe(500);
+        const closes = (await (await fetch(`${t.url}/close${validated}?closes`)).json()) as string[];
+        expect(closes.slice(-3)).toEqual(['ok', 'raise-mid', 'raise-first']);
+      });
+
+      it('a generator that sleeps between chunks streams each chunk as it is made', async () => {
+        const started = Date.now();
+        const response = await fetch(`${t.url}/stream${validated}`);
+        const reader = response.body!.getReader();
+        const first = await reader.read();
+        const firstAt = Date.now() - started;
+        let rest = '';
+        for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += Buffer.from(chunk.value).toString();
+        const lastAt = Date.now() - started;
+        expect(Buffer.from(first.value!).toString()).toMatch(/chunk 0\n$/);
+        expect(rest).toMatch(/chunk 1\n.*chunk 2\n$/s);
+        // The first chunk left before the two sleeps of 0.4 s were over.
+        expect(lastAt - firstAt).toBeGreaterThanOrEqual(600);
+      });
+
+      it('with exc_info before headers were sent, the new status replaces the old', async () => {
+        const response = await rawRequest(t.port, getRequest(`/exc${validated}/before`));
+        expect(response.statusLine).toBe('HTTP/1.1 500 Oops');
+        expect(response.body.toString()).toBe('sorry\n');
+      });
+
+      it('with exc_info after headers were sent, the error is raised again and the response aborted', async () => {
+        const response = await rawRequest(t.port, getRequest(`/exc${validated}/after`));
+        expect(response.statusLine).toBe('HTTP/1.1 200 OK');
+        expect(response.body.toString()).toBe('first chunk\n');
+        expect(response.truncated).toBe(true);
+        expect(response.raw.toString()).not.toContain('never sent');
+      });
     });
-    expect(environ['wsgi.input']).toMatch(/^<\w+>$/);
-    expect(environ['wsgi.errors']).toMatch(/^<\w+>$/);
-    expect(environ['wsgi.file_wrapper']).toBe('<type>');
-    for (const key of ['SERVER_NAME', 'SERVER_PORT', 'REMOTE_PORT', 'CONTENT_TYPE', 'CONTENT_LENGTH']) expect(typeof environ[key]).toBe('string');
-  });
 
-  it('wsgi.input: read(n) in pieces, readline, readline(n), readlines and iteration', async () => {
-    const body = 'first line\nsecond\nlast';
-    const read = async (how: string) => (await (await post(`/input${validated}?${how}`, body)).json()) as string[];
-    expect(await read('read-length')).toEqual([body]);
-    expect((await read('read-by-3')).join('')).toBe(body);
-    expect(await read('read-by-3')).toHaveLength(Math.ceil(body.length / 3));
-    expect(await read('readline')).toEqual(['first line\n', 'second\n']);
-    expect(await read('readline-2')).toEqual(['fi', 'rs']);
-    expect(await read('readlines')).toEqual(['first line\n', 'second\n', 'last']);
-    expect(await read('iterate')).toEqual(['first line\n', 'second\n', 'last']);
-  });
+    describe('Python errors', () => {
+      it('an app raising before start_response gets 500; the traceback is logged, not sent', async () => {
+        const response = await rawRequest(t.port, getRequest('/raises'));
+        expect(response.status).toBe(500);
+        expect(response.body.toString()).not.toContain('secret detail');
+        const line = await waitFor(() => t.logs.find((l) => l.app === '/raises' && l.status === 500), 5000, 'the error line');
+        expect(String(line.detail)).toMatch(/Traceback[\s\S]*raises-before-start\.py[\s\S]*LookupError: raises-before-start: secret detail/);
+      });
 
-  it('wsgi.errors goes to the server log, a line per line, tagged with the app', async () => {
-    const response = await fetch(`${t.url}/errors${validated}`);
-    expect(await response.text()).toBe('logged\n');
-    const lines = await waitFor(() => {
-      const found = t.logs.filter((l) => l.app === '/errors' && l.stream === 'wsgi.errors').map((l) => l.msg);
-      return found.length >= 4 * (validated ? 2 : 1) && found;
-    }, 5000, 'the wsgi.errors lines');
-    expect(lines.slice(0, 4)).toEqual(['py-errors first line', 'py-errors second line', 'py-errors from writelines', 'py-errors unterminated']);
-  });
+      it.each([
+        ['/bytes-status', /status must be a str, got bytes/],
+        ['/bytes-header', /each header must be a \(name, value\) tuple of str/],
+        ['/int-header-value', /each header must be a \(name, value\) tuple of str/],
+        ['/headers-not-list', /headers must be a list/],
+        ['/str-chunk', /body chunks must be bytes, got str/],
+        ['/returns-bytes', /returned a single bytes/],
+        ['/no-start-response', /before calling start_response/],
+        ['/second-start-response', /second time without exc_info/],
+        ['/crlf-status', /CR or LF/],
+      ])('%s is a 500 with a log line naming the fault', async (path, fault) => {
+        const response = await rawRequest(t.port, getRequest(`/bad${path}`));
+        expect(response.status).toBe(500);
+        const line = await waitFor(() => t.logs.find((l) => l.app === '/bad' && l.path === `/bad${path}` && l.status === 500), 5000, 'the error line');
+        expect(`${String(line.msg)} ${String(line.detail ?? '')} ${String(line.fault ?? '')}`).toMatch(fault);
+      });
 
-  it('write() sends its data before the returned body', async () => {
-    expect(await (await fetch(`${t.url}/write${validated}`)).text()).toBe('written, then returned\n');
-  });
+      it('a client that leaves mid-stream stops the iteration, and close() is still called', async () => {
+        const socket = connect({ host: t.host, port: t.port });
+        await new Promise<void>((resolve) => socket.once('connect', resolve));
+        socket.write(getRequest('/close?slow'));
+        await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+        socket.destroy();
+        await waitFor(async () => {
+          const closes = (await (await fetch(`${t.url}/close?closes`)).json()) as string[];
+          return closes.includes('slow');
+        }, 10_000, 'close() of the abandoned stream');
+      });
 
-  it('wsgi.file_wrapper streams a file-like object and closes it', async () => {
-    const before = Number(await (await fetch(`${t.url}/file${validated}?closed`)).text());
-    expect(await (await fetch(`${t.url}/file${validated}`)).text()).toBe('0123456789abcdef\n');
-    expect(Number(await (await fetch(`${t.url}/file${validated}?closed`)).text())).toBe(before + 1);
+      it('no validated request tripped wsgiref.validate', () => {
+        expect(validatorFailures()).toEqual([]);
+      });
+    });
   });
-
-  it('close() is called after a complete response and after an error mid-iteration', async () => {
-    expect(await (await fetch(`${t.url}/close${validated}?ok`)).text()).toBe('chunk 0\nchunk 1\n');
-    const aborted = await rawRequest(t.port, getRequest(`/close${validated}?raise-mid`));
-    expect(aborted.status).toBe(200);
-    expect(aborted.truncated).toBe(true);
-    const failed = await rawRequest(t.port, getRequest(`/close${validated}?raise-first`));
-    expect(failed.status).toBe(500);
-    const closes = (await (await fetch(`${t.url}/close${validated}?closes`)).json()) as string[];
-    expect(closes.slice(-3)).toEqual(['ok', 'raise-mid', 'raise-first']);
-  });
-
-  it('a generator that sleeps between chunks streams each chunk as it is made', async () => {
-    const started = Date.now();
-    const response = await fetch(`${t.url}/stream${validated}`);
-    const reader = response.body!.getReader();
-    const first = await reader.read();
-    const firstAt = Date.now() - started;
-    let rest = '';
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += Buffer.from(chunk.value).toString();
-    const lastAt = Date.now() - started;
-    expect(Buffer.from(first.value!).toString()).toMatch(/chunk 0\n$/);
-    expect(rest).toMatch(/chunk 1\n.*chunk 2\n$/s);
-    // The first chunk left before the two sleeps of 0.4 s were over.
-    expect(lastAt - firstAt).toBeGreaterThanOrEqual(600);
-  });
-
-  it('with exc_info before headers were sent, the new status replaces the old', async () => {
-    const response = await rawRequest(t.port, getRequest(`/exc${validated}/before`));
-    expect(response.statusLine).toBe('HTTP/1.1 500 Oops');
-    expect(response.body.toString()).toBe('sorry\n');
-  });
-
-  it('with exc_info after headers were sent, the error is raised again and the response aborted', async () => {
-    const response = await rawRequest(t.port, getRequest(`/exc${validated}/after`));
-    expect(response.statusLine).toBe('HTTP/1.1 200 OK');
-    expect(response.body.toString()).toBe('first chunk\n');
-    expect(response.truncated).toBe(true);
-    expect(response.raw.toString()).not.toContain('never sent');
-  });
-});
-
-describe('Python errors', () => {
-  it('an app raising before start_response gets 500; the traceback is logged, not sent', async () => {
-    const response = await rawRequest(t.port, getRequest('/raises'));
-    expect(response.status).toBe(500);
-    expect(response.body.toString()).not.toContain('secret detail');
-    const line = await waitFor(() => t.logs.find((l) => l.app === '/raises' && l.status === 500), 5000, 'the error line');
-    expect(String(line.detail)).toMatch(/Traceback[\s\S]*raises-before-start\.py[\s\S]*LookupError: raises-before-start: secret detail/);
-  });
-
-  it.each([
-    ['/bytes-status', /status must be a str, got bytes/],
-    ['/bytes-header', /each header must be a \(name, value\) tuple of str/],
-    ['/int-header-value', /each header must be a \(name, value\) tuple of str/],
-    ['/headers-not-list', /headers must be a list/],
-    ['/str-chunk', /body chunks must be bytes, got str/],
-    ['/returns-bytes', /returned a single bytes/],
-    ['/no-start-response', /before calling start_response/],
-    ['/second-start-response', /second time without exc_info/],
-    ['/crlf-status', /CR or LF/],
-  ])('%s is a 500 with a log line naming the fault', async (path, fault) => {
-    const response = await rawRequest(t.port, getRequest(`/bad${path}`));
-    expect(response.status).toBe(500);
-    const line = await waitFor(() => t.logs.find((l) => l.app === '/bad' && l.path === `/bad${path}` && l.status === 500), 5000, 'the error line');
-    expect(`${String(line.msg)} ${String(line.detail ?? '')} ${String(line.fault ?? '')}`).toMatch(fault);
-  });
-
-  it('a client that leaves mid-stream stops the iteration, and close() is still called', async () => {
-    const socket = connect({ host: t.host, port: t.port });
-    await new Promise<void>((resolve) => socket.once('connect', resolve));
-    socket.write(getRequest('/close?slow'));
-    await new Promise<void>((resolve) => socket.once('data', () => resolve()));
-    socket.destroy();
-    await waitFor(async () => {
-      const closes = (await (await fetch(`${t.url}/close?closes`)).json()) as string[];
-      return closes.includes('slow');
-    }, 10_000, 'close() of the abandoned stream');
-  });
-
-  it('no validated request tripped wsgiref.validate', () => {
-    expect(validatorFailures()).toEqual([]);
-  });
-});
+}
