@@ -4,7 +4,7 @@
 // the two charts. Built once, updated in place every poll, so that a button under the
 // pointer or the keyboard focus is never replaced.
 import { buildCharts, buildSparkline, destroyCharts, resizeCharts, updateCharts, updateSparkline } from './dashboard-charts.js';
-import { el, formatBytes, formatClock, formatDuration, formatMs, formatRate, setText } from './dashboard-dom.js';
+import { el, formatBytes, formatClock, formatDuration, formatLatencies, formatRate, setText } from './dashboard-dom.js';
 
 /** The apps table's columns; the row's cells below follow this order. */
 export const APP_COLUMNS = ['app', 'status', 'engine', 'workers', 'queue · in flight', 'req/s', 'last 2 min', 'p50 / p95 / p99', '5xx (60 s)', 'memory', 'actions'];
@@ -89,7 +89,7 @@ export class AppView {
     setText(c.workers, `${app.workers.now} / ${app.workers.max}`);
     setText(c.queue, `${app.queue} · ${app.inFlight}`);
     setText(c.rate, app.requests.perSecond);
-    setText(c.latency, `${formatMs(app.latencyMs.p50)} / ${formatMs(app.latencyMs.p95)} / ${formatMs(app.latencyMs.p99)}`);
+    setText(c.latency, formatLatencies(app.latencyMs));
     setText(c.errors, formatRate(app.requests.errors.rate));
     c.errors.classList.toggle('bad', (app.requests.errors.rate ?? 0) > 0);
     setText(c.memory, formatBytes(app.memoryBytes));

@@ -46,8 +46,11 @@ export function formatDuration(seconds) {
   return `${Math.floor(seconds / 86400)} d ${Math.floor((seconds % 86400) / 3600)} h`;
 }
 
-export function formatMs(ms) {
-  return ms === null || ms === undefined ? '–' : `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms`;
+/** "3.1 / 18 / 42 ms"; "–" where there is no request to measure. */
+export function formatLatencies({ p50, p95, p99 }) {
+  if (p50 === null && p95 === null && p99 === null) return '–';
+  const one = (ms) => (ms === null ? '–' : ms < 10 ? ms.toFixed(1) : String(Math.round(ms)));
+  return `${one(p50)} / ${one(p95)} / ${one(p99)} ms`;
 }
 
 /** A share (0..1) as a percentage; "–" without any response to count. */

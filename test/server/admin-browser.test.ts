@@ -1,9 +1,12 @@
 // The dashboard in a real browser: Debian's chromium, headless, driven through
-// playwright-core. A Python app and a JavaScript app serve light load; the interpreter
-// table must fill in and keep updating, and "recycle" must restart an interpreter.
+// playwright-core, at 1366×768. Four apps — one failing to import, a Python app and two
+// JavaScript apps under light load: the summary row fills in, the failing app is listed
+// first with its exception and its own frames, nothing is wider than the window, the
+// rows expand from the keyboard, the interpreter tables update live and "recycle"
+// restarts an interpreter.
 import { existsSync, mkdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../server/config.ts';
 import { createLogger } from '../../server/logger.ts';
@@ -15,18 +18,23 @@ const SCREENSHOT_DIR = 'test-results';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`admin-browser.test.ts skipped: ${CHROMIUM} is missing; install Debian's "chromium" package (apt-get install -y chromium)`);
 
+/** Evaluated in the page: how much wider the document is than the window (0: no horizontal scroll bar). */
+const OVERFLOW = 'document.documentElement.scrollWidth - window.innerWidth';
+
 describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
   let server: TestServer;
   let browser: Browser;
   let load: NodeJS.Timeout | undefined;
 
   beforeAll(async () => {
-    server = await startTestServer(['/py=apps/hello.py', '/=apps/hello.ts', '/stream=apps/stream.ts', '--workers', '1']);
+    server = await startTestServer([
+      '/broken=test/fixtures/apps/fails-to-import.py', '/py=apps/hello.py', '/=apps/hello.ts', '/stream=apps/stream.ts', '--workers', '1',
+    ]);
     // Light load: a few requests a second to each app, and one slow stream now and then.
     let tick = 0;
     load = setInterval(() => {
       tick++;
-      for (const path of ['/py/', '/', '/hello']) void fetch(`${server.url}${path}`).then((r) => r.text(), () => {});
+      for (const path of ['/py/', '/', '/hello', '/broken/']) void fetch(`${server.url}${path}`).then((r) => r.text(), () => {});
       if (tick % 10 === 0) void fetch(`${server.url}/stream/report?chunks=4&delay=400`).then((r) => r.text(), () => {});
     }, 100);
     browser = await chromium.launch({
@@ -41,30 +49,99 @@ describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
     await server?.close();
   });
 
-  it('fills the interpreter table, updates it live, and recycles an interpreter', async () => {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+  const app = (page: Page, name: string) => page.locator(`tbody.app[data-app="${name}"]`);
+
+  it('fits 1366×768: the summary first, the failing app at the top with its error, rows that expand from the keyboard', async () => {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
     await page.goto(`${server.url}/admin`);
 
-    // One card per app, each with its interpreter rows.
-    const pyRows = page.locator('section.app[data-app="/py"] table.interpreters tbody tr');
-    const jsRows = page.locator('section.app[data-app="/"] table.interpreters tbody tr');
+    // The failing app is listed first, highlighted, with its exception and its own frames.
+    await expect.poll(() => page.locator('tbody.app').count(), { timeout: 10_000 }).toBe(4);
+    expect(await page.locator('tbody.app').first().getAttribute('data-app')).toBe('/broken');
+    expect(await app(page, '/broken').getAttribute('class')).toContain('failing');
+    expect(await app(page, '/broken').locator('td.status').textContent()).toMatch(/^failing to boot · \d+ attempts? · retry in \d+ s$/);
+    const error = app(page, '/broken').locator('.boot-error');
+    expect(await error.isVisible()).toBe(true);
+    expect(await error.locator('.exception').textContent()).toBe("KeyError: 'missing-setting'");
+    expect(await error.locator('ol.frames li').allTextContents()).toEqual([
+      'fails-to-import.py:8 in <module>configure()',
+      'fails-to-import.py:5 in configurereturn {}["missing-setting"]',
+    ]);
+    // The healthy apps follow in mount order, with their engines.
+    expect(await page.locator('tbody.app').evaluateAll((bodies) => bodies.map((body) => body.getAttribute('data-app')))).toEqual(['/broken', '/py', '/', '/stream']);
+    expect(await app(page, '/py').locator('td.engine').textContent()).toMatch(/^Python 3\.14\.\d+ \(Pyodide /);
+    expect(await app(page, '/').locator('td.engine').textContent()).toMatch(/^Node 24\./);
+    expect(await app(page, '/broken').locator('td.engine').textContent()).toBe('Python 3.14');
+
+    // The summary row, every tile filled.
+    const tile = (name: string) => page.locator(`[data-summary="${name}"]`).textContent();
+    expect(await tile('memory')).toMatch(/^\d+(\.\d)? MiB · \d+(\.\d)? MiB$/);
+    expect(await tile('cpu')).toMatch(/^\d+(\.\d)? %$/);
+    expect(await tile('uptime')).toMatch(/^\d+ (s|min)/);
+    expect(await tile('queue')).toMatch(/^\d+ · \d+$/);
+    expect(await tile('interpreters')).toMatch(/^\d+ idle · \d+ busy/);
+    expect(await tile('interpreters')).toMatch(/ · 1 (failed|booting)$/); // the failing app's, failed or retrying
+    expect(await tile('engines')).toMatch(/Python 3\.14: \/broken · Python 3\.14\.\d+ \(Pyodide [^)]+\): \/py · Node 24\.[\d.]+: \/, \/stream/);
+    await expect.poll(async () => Number(await tile('rate')), { timeout: 15_000 }).toBeGreaterThan(0);
+    await expect.poll(() => tile('errors'), { timeout: 15_000 }).toMatch(/^\d+(\.\d)? %$/);
+    expect(await tile('errors')).not.toBe('0 %'); // the failing app's 503s
+
+    // Nothing wider than the window, collapsed or expanded.
+    expect(await page.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
+
+    // Keyboard: Tab reaches the first expand button, Enter expands it.
+    let focused = '';
+    for (let presses = 0; presses < 20 && focused !== 'expand'; presses++) {
+      await page.keyboard.press('Tab');
+      focused = await page.evaluate('document.activeElement.className');
+    }
+    expect(focused).toBe('expand');
+    const toggle = app(page, '/broken').locator('button.expand');
+    expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+    await page.keyboard.press('Enter');
+    expect(await toggle.getAttribute('aria-expanded')).toBe('true');
+    const details = app(page, '/broken').locator('tr.details');
+    expect(await details.isVisible()).toBe(true);
+    await expect.poll(() => details.locator('table.interpreters tbody tr td.state').first().textContent(), { timeout: 10_000 }).toMatch(/failed|booting/);
+    await expect.poll(() => details.locator('.uplot canvas').count()).toBe(2);
+    expect(await page.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
+    await page.keyboard.press('Enter');
+    expect(await toggle.getAttribute('aria-expanded')).toBe('false');
+    expect(await details.isVisible()).toBe(false);
+    expect(await details.locator('.uplot').count()).toBe(0); // charts are drawn only while expanded
+
+    // The picture for the docs: the Python app expanded under load, the failing app above it.
+    await app(page, '/py').locator('button.expand').click();
+    await expect.poll(() => app(page, '/py').locator('.uplot canvas').count()).toBe(2);
+    await expect.poll(() => app(page, '/py').locator('table.interpreters td.state').first().textContent(), { timeout: 20_000 }).toMatch(/idle|busy/);
+    expect(await page.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
+    mkdirSync(SCREENSHOT_DIR, { recursive: true });
+    await page.screenshot({ path: `${SCREENSHOT_DIR}/admin-dashboard.png`, fullPage: true });
+    expect(problems).toEqual([]);
+  }, 90_000);
+
+  it('updates the interpreter tables live, and recycles an interpreter', async () => {
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    const problems: string[] = [];
+    page.on('pageerror', (error) => problems.push(error.message));
+    await page.goto(`${server.url}/admin`);
+    for (const name of ['/py', '/', '/stream']) await app(page, name).locator('button.expand').click();
+
+    const pyRows = app(page, '/py').locator('table.interpreters tbody tr');
+    const jsRows = app(page, '/').locator('table.interpreters tbody tr');
     await expect.poll(() => pyRows.count(), { timeout: 10_000 }).toBe(1);
     await expect.poll(() => jsRows.count()).toBe(1);
-    await expect.poll(() => page.locator('section.app').count()).toBe(3);
     expect(await pyRows.first().locator('td.state').textContent()).toMatch(/idle|busy/);
-    expect(await page.locator('section.app[data-app="/py"] .subtitle').textContent()).toContain('Python 3.');
-    expect(await page.locator('section.app[data-app="/"] .subtitle').textContent()).toContain('Node 24');
 
     // It updates without a reload: the served count grows under the load.
     const served = async () => Number(await pyRows.first().locator('td.served').textContent());
     const before = await served();
     await expect.poll(served, { timeout: 10_000 }).toBeGreaterThan(before);
-    await expect.poll(async () => Number(await page.locator('section.app[data-app="/py"] [data-figure="rate"]').textContent()), { timeout: 15_000 }).toBeGreaterThan(0);
-    // The charts are drawn by uPlot, served by the server itself.
-    await expect.poll(() => page.locator('section.app[data-app="/py"] .uplot canvas').count()).toBe(2);
+    await expect.poll(async () => Number(await app(page, '/py').locator('td.rate').textContent()), { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(await app(page, '/py').locator('svg.sparkline polyline').getAttribute('points')).toMatch(/^[\d.]+,[\d.]+( [\d.]+,[\d.]+)*$/);
 
     // Recycle the JavaScript interpreter: its slot restarts once, for reason "recycled".
     const jsRow = jsRows.first();
@@ -81,10 +158,9 @@ describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
     await expect.poll(() => pyRow.locator('td.restarts').textContent(), { timeout: 20_000 }).toBe('1');
     await expect.poll(() => pyRow.locator('td.boot').textContent(), { timeout: 20_000 }).toMatch(/^snapshot [\d.]+ ms/);
 
-    // Let a slow stream show up as "serving", then keep the picture.
-    await expect.poll(() => page.locator('section.app[data-app="/stream"] td.serving').first().textContent(), { timeout: 10_000 }).toContain('GET /stream/report');
-    mkdirSync(SCREENSHOT_DIR, { recursive: true });
-    await page.screenshot({ path: `${SCREENSHOT_DIR}/admin-dashboard.png`, fullPage: true });
+    // A slow stream shows up as "serving".
+    await expect.poll(() => app(page, '/stream').locator('td.serving').first().textContent(), { timeout: 10_000 }).toContain('GET /stream/report');
+    expect(await page.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
     expect(problems).toEqual([]);
   }, 90_000);
 });
@@ -128,7 +204,8 @@ describe.skipIf(!haveChromium || !outsideAddress)('admin sign-in from a non-loop
     await page.fill('input[name="token"]', TOKEN);
     await Promise.all([page.waitForURL(/\/admin\/$/), page.click('button[type="submit"]')]);
 
-    const row = page.locator('section.app[data-app="/"] table.interpreters tbody tr').first();
+    await page.locator('tbody.app[data-app="/"] button.expand').click();
+    const row = page.locator('tbody.app[data-app="/"] table.interpreters tbody tr').first();
     await expect.poll(() => row.locator('td.state').textContent(), { timeout: 10_000 }).toBe('idle');
     await row.locator('button.recycle').click();
     await expect.poll(() => row.locator('td.restarts').textContent(), { timeout: 10_000 }).toBe('1');
