@@ -64,7 +64,7 @@ export async function bootInterpreter(spec: WorkerSpec, timer: BootTimer, contro
     case 'python': {
       if (spec.settings.python === 'native') {
         const { bootNative } = await import('./interpreters/native.ts');
-        return bootNative(spec, timer);
+        return bootNative(spec, timer, control);
       }
       const { bootPython } = await import('./interpreters/python.ts');
       return bootPython(spec, timer, control);

@@ -29,16 +29,17 @@ import traceback
 try:
     from pyodide.ffi import can_run_sync, run_sync, to_js
     PYODIDE = True
-except ImportError:  # the native engine: its addon converts values to JS itself
-    PYODIDE = False
+except ImportError:  # the native engine: its addon converts values to JS itself, and the
+    PYODIDE = False  # host's functions are synchronous: this thread can always block.
 
     def to_js(value):
         return value
 
     def can_run_sync():
-        return False
+        return True
 
-    run_sync = None
+    def run_sync(value):
+        return value
 
 APP_MODULE = None
 APPLICATION = None
@@ -120,8 +121,9 @@ _spin_sleep = time.sleep
 
 
 def _sleep(seconds):
-    """time.sleep that suspends this interpreter (JSPI) instead of spinning the CPU,
-    and that a timeout's interrupt ends with KeyboardInterrupt."""
+    """time.sleep that suspends this interpreter (JSPI; natively: blocks its thread)
+    instead of spinning the CPU, and that a timeout's interrupt ends with
+    KeyboardInterrupt."""
     seconds = float(seconds)
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
@@ -138,8 +140,7 @@ def _sleep(seconds):
 
 
 _sleep.__doc__ = time.sleep.__doc__
-if PYODIDE:
-    time.sleep = _sleep
+time.sleep = _sleep
 
 
 # --- the network --------------------------------------------------------------

@@ -14,7 +14,7 @@
  * Usage: node scripts/build-native.ts [--force]      (npm run build:native)
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,7 +139,9 @@ function build(cpython: BuiltCPython, force: boolean): boolean {
     return false;
   }
   mkdirSync(target, { recursive: true });
-  copyFileSync(join(NATIVE, 'build', 'Release', ADDON_FILE), join(target, ADDON_FILE));
+  // A new file renamed over the old one: a process that has the old one loaded keeps it.
+  copyFileSync(join(NATIVE, 'build', 'Release', ADDON_FILE), join(target, `${ADDON_FILE}.tmp`));
+  renameSync(join(target, `${ADDON_FILE}.tmp`), join(target, ADDON_FILE));
   writeFileSync(join(target, 'cpython.json'), `${JSON.stringify(cpython, null, 2)}\n`);
   rmSync(join(NATIVE, 'build'), { recursive: true, force: true });
   log(`CPython ${cpython.version} (${cpython.source}, ${cpython.executable}): built ${join('build', 'native', `cpython-${cpython.version}`, ADDON_FILE)} in ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -3,6 +3,12 @@
 // CPython, what to pre-import, what to run) is the caller's: see runtime/interpreters/native.ts.
 #include <napi.h>
 
+#include <dlfcn.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "convert.h"
 #include "interpreter.h"
 
@@ -16,9 +22,19 @@ Napi::Error ToJsError(Napi::Env env, const NativeFailure& failure) {
   return error;
 }
 
+// Node unloads an addon with the last worker that loaded it, but the process's CPython
+// lives on: this library (and its record of having initialized CPython) must stay.
+void KeepLoaded() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&KeepLoaded), &info) != 0 && info.dli_fname != nullptr) {
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  }
+}
+
 class Engine : public Napi::Addon<Engine> {
  public:
   Engine(Napi::Env env, Napi::Object exports) {
+    KeepLoaded();
     DefineAddon(exports, {
         InstanceValue("pythonVersion", Napi::String::New(env, PY_VERSION), napi_enumerable),
         InstanceValue("ownGilSupported", Napi::Boolean::New(env, PY_VERSION_HEX >= 0x030C0000), napi_enumerable),
@@ -27,12 +43,14 @@ class Engine : public Napi::Addon<Engine> {
         InstanceMethod("run", &Engine::Run),
         InstanceMethod("call", &Engine::Call),
         InstanceMethod("end", &Engine::End),
+        InstanceMethod("watchInterrupts", &Engine::WatchInterrupts),
     });
   }
 
   // The worker thread's environment is going away (the worker exits): end its
   // interpreter so that its memory goes back to the process.
   ~Engine() {
+    StopWatching();
     if (sub_ == nullptr) return;
     SetEnvironmentTearingDown(true);
     EndSubinterpreter(sub_);
@@ -68,6 +86,10 @@ class Engine : public Napi::Addon<Engine> {
     if (sub_ != nullptr) throw ToJsError(env, NativeFailure("NATIVE_STATE", "this thread already has a subinterpreter"));
     try {
       sub_ = CreateSubinterpreter(info[0].ToBoolean().Value());
+      // The subinterpreter's thread state belongs to this thread: its ident is what an
+      // asynchronous exception is addressed to.
+      threadIdent_ = PyThread_get_thread_ident();
+      SetInJsFlag(&inJs_);
     } catch (const NativeFailure& failure) {
       throw ToJsError(env, failure);
     }
@@ -107,7 +129,9 @@ class Engine : public Napi::Addon<Engine> {
         Py_DECREF(args);
         throw;
       }
+      running_.store(true);
       PyObject* result = PyObject_Call(function, args, nullptr);
+      running_.store(false);
       Py_DECREF(args);
       if (result == nullptr) throw TakePythonException();
       try {
@@ -123,8 +147,47 @@ class Engine : public Napi::Addon<Engine> {
     }
   }
 
+  // watchInterrupts(control: Int32Array, slot): while a call runs, a nonzero value in
+  // control[slot] (a timeout, set by the main thread) is taken (reset to 0) and raised in
+  // the subinterpreter as KeyboardInterrupt. A watcher thread looks every few
+  // milliseconds: Atomics.notify wakes only JS waiters, so there is nothing to block on.
+  Napi::Value WatchInterrupts(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Started(env);
+    if (watcher_.joinable()) throw ToJsError(env, NativeFailure("NATIVE_STATE", "interrupts are already watched"));
+    auto control = info[0].As<Napi::Int32Array>();
+    uint32_t slot = info[1].As<Napi::Number>().Uint32Value();
+    if (slot >= control.ElementLength()) throw Napi::RangeError::New(env, "slot is outside the control block");
+    control_ = Napi::Persistent(control);  // keeps the shared memory alive
+    int32_t* cell = control.Data() + slot;
+    PyInterpreterState* interp = PyThreadState_GetInterpreter(sub_);
+    unsigned long ident = threadIdent_;
+    watcher_ = std::thread([this, cell, interp, ident] {
+      std::atomic_ref<int32_t> flag(*cell);
+      while (!stopWatching_.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        int32_t seen = flag.load();
+        if (seen == 0 || !running_.load() || inJs_.load()) continue;
+        if (!flag.compare_exchange_strong(seen, 0)) continue;
+        bool delivered = InterruptThread(interp, ident, [this] { return running_.load() && !inJs_.load(); });
+        // Gone to wait in JS meanwhile: put the flag back for JS (time.sleep takes it),
+        // or for the next look once Python runs again. A finished call drops it.
+        if (!delivered && running_.load()) flag.store(seen);
+      }
+    });
+    return env.Undefined();
+  }
+
+  void StopWatching() {
+    if (!watcher_.joinable()) return;
+    stopWatching_.store(true);
+    watcher_.join();
+    stopWatching_.store(false);
+  }
+
   // end(): end this thread's subinterpreter (a no-op when there is none).
   Napi::Value End(const Napi::CallbackInfo& info) {
+    StopWatching();
     if (sub_ != nullptr) {
       PyThreadState* sub = sub_;
       sub_ = nullptr;
@@ -146,6 +209,14 @@ class Engine : public Napi::Addon<Engine> {
   }
 
   PyThreadState* sub_ = nullptr;
+  unsigned long threadIdent_ = 0;
+  // True while Python runs a call (a request): only then is an interrupt delivered.
+  std::atomic<bool> running_{false};
+  // True while that call waits on a JS function (its GIL released): see convert.h.
+  std::atomic<bool> inJs_{false};
+  std::atomic<bool> stopWatching_{false};
+  std::thread watcher_;
+  Napi::Reference<Napi::Int32Array> control_;
 };
 
 }  // namespace

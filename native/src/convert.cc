@@ -11,7 +11,21 @@ namespace interpool {
 namespace {
 
 thread_local bool environmentTearingDown = false;
+thread_local std::atomic<bool>* inJsFlag = nullptr;
 constexpr const char* kCapsuleName = "interpool.js_function";
+
+// Raises this thread's in-JS flag while the GIL is still held and puts it back once it
+// is held again, so that whoever holds this interpreter's GIL reads it consistently.
+class InJsMark {
+ public:
+  InJsMark() : previous_(inJsFlag != nullptr && inJsFlag->exchange(true)) {}
+  ~InJsMark() {
+    if (inJsFlag != nullptr) inJsFlag->store(previous_);
+  }
+
+ private:
+  bool previous_;
+};
 
 // A JS function held by Python: the capsule is the `self` of a builtin function.
 struct HeldFunction {
@@ -37,6 +51,7 @@ PyObject* CallHeldFunction(PyObject* capsule, PyObject* args) {
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) jsArgs.push_back(ToJs(env, PyTuple_GET_ITEM(args, i)));
     Napi::Value result;
     {
+      InJsMark mark;  // destroyed after `release`: lowered once the GIL is held again
       GilRelease release;
       result = held->function.Call(jsArgs);
     }
@@ -69,6 +84,8 @@ PyObject* ToPythonBytes(const void* data, size_t length) {
 }  // namespace
 
 void SetEnvironmentTearingDown(bool tearingDown) { environmentTearingDown = tearingDown; }
+
+void SetInJsFlag(std::atomic<bool>* flag) { inJsFlag = flag; }
 
 PyObject* ToPython(Napi::Env env, Napi::Value value) {
   if (value.IsUndefined() || value.IsNull()) Py_RETURN_NONE;

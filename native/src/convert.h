@@ -6,6 +6,8 @@
 #include <Python.h>
 #include <napi.h>
 
+#include <atomic>
+
 namespace interpool {
 
 // JS → Python: undefined/null → None, boolean → bool, number → int when integral and
@@ -18,6 +20,10 @@ PyObject* ToPython(Napi::Env env, Napi::Value value);
 // Uint8Array, list/tuple → array, dict → object. Throws Napi::Error (TypeError) for
 // other types; a Python error it raises is cleared first.
 Napi::Value ToJs(Napi::Env env, PyObject* value);
+
+// The flag this thread raises while Python waits on a JS call (its GIL released): the
+// interrupt watcher leaves such a wait to JS (time.sleep ends itself on the flag).
+void SetInJsFlag(std::atomic<bool>* flag);
 
 // While true on this thread, a JS function held by Python is not released when Python
 // drops it: its Node environment is tearing down and frees it itself.

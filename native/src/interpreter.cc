@@ -130,6 +130,17 @@ void EndSubinterpreter(PyThreadState* sub) {
   PyThreadState_Swap(mainState);
 }
 
+bool InterruptThread(PyInterpreterState* interp, unsigned long threadIdent, const std::function<bool()>& deliver) {
+  // CPython's pattern for a thread that borrows an interpreter (PyGILState_Release's):
+  // a new thread state made current, then cleared and deleted while current.
+  PyThreadState* borrowed = PyThreadState_New(interp);
+  PyEval_RestoreThread(borrowed);
+  bool delivered = deliver() && PyThreadState_SetAsyncExc(threadIdent, PyExc_KeyboardInterrupt) == 1;
+  PyThreadState_Clear(borrowed);
+  PyThreadState_DeleteCurrent();
+  return delivered;
+}
+
 NativeFailure TakePythonException() {
 #if PY_VERSION_HEX >= 0x030C0000
   PyObject* exception = PyErr_GetRaisedException();

@@ -5,6 +5,7 @@
 
 #include <Python.h>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -64,6 +65,13 @@ class GilRelease {
  private:
   PyThreadState* saved_;
 };
+
+// Raises KeyboardInterrupt in the thread `threadIdent` running in `interp`, from another
+// thread that holds no GIL (a timeout's watcher): it takes the interpreter's GIL through
+// a thread state of its own for the moment of the call, as any foreign thread would.
+// `deliver` is asked once the GIL is held (the target may have finished its call, or
+// gone to wait in JS, while this thread waited for the GIL). Returns whether it was.
+bool InterruptThread(PyInterpreterState* interp, unsigned long threadIdent, const std::function<bool()>& deliver);
 
 // The Python exception now set (the caller holds that interpreter's GIL), cleared and
 // turned into a NativeFailure with code PYTHON_EXCEPTION: message is its last line,

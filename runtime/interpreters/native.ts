@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
-import type { ErrorCode, HeaderPair, RequestEnvelope, TaskResult, WorkerSpec } from '../protocol.ts';
+import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
 
 const ADAPTER_FILE = fileURLToPath(new URL('../wsgi.py', import.meta.url));
@@ -35,6 +35,8 @@ interface NativeAddon {
   run(code: string): void;
   call(name: string, ...args: unknown[]): unknown;
   end(): void;
+  /** While a call runs, a nonzero control[slot] is taken and raised as KeyboardInterrupt. */
+  watchInterrupts(control: Int32Array, slot: number): void;
 }
 
 /** An error from the addon: a C-level failure or a Python exception, as data. */
@@ -49,6 +51,7 @@ interface RequestHost {
   sendChunk(data: Uint8Array): void;
   log(line: string): void;
   cancelled(): boolean;
+  sleep(seconds: number): boolean;
   finishWhole(body: Uint8Array): void;
   finishStream(): void;
   fail(code: ErrorCode, message: string, detail?: string): void;
@@ -77,7 +80,7 @@ def interpool_handle(cgi, url_scheme, body, host):
     sys.modules["interpool_wsgi"].handle(cgi, url_scheme, body, types.SimpleNamespace(**host))
 `;
 
-export async function bootNative(spec: WorkerSpec, timer: BootTimer): Promise<Interpreter> {
+export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: Int32Array): Promise<Interpreter> {
   const addonPath = String(spec.settings.nativeAddon ?? '');
   const executable = String(spec.settings.cpython ?? '');
   const source = String(spec.settings.cpythonSource ?? '');
@@ -91,6 +94,8 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer): Promise<In
   const { loaded, runtime } = addon;
   await timer.stage('create interpreter', () => {
     failAsBoot(() => loaded.start(runtime.ownGil));
+    // A timeout (the main thread sets INTERRUPT) raises KeyboardInterrupt in the app.
+    failAsBoot(() => loaded.watchInterrupts(control, ControlSlot.INTERRUPT));
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.call('interpool_install', ADAPTER_FILE);
@@ -108,7 +113,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer): Promise<In
   return {
     kind: 'python',
     version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,
-    handle: (envelope, writer) => Promise.resolve(runRequest(loaded, envelope, writer)),
+    handle: (envelope, writer) => Promise.resolve(runRequest(loaded, envelope, writer, control)),
   };
 }
 
@@ -131,7 +136,7 @@ function failAsBoot<T>(run: () => T): T {
   }
 }
 
-function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: ResponseWriter): TaskResult {
+function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: ResponseWriter, control: Int32Array): TaskResult {
   let outcome: TaskResult | undefined;
   const host: RequestHost = {
     setHeaders: (status, headers) => writer.setHeaders(status, headers),
@@ -143,6 +148,7 @@ function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: Respo
     },
     log: (line) => writer.log(line),
     cancelled: () => writer.cancelled,
+    sleep: (seconds) => sleepUnlessInterrupted(seconds, control),
     finishWhole: (body) => { outcome = writer.finishWhole([body]); },
     finishStream: () => { outcome = writer.finishStream(); },
     fail: (code, message, detail) => { outcome = writer.fail({ code, message, ...(detail ? { detail } : {}) }); },
@@ -155,4 +161,23 @@ function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: Respo
     return writer.fail({ code: 'APP_RAISED', message: `the Python interpreter failed: ${native.message}`, ...(native.detail ? { detail: native.detail } : {}) });
   }
   return outcome ?? writer.fail({ code: 'APP_RAISED', message: 'interpool_wsgi returned without a response' });
+}
+
+/**
+ * time.sleep for the app (wsgi.py calls it through the host): the thread blocks, the
+ * interpreter's GIL released, until the time is up or a timeout's interrupt arrives.
+ * True when interrupted: the flag is taken here (or by the addon's watcher, whichever
+ * comes first) and Python raises KeyboardInterrupt itself.
+ */
+function sleepUnlessInterrupted(seconds: number, control: Int32Array): boolean {
+  const deadline = performance.now() + seconds * 1000;
+  // The main thread stores the flag without notifying: look again at least this often.
+  const SLICE_MS = 20;
+  for (;;) {
+    const flag = Atomics.load(control, ControlSlot.INTERRUPT);
+    if (flag !== 0 && Atomics.compareExchange(control, ControlSlot.INTERRUPT, flag, 0) === flag) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    Atomics.wait(control, ControlSlot.INTERRUPT, 0, Math.min(left, SLICE_MS));
+  }
 }
