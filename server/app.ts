@@ -13,6 +13,7 @@ import type { ServerConfig } from './config.ts';
 import { dispatchRequest } from './dispatch.ts';
 import { InterpoolError } from './errors.ts';
 import { resolveClients } from './client-view.ts';
+import { guardConnectionCap } from './connection-cap.ts';
 import { applyConnectionLimits, httpServerOptions } from './http-limits.ts';
 import { MountTable } from './mount-table.ts';
 import { guardRequests, handleClientError } from './refusals.ts';
@@ -45,6 +46,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     http: httpServerOptions(config),
   });
   applyConnectionLimits(fastify.server, config);
+  guardConnectionCap(fastify.server, config, logger);
   // First of all hooks: a refused request, and whatever follows it on its connection, goes no further.
   fastify.addHook('onRequest', guardRequests(config, logger));
   fastify.decorateRequest('clientView', null);

@@ -47,10 +47,17 @@ export interface AppReloaded {
   error?: string;
 }
 
+/** A connection was closed as soon as it was accepted: the server holds --max-connections. */
+export interface ConnectionRefused {
+  remoteAddress: string | undefined;
+  maxConnections: number;
+}
+
 export const channels = {
   requestStarted: channel('interpool:request:started'),
   requestFinished: channel('interpool:request:finished'),
   interpreterBooted: channel('interpool:interpreter:booted'),
   interpreterExited: channel('interpool:interpreter:exited'),
   appReloaded: channel('interpool:app:reloaded'),
+  connectionRefused: channel('interpool:connection:refused'),
 } as const;

@@ -39,6 +39,8 @@ type ServerSocket = Socket & {
   [HEAD_START]?: number;
   /** Node's http server: the response now writing to this socket (later pipelined ones wait in order). */
   _httpMessage?: (ServerResponse & { req?: IncomingMessage }) | null;
+  /** Node's http server that accepted this connection. */
+  server?: { headersTimeout: number };
 };
 
 export function isRefused(socket: Socket): boolean {
@@ -95,15 +97,19 @@ export interface ClientErrorContext {
   requestStarted: boolean;
   /** How many bytes of the current request head had been read when the parser stopped. */
   headBytes: number;
+  /** The head timeout in force, in seconds: shorter than --headers-timeout while at --max-connections (connection-cap.ts). */
+  headersTimeout: number;
 }
 
 /** The catalog error for an error Node's http server reports on a connection (parser or timeout). */
-export function toClientError(error: ClientError, config: HttpLimitsConfig, { requestStarted, headBytes }: ClientErrorContext): InterpoolError {
+export function toClientError(error: ClientError, config: HttpLimitsConfig, { requestStarted, headBytes, headersTimeout }: ClientErrorContext): InterpoolError {
   switch (error.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return new InterpoolError('INTERPOOL_ERR_REQUEST_TIMEOUT', [requestStarted
         ? `the whole request took longer than --body-timeout (${config.bodyTimeout} s)`
-        : `the request head took longer than --headers-timeout (${config.headersTimeout} s)`]);
+        : headersTimeout < config.headersTimeout
+          ? `the request head took longer than ${headersTimeout} s, --headers-timeout while the server is at --max-connections (${config.maxConnections})`
+          : `the request head took longer than --headers-timeout (${config.headersTimeout} s)`]);
     case 'HPE_HEADER_OVERFLOW':
       // Node reports both of its head limits with this one code: more fields than
       // maxHeadersCount, and more bytes than maxHeaderSize. A head shorter than the byte
@@ -143,6 +149,7 @@ export function handleClientError(config: HttpLimitsConfig, logger: Logger) {
     const failure = toClientError(error, config, {
       requestStarted: Boolean(inFlight && !inFlight.req?.complete),
       headBytes: headBytesRead(error, socket),
+      headersTimeout: (socket.server?.headersTimeout ?? config.headersTimeout * 1000) / 1000,
     });
     logRefusal(logger, failure, socket, undefined, error.code);
     afterCompleteRequests(socket, () => writeRefusal(socket, failure));

@@ -399,6 +399,8 @@ export class WorkerPool {
     if (offer.state !== 'offered') return false;
     const takenBack = offer.handle.withdraw(offer.id, offer.claim);
     this.#forget(offer, takenBack ? 'taken-back' : 'claimed');
+    // It may run in another generation now: a closing pool must not wait for it.
+    if (takenBack) this.#receivers.delete(offer.id);
     return takenBack;
   }
 
@@ -508,16 +510,18 @@ export class WorkerPool {
   }
 
   /**
-   * Finish in-flight requests — their whole responses, streams included — then stop
+   * Finish running requests — their whole responses, streams included — then stop
    * every worker, counting each exit under `reason`. (piscina's own close() can resolve
-   * while tasks still run, so the pool drains itself first.) Nothing new reaches a
-   * closing pool: the group sends new requests to its current generation only.
+   * while tasks still run, so the pool drains itself first.) Requests that wait (offered
+   * to a busy worker, or for a worker to boot) go back to their owners. Nothing new
+   * reaches a closing pool: the group sends new requests to its current generation only.
    */
   async close(reason: ExitReason): Promise<void> {
     this.#closing ??= reason;
     // What no worker took yet goes back to the group (the next generation, or a 503):
-    // a close must not wait for a boot.
+    // a close must not wait for a boot, nor a request behind a long response.
     this.takeBackUnplaced();
+    for (const handle of this.#workers.values()) this.#takeBackOffers(handle);
     await new Promise<void>((resolve) => {
       const check = () => {
         if (!this.#destroying && (this.#inFlight > 0 || this.#receivers.size > 0)) return false;

@@ -109,6 +109,12 @@ export function createMetrics(groups: readonly ApplicationGroup[]): Metrics {
     },
   });
 
+  const connectionsRefused = new Counter({
+    name: 'interpool_connections_refused_total', registers: [registry],
+    help: 'Connections closed as soon as they were accepted because the server held --max-connections.',
+  });
+  const onConnectionRefused = () => connectionsRefused.inc();
+
   const onFinished = (message: unknown) => {
     const { app, status, ms } = message as RequestFinished;
     const labels = { app: apps.has(app) ? app : '-', status: String(status) };
@@ -121,11 +127,13 @@ export function createMetrics(groups: readonly ApplicationGroup[]): Metrics {
   };
   subscribe(channels.requestFinished.name, onFinished);
   subscribe(channels.interpreterBooted.name, onBooted);
+  subscribe(channels.connectionRefused.name, onConnectionRefused);
   return {
     registry,
     close() {
       unsubscribe(channels.requestFinished.name, onFinished);
       unsubscribe(channels.interpreterBooted.name, onBooted);
+      unsubscribe(channels.connectionRefused.name, onConnectionRefused);
     },
   };
 }

@@ -3,8 +3,8 @@
 // within --body-timeout gets 408, idle keep-alive connections are closed, and
 // connections past --max-connections are turned away. Bounds here are generous: they
 // tell "the timeout works" from "it never fires", not how fast anything is.
-import { connect } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dribble, exchange } from './hardening-support.ts';
 import { startTestServer, waitFor, type TestServer } from './support.ts';
 
@@ -95,6 +95,75 @@ describe('--max-connections', () => {
     for (const socket of held) socket.destroy();
   });
 });
+
+// At the cap, slots held by clients that send nothing useful are taken back, so that
+// clients with a request get in; and the refusals are logged and counted. Here the cap is
+// 4 and --headers-timeout 8 s, so at the cap a head has 2 s.
+describe('at --max-connections', () => {
+  let crowded: TestServer;
+  beforeEach(async () => {
+    crowded = await startTestServer(['/=test/fixtures/apps/environ-echo.ts', '--workers', '1', '--max-connections', '4',
+      '--headers-timeout', '8', '--keep-alive-timeout', '60']);
+  });
+  afterEach(() => crowded?.close());
+
+  /** Open `count` connections, each sending `bytes`, and wait until the server has read from every one. */
+  async function fill(count: number, bytes: string): Promise<{ socket: Socket; closed: Promise<string> }[]> {
+    const accepted: Socket[] = [];
+    const onConnection = (socket: Socket) => accepted.push(socket);
+    crowded.server.fastify.server.on('connection', onConnection);
+    const clients = Array.from({ length: count }, () => {
+      const socket = connect({ host: '127.0.0.1', port: crowded.port }, () => socket.write(bytes, 'latin1'));
+      const parts: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => parts.push(chunk));
+      socket.on('error', () => {});
+      return { socket, closed: new Promise<string>((resolve) => socket.on('close', () => resolve(Buffer.concat(parts).toString('latin1')))) };
+    });
+    await waitFor(() => accepted.length === count && accepted.every((socket) => socket.bytesRead >= bytes.length), 10_000, 'the server to read every connection');
+    crowded.server.fastify.server.off('connection', onConnection);
+    return clients;
+  }
+
+  it('slow heads holding every slot are cut off at a quarter of --headers-timeout; the refusal is logged and counted; a client with a request gets in', async () => {
+    const refusedBefore = await refusedConnections(crowded);
+    const slow = await fill(4, 'GET /slow HTTP/1.1\r\nHost: a\r\nX-Pad: ');
+    const turnedAway = await exchange(crowded.port, GET, { waitMs: 5000 });
+    expect(turnedAway.statusLines).toEqual([]);
+    const written = await Promise.all(slow.map((client) => client.closed));
+    for (const text of written) {
+      expect(text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(text).toMatch(/the request head took longer than 2 s, --headers-timeout while the server is at --max-connections \(4\) \(INTERPOOL_ERR_REQUEST_TIMEOUT\)/);
+    }
+    const served = await exchange(crowded.port, GET);
+    expect(served.response.status).toBe(200);
+    const warning = crowded.logs.find((line) => line.level === 40 && /refusing connections: --max-connections \(4\) reached/.test(String(line.msg)));
+    expect(warning).toMatchObject({ maxConnections: 4, refused: 1 });
+    expect(await refusedConnections(crowded)).toBeGreaterThan(refusedBefore);
+    // With room again, the head timeout is --headers-timeout once more.
+    await waitFor(() => crowded.server.fastify.server.headersTimeout === 8000, 10_000, 'the head timeout to be restored');
+    expect(crowded.logs.some((line) => line.msg === 'connections back under --max-connections')).toBe(true);
+  }, 30_000);
+
+  it('idle keep-alive connections holding every slot are closed to make room', async () => {
+    const idle = await fill(4, 'GET /first HTTP/1.1\r\nHost: a\r\n\r\n');
+    await waitFor(() => crowded.logs.filter((line) => line.path === '/first').length === 4, 10_000, 'the four first requests to be served');
+    const turnedAway = await exchange(crowded.port, GET, { waitMs: 5000 });
+    expect(turnedAway.statusLines).toEqual([]);
+    const written = await Promise.all(idle.map((client) => client.closed));
+    expect(written.every((text) => text.startsWith('HTTP/1.1 200 OK') && /Connection: keep-alive/i.test(text))).toBe(true);
+    const served = await exchange(crowded.port, GET);
+    expect(served.response.status).toBe(200);
+  }, 30_000);
+});
+
+/** interpool_connections_refused_total, read from /metrics on a connection of its own. */
+async function refusedConnections(server: TestServer): Promise<number> {
+  const { response } = await exchange(server.port, 'GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  expect(response.status).toBe(200);
+  const match = /^interpool_connections_refused_total (\d+)$/m.exec(response.body.toString('utf8'));
+  expect(match).not.toBeNull();
+  return Number(match![1]);
+}
 
 function connectionCount(server: TestServer): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { getRequest, rawRequest, startChild } from './support.ts';
+import { ask, GATED_APP, holdResponse, openGates } from './gates.ts';
+import { getRequest, rawRequest, startChild, waitFor } from './support.ts';
 
 /** Resolves with the exit code, or 'still running' if the child has not exited within `ms`. */
 function exitWithin(child: ChildProcess, ms: number): Promise<number | null | 'still running'> {
@@ -89,6 +90,29 @@ it('exits once its last request finished, though the client keeps the connection
     const code = await exitWithin(child, 5_000);
     keepAlive.destroy();
     expect(code).toBe(0);
+  } finally {
+    stop(child);
+  }
+});
+
+// A reload takes effect once its new generation serves; the old one drains on its own.
+// So a second SIGHUP while a long response still holds the first reload's old
+// generation is not lost: it loads the newer code at once.
+it('a second SIGHUP while an old generation still streams loads the newer code', async () => {
+  const gates = openGates({ version: 'v1' });
+  const { child, url } = await startChild([`/=${GATED_APP}`, '--workers', '1']);
+  try {
+    const held = await holdResponse(`${url}/`, 'released');
+    expect(held.first.version).toBe('v1');
+    gates.set('version', 'v2');
+    child.kill('SIGHUP');
+    await waitFor(async () => (await ask(`${url}/`)).version === 'v2', 15_000, 'the first reload');
+    gates.set('version', 'v3');
+    child.kill('SIGHUP');
+    await waitFor(async () => (await ask(`${url}/`)).version === 'v3', 15_000, 'the second reload, with the v1 response still open');
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+    expect((await ask(`${url}/`)).version).toBe('v3');
   } finally {
     stop(child);
   }

@@ -268,6 +268,20 @@ describe('reloads asked for while one is under way', () => {
     await waitFor(() => exits(t!).reload === 2, 10_000, 'both old generations to exit');
   });
 
+  it('a request waiting behind a long response of the old generation runs on the new one', async () => {
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
+    const group = t.server.groups[0]!;
+    const held = await holdResponse(`${t.url}/`, 'released');
+    const waiting = ask(`${t.url}/`);
+    await waitFor(() => group.stats().queue === 1, 10_000, 'the request to wait for the busy interpreter');
+    gates.set('version', 'v2');
+    expect(await group.reload()).toEqual({ ok: true });
+    expect((await waiting).version).toBe('v2');
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+  });
+
   it('those asked for while a new generation boots become one more reload, of the newest files', async () => {
     const gates = openGates({ version: 'v1' });
     t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
