@@ -7,11 +7,16 @@
  *   channel, interpool_connections_refused_total in /metrics) and logged, at most one
  *   warning line every LOG_EVERY_MS with the number refused since the last one;
  * - room is made, as nginx reuses keep-alive connections when it runs short of them:
- *   idle keep-alive connections are closed, and the time a connection has to send its
- *   request head shrinks to a quarter of --headers-timeout, so that clients holding a
- *   slot with a head that does not come (slowloris) are cut off (408) sooner and the
- *   ones that send a request get in.
+ *   the idle connections are closed when the cap is reached, and until the server has
+ *   room again the time a connection has to send its request head (Node counts it from
+ *   the connection's first byte, or from its start for a client that sends nothing)
+ *   and the time a keep-alive connection may stay idle both shrink to a quarter of
+ *   --headers-timeout. Clients holding a slot with a head that does not come (slowloris)
+ *   are cut off (408) sooner, and the ones that send a request get in.
  *
+ * Idle connections are closed once, on reaching the cap, not on every refusal: Node
+ * counts a connection that has just been accepted as idle until its first bytes arrive,
+ * and closing them at every refusal would turn away the very clients the room is for.
  * The server leaves that state once it holds RELAX_BELOW of its cap again.
  */
 import type { Server } from 'node:http';
@@ -26,7 +31,7 @@ const CHECK_EVERY_MS = 500;
 /** Back to normal below this share of --max-connections. */
 const RELAX_BELOW = 0.9;
 
-export type ConnectionCapConfig = Pick<ServerConfig, 'maxConnections' | 'headersTimeout'>;
+export type ConnectionCapConfig = Pick<ServerConfig, 'maxConnections' | 'headersTimeout' | 'keepAliveTimeout'>;
 
 /** The head timeout while the server is at its cap, in seconds (0: no timeout, as configured). */
 export function crowdedHeadersTimeout(config: ConnectionCapConfig): number {
@@ -36,6 +41,7 @@ export function crowdedHeadersTimeout(config: ConnectionCapConfig): number {
 /** Count, log and make room at --max-connections (see above); call once, before listen. */
 export function guardConnectionCap(server: Server, config: ConnectionCapConfig, logger: Logger): void {
   const normalHeadersTimeout = server.headersTimeout;
+  const normalKeepAliveTimeout = server.keepAliveTimeout;
   let crowded: NodeJS.Timeout | undefined;
   let unlogged = 0;
   let lastLog = 0;
@@ -56,6 +62,7 @@ export function guardConnectionCap(server: Server, config: ConnectionCapConfig, 
       clearInterval(crowded);
       crowded = undefined;
       server.headersTimeout = normalHeadersTimeout;
+      server.keepAliveTimeout = normalKeepAliveTimeout;
       logger.info({ maxConnections: config.maxConnections, connections: count }, 'connections back under --max-connections');
     });
   };
@@ -68,10 +75,14 @@ export function guardConnectionCap(server: Server, config: ConnectionCapConfig, 
     const wait = lastLog + LOG_EVERY_MS - Date.now();
     if (wait <= 0) log();
     else flush ??= setTimeout(log, wait).unref();
-    server.closeIdleConnections();
     if (crowded !== undefined) return;
     crowded = setInterval(relaxWhenRoom, CHECK_EVERY_MS).unref();
-    if (config.headersTimeout > 0) server.headersTimeout = Math.round(crowdedHeadersTimeout(config) * 1000);
+    if (config.headersTimeout > 0) {
+      const crowdedMs = Math.round(crowdedHeadersTimeout(config) * 1000);
+      server.headersTimeout = crowdedMs;
+      if (config.keepAliveTimeout > 0) server.keepAliveTimeout = Math.min(normalKeepAliveTimeout, crowdedMs);
+    }
+    server.closeIdleConnections();
   });
 
   server.on('close', () => {

@@ -272,7 +272,7 @@ export const options = [
   },
   {
     name: 'maxConnections', flag: '--max-connections', env: 'INTERPOOL_MAX_CONNECTIONS', valueName: 'N',
-    doc: 'Open client connections at most; connections past it are closed as soon as they are accepted, each one counted (interpool_connections_refused_total) and logged (a warning line at most every 10 s). At the cap the server makes room: idle keep-alive connections are closed, and a request head must arrive within a quarter of --headers-timeout.',
+    doc: 'Open client connections at most; connections past it are closed as soon as they are accepted, each one counted (interpool_connections_refused_total) and logged (a warning line at most every 10 s). At the cap the server makes room: idle connections are closed, and until it has room again a request head must arrive, and a keep-alive connection may stay idle, only a quarter of --headers-timeout.',
     default: () => 1000, defaultDoc: '1000', parse: positiveInteger, perApp: false,
   },
   {
