@@ -95,60 +95,66 @@ describe('recycling', () => {
 });
 
 describe('backpressure', () => {
+  // The interpreter is kept busy by a response held open until the test releases it.
   it('a full queue answers 503 with Retry-After at once, without touching an interpreter', async () => {
-    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--max-queue', '1']);
-    const before = (await json(`${t.url}/`)).served;
-    const slow = [fetch(`${t.url}/?hold=400`), fetch(`${t.url}/?hold=400`)];
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const started = Date.now();
-    const refused = await fetch(`${t.url}/?hold=400`);
-    expect(Date.now() - started).toBeLessThan(300);
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1', '--max-queue', '1']);
+    const group = t.server.groups[0]!;
+    const held = await holdResponse(`${t.url}/`, 'released');
+    const waiting = ask(`${t.url}/`);
+    await waitFor(() => group.stats().queue === 1, 10_000, 'a request to wait');
+    // Refused while the interpreter is still held: it did not wait for it.
+    const refused = await fetch(`${t.url}/`);
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBeTruthy();
     expect(await refused.text()).toContain('INTERPOOL_ERR_QUEUE_FULL');
-    expect((await Promise.all(slow)).map((response) => response.status)).toEqual([200, 200]);
-    // The app saw the first request, the two slow ones, and this one: not the refused one.
-    expect((await json(`${t.url}/`)).served).toBe(before + 3);
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+    expect((await waiting).served).toBe(2);
+    // The app saw the held request, the one that waited, and this one: not the refused one.
+    expect((await ask(`${t.url}/`)).served).toBe(3);
   });
 
   it('--queue-timeout: a request that waited too long gets 504 and never reaches the app', async () => {
-    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--queue-timeout', '0.2']);
-    const before = (await json(`${t.url}/`)).served;
-    const busy = fetch(`${t.url}/?hold=600`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1', '--queue-timeout', '0.2']);
+    const held = await holdResponse(`${t.url}/`, 'released');
     const waited = await fetch(`${t.url}/`);
     expect(waited.status).toBe(504);
     expect(await waited.text()).toContain('INTERPOOL_ERR_QUEUE_TIMEOUT');
-    expect((await busy).status).toBe(200);
-    expect((await json(`${t.url}/`)).served).toBe(before + 2);
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+    expect((await ask(`${t.url}/`)).served).toBe(2);
   });
 
   it('--queue-timeout holds wherever a request waits: handed ahead to the busy interpreter, or in the queue', async () => {
-    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--queue-timeout', '0.2']);
-    const before = (await json(`${t.url}/`)).served;
-    const busy = fetch(`${t.url}/?hold=800`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1', '--queue-timeout', '0.2']);
+    const held = await holdResponse(`${t.url}/`, 'released');
     // One interpreter holds 3 requests beyond the one it runs; the other 2 wait in the queue.
     const { url } = t;
     const waited = await Promise.all(Array.from({ length: 5 }, () => fetch(`${url}/`)));
     expect(waited.map((response) => response.status)).toEqual([504, 504, 504, 504, 504]);
     for (const response of waited) expect(await response.text()).toContain('INTERPOOL_ERR_QUEUE_TIMEOUT');
-    expect((await busy).status).toBe(200);
-    expect((await json(`${t.url}/`)).served).toBe(before + 2);
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+    expect((await ask(`${t.url}/`)).served).toBe(2);
   });
 
   it('a client that disconnects while queued is dropped and never reaches the app', async () => {
-    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1']);
-    const before = (await json(`${t.url}/`)).served;
-    const busy = fetch(`${t.url}/?hold=500`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
+    const group = t.server.groups[0]!;
+    const held = await holdResponse(`${t.url}/`, 'released');
     const gone = new AbortController();
     const abandoned = fetch(`${t.url}/`, { signal: gone.signal }).catch(() => 'aborted');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => group.stats().queue === 1, 10_000, 'the request to wait');
     gone.abort();
     expect(await abandoned).toBe('aborted');
-    expect((await busy).status).toBe(200);
-    expect((await json(`${t.url}/`)).served).toBe(before + 2);
+    await waitFor(() => group.stats().queue === 0, 10_000, 'the abandoned request to leave');
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+    expect((await ask(`${t.url}/`)).served).toBe(2);
   });
 });
 
@@ -165,27 +171,36 @@ describe('crash isolation', () => {
 
 describe('reload without downtime', () => {
   it('new interpreters take over once ready, in-flight requests finish on the old ones, none fails', async () => {
-    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '2']);
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '2']);
     const group = t.server.groups[0]!;
-    const oldWorkers = new Set(group.stats().interpreters.map((worker) => worker.workerId));
+    // One interpreter of the old generation holds a response open; the other serves a
+    // steady load (one request at a time, so that none waits behind the held one).
+    const held = await holdResponse(`${t.url}/`, 'released');
     let stop = false;
-    const statuses: number[] = [];
-    const load = Promise.all(Array.from({ length: 4 }, async () => {
-      while (!stop) statuses.push((await fetch(`${t!.url}/?hold=20`)).status);
-    }));
-    const inFlight = fetch(`${t.url}/?hold=300`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await group.reload()).toEqual({ ok: true });
-    expect((await inFlight).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    stop = true;
-    await load;
-    expect(statuses.length).toBeGreaterThan(10);
-    expect(statuses.every((status) => status === 200)).toBe(true);
-    const after = await json(`${t.url}/`);
-    expect(oldWorkers.has(after.worker!)).toBe(false);
+    const answers: string[] = [];
+    const { url } = t;
+    const load = (async () => {
+      while (!stop) {
+        const response = await fetch(`${url}/`);
+        answers.push(response.status === 200 ? ((await response.json()) as { version: string }).version : String(response.status));
+      }
+    })();
+    try {
+      await waitFor(() => answers.length >= 10, 10_000, 'load on the old generation');
+      gates.set('version', 'v2');
+      expect(await group.reload()).toEqual({ ok: true });
+      // The load goes on, now answered by the new generation, while the old one still streams.
+      await waitFor(() => answers.filter((answer) => answer === 'v2').length >= 10, 10_000, 'load on the new generation');
+      gates.set('released');
+      expect(await held.rest).toBe('end\n');
+    } finally {
+      stop = true;
+      await load;
+    }
+    expect(answers.every((answer) => answer === 'v1' || answer === 'v2')).toBe(true);
     expect(group.stats().generation).toBe(2);
-    await waitFor(() => exits(t!).reload === 2, 5000, 'the old generation to exit');
+    await waitFor(() => exits(t!).reload === 2, 10_000, 'the old generation to exit');
   });
 
   it('a reload whose new code fails to boot keeps the old interpreters serving and says why', async () => {
@@ -227,19 +242,17 @@ describe('crashes cost only the request they hit', () => {
 
 describe('recycling one interpreter by hand (the dashboard action)', () => {
   it('lets the request it is serving finish, then replaces it', async () => {
-    t = await startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1']);
+    const gates = openGates({ version: 'v1' });
+    t = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
     const group = t.server.groups[0]!;
-    const before = (await json(`${t.url}/`)).worker;
-    const inFlight = fetch(`${t.url}/?hold=300`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(group.recycle(before!)).toBe(true);
-    const answer = await inFlight;
-    expect(answer.status).toBe(200);
-    expect(((await answer.json()) as { worker: number }).worker).toBe(before);
-    const after = await json(`${t.url}/`);
-    expect(after.worker).not.toBe(before);
+    const held = await holdResponse(`${t.url}/`, 'released');
+    expect(group.recycle(held.first.worker)).toBe(true);
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+    const after = await ask(`${t.url}/`);
+    expect(after.worker).not.toBe(held.first.worker);
     expect(after.served).toBe(1);
-    await waitFor(() => exits(t!).recycled >= 1, 5000, 'the recycle exit');
+    await waitFor(() => exits(t!).recycled >= 1, 10_000, 'the recycle exit');
   });
 });
 
