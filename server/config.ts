@@ -141,6 +141,7 @@ export function resolveConfig({ argv, env, cwd }: ConfigSources): ServerConfig {
   }
   const apps = mounts.map(({ spec, base, overrides }) => toAppConfig(spec, base, overrides, server));
   assertUniquePrefixes(apps);
+  assertOneCPython(apps);
   return deepFreeze({ ...(server as Omit<ServerConfig, 'apps'>), apps });
 }
 
@@ -257,6 +258,19 @@ function existingDirectories(dirs: readonly string[], base: string): string[] {
     if (!isDirectory) throw new OptionError(`--python-path: ${dir} is not a directory`);
     return path;
   });
+}
+
+/**
+ * A process embeds one CPython: each libpython must be global for its extension modules
+ * to load, and two would clash. Apps on different CPythons need two servers.
+ */
+function assertOneCPython(apps: readonly AppConfig[]): void {
+  const native = apps.filter((app) => app.settings.python === 'native');
+  const other = native.find((app) => app.settings.cpython !== native[0]!.settings.cpython);
+  if (other) {
+    throw new OptionError(`apps ${native[0]!.name} and ${other.name} use different CPythons (${String(native[0]!.settings.cpython)}, ${String(other.settings.cpython)}); `
+      + 'one server process embeds one CPython: serve them from two servers');
+  }
 }
 
 function assertUniquePrefixes(apps: readonly AppConfig[]): void {

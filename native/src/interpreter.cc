@@ -122,12 +122,22 @@ PyThreadState* CreateSubinterpreter(bool ownGil) {
 }
 
 void EndSubinterpreter(PyThreadState* sub) {
+#if PY_VERSION_HEX >= 0x030C0000
+  // Since 3.12, attaching a thread state makes it this thread's PyGILState state, so
+  // PyGILState_Ensure here could hand back this very subinterpreter's. End it as
+  // _PyXI_EndInterpreter does: attach it (taking its GIL) and end it; CPython detaches
+  // it, so nothing is held afterwards.
+  PyEval_RestoreThread(sub);
+  Py_EndInterpreter(sub);
+#else
   MainInterpreterGuard main;
   PyThreadState* mainState = PyThreadState_Get();
   PyThreadState_Swap(sub);
   Py_EndInterpreter(sub);
-  // No thread state is current now: take the main one back for the guard to release.
+  // No thread state is current, the shared GIL still held: take the main thread state
+  // back for the guard to release.
   PyThreadState_Swap(mainState);
+#endif
 }
 
 bool InterruptThread(PyInterpreterState* interp, unsigned long threadIdent, const std::function<bool()>& deliver) {
