@@ -173,10 +173,12 @@ export function toBootFailureStats(failure: BootFailure, appFile: string): BootF
   };
 }
 
-/** Before any interpreter booted: "python 3.14", "javascript". */
+/** Until an interpreter has booted: the engine asked for, e.g. "Python 3.14 (Pyodide)", "CPython 3.13 (native)", "javascript". */
 function engineOf(group: ApplicationGroup): string {
   const { kind, settings } = group.config;
-  return kind === 'python' && typeof settings.python === 'string' ? `Python ${settings.python}` : kind;
+  if (kind !== 'python') return kind;
+  if (settings.python === 'native') return `CPython ${typeof settings.cpythonVersion === 'string' ? `${settings.cpythonVersion} ` : ''}(native)`;
+  return `Python ${String(settings.python)} (Pyodide)`;
 }
 
 function emptyTotals(): RequestTotals {

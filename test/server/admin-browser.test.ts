@@ -74,7 +74,7 @@ describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
     expect(await page.locator('tbody.app').evaluateAll((bodies) => bodies.map((body) => body.getAttribute('data-app')))).toEqual(['/broken', '/py', '/', '/stream']);
     expect(await app(page, '/py').locator('td.engine').textContent()).toMatch(/^Python 3\.14\.\d+ \(Pyodide /);
     expect(await app(page, '/').locator('td.engine').textContent()).toMatch(/^Node 24\./);
-    expect(await app(page, '/broken').locator('td.engine').textContent()).toBe('Python 3.14');
+    expect(await app(page, '/broken').locator('td.engine').textContent()).toBe('Python 3.14 (Pyodide)');
 
     // The summary row, every tile filled.
     const tile = (name: string) => page.locator(`[data-summary="${name}"]`).textContent();
@@ -84,7 +84,7 @@ describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
     expect(await tile('queue')).toMatch(/^\d+ · \d+$/);
     expect(await tile('interpreters')).toMatch(/^\d+ idle · \d+ busy/);
     expect(await tile('interpreters')).toMatch(/ · 1 (failed|booting)$/); // the failing app's, failed or retrying
-    expect(await tile('engines')).toMatch(/Python 3\.14: \/broken · Python 3\.14\.\d+ \(Pyodide [^)]+\): \/py · Node 24\.[\d.]+: \/, \/stream/);
+    expect(await tile('engines')).toMatch(/Python 3\.14 \(Pyodide\): \/broken · Python 3\.14\.\d+ \(Pyodide [^)]+\): \/py · Node 24\.[\d.]+: \/, \/stream/);
     await expect.poll(async () => Number(await tile('rate')), { timeout: 15_000 }).toBeGreaterThan(0);
     await expect.poll(() => tile('errors'), { timeout: 15_000 }).toMatch(/^\d+(\.\d)? %$/);
     expect(await tile('errors')).not.toBe('0 %'); // the failing app's 503s

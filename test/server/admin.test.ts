@@ -438,7 +438,7 @@ describe('the stats JSON and /metrics: process memory and CPU, interpreter memor
 
     const broken = apps.find((app) => app.name === '/broken')!;
     expect(broken.available).toBe(false);
-    expect(broken.engine).toBe('Python 3.14');
+    expect(broken.engine).toBe('Python 3.14 (Pyodide)');
     expect(broken.requests.errors).toMatchObject({ responses: 1, serverErrors: 1, rate: 1 });
     const failure = broken.bootFailure!;
     expect(failure.exception).toEqual({ type: 'KeyError', message: "'missing-setting'" });
