@@ -1,8 +1,16 @@
 import { defineConfig } from 'vitest/config';
 
+/** The suites that run on the native engine (see test/server/python-engines.ts). */
+const NATIVE_SUITES = ['test/server/native-engine.test.ts', 'test/server/python-contract.test.ts', 'test/server/python-timeout.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    projects: [
+      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'] } },
+      // A process embeds one CPython: the native engine's suites run once more, in test
+      // processes of their own, on Debian 12's CPython 3.11 (the main run tests 3.13).
+      { extends: true, test: { name: 'cpython-3.11', include: NATIVE_SUITES, env: { INTERPOOL_TEST_CPYTHON: '3.11' } } },
+    ],
     // Real worker pools and real servers: give them room, and do not run every file's
     // pools at once on a 2-core machine.
     testTimeout: 30_000,

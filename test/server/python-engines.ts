@@ -1,8 +1,9 @@
 /**
- * The Python engines the Python suites run against: Pyodide (the default) and the
- * native engine on each CPython it is built for here. CI builds both CPythons (Debian
- * 12's 3.11 and the project-built 3.13); elsewhere an engine that is not built is
- * skipped with a line that says so and how to build it.
+ * The Python engines the Python suites run against: Pyodide (the default) and the native
+ * engine on one CPython. A process embeds one CPython, so each test process tests one:
+ * INTERPOOL_TEST_CPYTHON names it (vitest.config.ts runs the native suites once more,
+ * in processes of their own, with 3.11), else 3.13 (the project-built one). CI builds
+ * both; elsewhere an engine that is not built is skipped with a line saying how to build it.
  */
 import { listNativeBuilds } from '../../native/builds.ts';
 
@@ -15,23 +16,24 @@ export interface PythonEngine {
   skip?: string;
 }
 
-/** The CPythons the native engine is tested on: the project-built one and Debian 12's. */
-const NATIVE_VERSIONS = ['3.13', '3.11'];
+const TESTED_CPYTHON = process.env.INTERPOOL_TEST_CPYTHON;
+
+/** Whether this test process tests Pyodide too (not in the processes given to one CPython). */
+export const PYODIDE_TESTED = TESTED_CPYTHON === undefined;
 
 export function nativeEngines(): PythonEngine[] {
-  const builds = listNativeBuilds();
-  return NATIVE_VERSIONS.map((version) => {
-    const build = builds.find((candidate) => candidate.version === version);
-    const name = `native CPython ${version}`;
-    if (!build) {
-      return { name, args: [], skip: `the native engine is not built for CPython ${version} (npm run build:cpython && npm run build:native; apt-get install python3-dev for 3.11)` };
-    }
-    return { name, args: ['--python', 'native', '--cpython', build.executable] };
-  });
+  const version = TESTED_CPYTHON ?? '3.13';
+  const build = listNativeBuilds().find((candidate) => candidate.version === version);
+  const name = `native CPython ${version}`;
+  if (!build) {
+    const how = version === '3.13' ? 'npm run build:cpython && npm run build:native' : `apt-get install python${version}-dev && npm run build:native`;
+    return [{ name, args: [], skip: `the native engine is not built for CPython ${version} (${how})` }];
+  }
+  return [{ name, args: ['--python', 'native', '--cpython', build.executable] }];
 }
 
 export function pythonEngines(): PythonEngine[] {
-  return [{ name: 'pyodide', args: [] }, ...nativeEngines()];
+  return [...(PYODIDE_TESTED ? [{ name: 'pyodide', args: [] }] : []), ...nativeEngines()];
 }
 
 /** A describe title that carries the skip reason, so that the report says why. */
