@@ -2,7 +2,8 @@
 // never reaches the app.
 import { connect } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { getRequest, rawRequest, startTestServer, type TestServer } from './support.ts';
+import { ask, GATED_APP, holdResponse, openGates } from './gates.ts';
+import { getRequest, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
 
 let t: TestServer;
 
@@ -20,18 +21,25 @@ it('requests beyond the pool wait their turn and all complete', async () => {
 });
 
 it('a queued request whose client disconnects is never run', async () => {
-  const before = await served();
-  // Occupy the only worker, then queue a request and hang up on it.
-  const busy = fetch(`${t.url}/?hold=400`);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const socket = connect({ host: '127.0.0.1', port: t.port });
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  socket.write(getRequest('/?hold=0'));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  socket.destroy();
-  expect((await busy).status).toBe(200);
-  // busy was before + 1; the abandoned request never ran, so this one is before + 2.
-  expect(await served()).toBe(before + 2);
-  const ok = await rawRequest(t.port, getRequest('/'));
-  expect(ok.status).toBe(200);
+  // The only interpreter is held busy by a response the test releases.
+  const gates = openGates({ version: 'v1' });
+  const gated = await startTestServer([`/=${GATED_APP}`, '--workers', '1']);
+  try {
+    const group = gated.server.groups[0]!;
+    const held = await holdResponse(`${gated.url}/`, 'released');
+    const socket = connect({ host: '127.0.0.1', port: gated.port });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(getRequest('/'));
+    await waitFor(() => group.stats().queue === 1, 10_000, 'the request to wait');
+    socket.destroy();
+    await waitFor(() => group.stats().queue === 0, 10_000, 'the abandoned request to leave');
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
+    // The held one was the first; the abandoned request never ran, so this one is the second.
+    expect((await ask(`${gated.url}/`)).served).toBe(2);
+    const ok = await rawRequest(gated.port, getRequest('/'));
+    expect(ok.status).toBe(200);
+  } finally {
+    await gated.close();
+  }
 });

@@ -51,20 +51,18 @@ describe.each(['SIGTERM', 'SIGINT'] as const)('%s while a request is in flight',
 });
 
 it('after SIGTERM, new connections are refused while the in-flight request finishes', async () => {
-  const { child, url } = await startChild(APP);
+  const gates = openGates({ version: 'v1' });
+  const { child, url, output } = await startChild([`/=${GATED_APP}`, '--workers', '1']);
   try {
     const exited = exitWithin(child, 20_000);
     const port = Number(new URL(url).port);
-    const inFlight = rawRequest(port, getRequest('/?chunks=3&delay=400'));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const held = await holdResponse(`${url}/`, 'released');
     child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const late = await rawRequest(port, getRequest('/?chunks=1')).then((r) => r.status, (error: NodeJS.ErrnoException) => error.code);
+    await waitFor(() => /shutting down/.test(output()), 10_000, 'the server to start shutting down');
+    const late = await rawRequest(port, getRequest('/')).then((r) => r.status, (error: NodeJS.ErrnoException) => error.code);
     expect([503, 'ECONNREFUSED']).toContain(late);
-    const finished = await inFlight;
-    expect(finished.status).toBe(200);
-    expect(finished.truncated).toBe(false);
-    expect(finished.body.toString()).toMatch(/chunk 3/);
+    gates.set('released');
+    expect(await held.rest).toBe('end\n');
     expect(await exited).toBe(0);
   } finally {
     stop(child);
