@@ -39,6 +39,8 @@ export interface GroupStats {
   interpreters: WorkerView[];
   /** The latest boot failure of the current generation, until an interpreter boots again. */
   bootFailure: BootFailure | null;
+  /** The latest reload that failed to boot (the running interpreters kept serving), until one succeeds. */
+  reloadFailure: Pick<BootFailure, 'message' | 'detail' | 'at'> | null;
 }
 
 /** A failed boot as the admin shows it (never sent to clients: `detail` is the traceback). */
@@ -200,6 +202,7 @@ export class ApplicationGroup {
   #bootFailures = 0;
   #lastBootError: ErrorData | undefined;
   #bootFailure: BootFailure | null = null;
+  #reloadFailure: GroupStats['reloadFailure'] = null;
   /** The reload booting its new generation now. */
   #reloading: Promise<ReloadOutcome> | undefined;
   /** The one reload asked for meanwhile: it starts when the current one is done; later asks join it. */
@@ -346,6 +349,7 @@ export class ApplicationGroup {
       if (this.#closed) return shuttingDown;
       const message = (failure as BootReport).error?.message ?? String(failure);
       this.#log.error({ detail: (failure as BootReport).error?.detail }, `reload failed, the running interpreters keep serving: ${message}`);
+      this.#reloadFailure = { message, detail: (failure as BootReport).error?.detail ?? null, at: Date.now() };
       return { ok: false, error: message };
     } finally {
       this.#incoming = undefined;
@@ -359,6 +363,7 @@ export class ApplicationGroup {
     this.#pool = next;
     this.#bootFailures = 0;
     this.#bootFailure = null;
+    this.#reloadFailure = null;
     this.#lastBootError = undefined;
     // The old generation's pending retries go with it.
     this.#cancelRetries();
@@ -388,6 +393,7 @@ export class ApplicationGroup {
       exits: { ...this.#exits },
       interpreters,
       bootFailure: this.#bootFailure,
+      reloadFailure: this.#reloadFailure,
     };
   }
 
