@@ -29,6 +29,11 @@ export interface WorkerSpec {
    * worker runs its requests one at a time, in the order they came.
    */
   overlap: boolean;
+  /**
+   * Another interpreter may run this app at the same time (--workers above 1, or
+   * --processes above 1), each with its own module state: wsgi.multiprocess.
+   */
+  multiprocess: boolean;
 }
 
 export interface WorkerLimits {

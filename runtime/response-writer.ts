@@ -72,6 +72,11 @@ export class ResponseWriter {
     return this.#status !== undefined;
   }
 
+  /** The status the app set, for messages; undefined before start_response. */
+  get status(): string | undefined {
+    return this.#status;
+  }
+
   get headersSent(): boolean {
     return this.#headersSent;
   }

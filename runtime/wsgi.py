@@ -10,10 +10,15 @@ the real one. The few Pyodide-only parts are marked ``PYODIDE``.
 
 The CGI variables arrive already built by the main thread (one implementation of the
 environ rules for every kind of interpreter); this module adds the ``wsgi.*`` keys,
-checks the *types* of what the app hands back (native ``str`` status and headers,
-``bytes`` body chunks) and always calls the iterable's ``close()``. The rules about
-the *contents* of the status and headers (CR/LF, three digits, hop-by-hop, latin-1)
-are checked on the main thread, once for every kind.
+checks what the app hands to ``start_response`` when it is called (PEP 3333 lets a
+server do so, and mod_wsgi does), raising inside the app where its developer sees the
+line at fault, and always calls the iterable's ``close()``. The same rules hold on the
+main thread (server/response-rules.ts) as the last line of defence, and for JS apps
+(runtime/start-response-checks.ts); test/server/start-response-checks.test.ts shows
+the three agree.
+
+It also installs the module ``interpool``, which apps import for what the server
+gives them (``interpool.RequestTimeout``).
 
 Nothing here keeps a reference to a JavaScript object between requests, so a memory
 snapshot taken after :func:`load_app` holds no JavaScript state.
@@ -22,9 +27,12 @@ snapshot taken after :func:`load_app` holds no JavaScript state.
 import importlib.util
 import io
 import os
+import re
+import stat
 import sys
 import time
 import traceback
+import types
 
 try:
     from pyodide.ffi import can_run_sync, run_sync, to_js
@@ -44,6 +52,10 @@ except ImportError:  # the native engine: its addon converts values to JS itself
 APP_MODULE = None
 APPLICATION = None
 
+# wsgi.multithread / wsgi.multiprocess, set by configure() once the worker knows its mode.
+MULTITHREAD = False
+MULTIPROCESS = False
+
 # The JS host of the request being served (see python.ts `RequestHost`), None between
 # requests. Only time.sleep() reads it, to suspend instead of spinning.
 _current_host = None
@@ -51,6 +63,34 @@ _current_host = None
 
 class BadResponse(Exception):
     """Something the app handed back that the WSGI contract does not allow."""
+
+
+# --- the interpool module ------------------------------------------------------------
+
+class RequestTimeout(BaseException):
+    """Raised inside the app when its request runs past --timeout.
+
+    A BaseException, as KeyboardInterrupt is, so that a broad ``except Exception:`` in
+    the app does not swallow it: the request is over, the client has had its 504, and
+    the interpreter should return (running ``finally`` blocks and ``close()``) so that it
+    can serve the next request instead of being replaced.
+    """
+
+    __module__ = "interpool"
+
+
+def _install_interpool_module():
+    """``import interpool`` in an app: a module made here, not a file on sys.path, so
+    that it exists in every interpreter whatever its path (and in the snapshots)."""
+    module = sys.modules.get("interpool")
+    if module is None:
+        module = types.ModuleType("interpool", "What the interpool server gives its apps.")
+        sys.modules["interpool"] = module
+    module.RequestTimeout = RequestTimeout
+    return module
+
+
+_install_interpool_module()
 
 
 # --- boot -------------------------------------------------------------------------
@@ -95,6 +135,22 @@ def load_app(path, callable_name, app_dir, extra_paths, validate=False):
     return None
 
 
+def configure(overlap, multiprocess):
+    """Called by the engine after every boot (cold or from a snapshot, so never stale).
+
+    `overlap`: embedded mode (--workers 0), where the worker starts a request while
+    others are still running. Under Pyodide they then really overlap in this one
+    interpreter (each waits suspended, JSPI, and the next one runs meanwhile), as
+    threads share an interpreter under mod_wsgi: wsgi.multithread is True. The native
+    engine runs each request to its end on the worker's thread, so they never overlap.
+    `multiprocess`: another interpreter may run this app at the same time (--workers
+    above 1, or --processes above 1), each with its own module state, as processes have.
+    """
+    global MULTITHREAD, MULTIPROCESS
+    MULTITHREAD = bool(overlap) and PYODIDE
+    MULTIPROCESS = bool(multiprocess)
+
+
 def _module_name(path):
     stem = os.path.splitext(os.path.basename(path))[0]
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in stem)
@@ -123,14 +179,14 @@ _spin_sleep = time.sleep
 def _sleep(seconds):
     """time.sleep that suspends this interpreter (JSPI; natively: blocks its thread)
     instead of spinning the CPU, and that a timeout's interrupt ends with
-    KeyboardInterrupt."""
+    interpool.RequestTimeout."""
     seconds = float(seconds)
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
     host = _current_host
     if host is not None and can_run_sync():
         if run_sync(host.sleep(seconds)):
-            raise KeyboardInterrupt
+            raise RequestTimeout("the request ran past --timeout")
         return
     # At import time, or where the stack cannot be suspended: spin in short slices, so
     # that the interrupt buffer is still checked between them.
@@ -141,6 +197,20 @@ def _sleep(seconds):
 
 _sleep.__doc__ = time.sleep.__doc__
 time.sleep = _sleep
+
+
+def _raise_timeout(signum, frame):
+    raise RequestTimeout("the request ran past --timeout")
+
+
+if PYODIDE:
+    # A timeout stores SIGINT in Pyodide's interrupt buffer; CPython then runs the
+    # Python-level handler of SIGINT at its next check (between bytecodes, or in a
+    # socket call that returned EINTR). Raising RequestTimeout there, instead of the
+    # default KeyboardInterrupt, lets an app tell a timeout from other errors.
+    # (A subinterpreter of the native engine may not set signal handlers.)
+    import signal
+    signal.signal(signal.SIGINT, _raise_timeout)
 
 
 # --- the network --------------------------------------------------------------
@@ -266,22 +336,66 @@ class ErrorStream:
 
 
 class FileWrapper:
-    """wsgi.file_wrapper: iterate a file-like object in blocks; close() closes it."""
+    """wsgi.file_wrapper: the body of a file-like object, in blocks; close() closes it.
+
+    A regular file with a working ``fileno()`` is read from its descriptor at its
+    current position in blocks of at least FD_BLOCK bytes (``os.pread``: no copy through
+    the file object's buffer, and a small ``blksize`` does not turn a large file into
+    thousands of messages to the main thread). There is no sendfile here: Pyodide has no
+    socket for the response, and the native engine hands bytes to Node, so the bytes are
+    read once into a buffer and posted. Anything else is read with its ``read(blksize)``.
+    """
+
+    FD_BLOCK = 1 << 20
 
     def __init__(self, filelike, blksize=8192):
         self.filelike = filelike
         self.blksize = blksize
-        if hasattr(filelike, "close"):
-            self.close = filelike.close
+        self._closed = False
+        self._fd, self._position = self._open_descriptor(filelike)
+
+    @staticmethod
+    def _open_descriptor(filelike):
+        """(fd, position) when the file can be read through its descriptor, else (None, 0)."""
+        if not hasattr(os, "pread"):
+            return None, 0
+        try:
+            fd = filelike.fileno()
+            if not isinstance(fd, int) or not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None, 0
+            return fd, filelike.tell()
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return None, 0
 
     def __iter__(self):
         return self
 
     def __next__(self):
-        data = self.filelike.read(self.blksize)
+        if self._closed:
+            raise StopIteration
+        if self._fd is not None:
+            data = os.pread(self._fd, max(self.blksize, self.FD_BLOCK), self._position)
+            self._position += len(data)
+        else:
+            data = self.filelike.read(self.blksize)
         if data:
             return data
         raise StopIteration
+
+    def close(self):
+        """PEP 3333: the server calls this (it is the iterable's close()); it closes the file."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._fd is not None:
+            # Leave the file object where a read() would have left it.
+            try:
+                self.filelike.seek(self._position)
+            except (AttributeError, OSError, ValueError):
+                pass
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
 
 
 # --- one request ------------------------------------------------------------------
@@ -298,18 +412,27 @@ class _Response:
         self.headers_sent = False
 
     def start_response(self, status, headers, exc_info=None):
+        """PEP 3333's start_response. Every argument is checked here, before anything is
+        recorded, so the error is raised at the app's own line, and an app that catches
+        it can call start_response again and still answer."""
         if exc_info is not None:
             try:
+                if not isinstance(exc_info, tuple) or len(exc_info) != 3:
+                    raise TypeError(f"exc_info must be None or the 3-tuple sys.exc_info() returns, got {_show(exc_info)}")
                 # PEP 3333: once headers are on the wire the error can only abort the response.
                 if self.headers_sent:
+                    if exc_info[1] is None:
+                        raise RuntimeError("start_response was called with exc_info after the headers were sent, but exc_info holds no exception")
                     raise exc_info[1].with_traceback(exc_info[2])
             finally:
                 exc_info = None
         elif self.status is not None:
-            raise BadResponse("start_response was called a second time without exc_info")
-        self.status = _check_status(status)
-        self.headers = _check_headers(headers)
-        self.host.setHeaders(self.status, to_js(self.headers))
+            raise RuntimeError(f"start_response was called a second time without exc_info (the status is already {self.status!r}); "
+                               "pass sys.exc_info() to replace the status and headers before the body starts")
+        status = check_status(status)
+        headers = check_headers(headers)
+        self.status, self.headers = status, headers
+        self.host.setHeaders(status, to_js(headers))
         return self.write
 
     def write(self, data):
@@ -321,22 +444,91 @@ class _Response:
             self.host.sendChunk(to_js(data))
 
 
-def _check_status(status):
+# --- what start_response checks ---------------------------------------------------
+# The same rules as server/response-rules.ts (the main thread's last line of defence)
+# and runtime/start-response-checks.ts (JS apps); docs/python.md has them as a table.
+
+_STATUS = re.compile(r"[0-9]{3} ")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters except horizontal tab (C0 and DEL); CR and LF have their own message.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_DIGITS = re.compile(r"[0-9]+")
+HOP_BY_HOP = frozenset((
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+    "transfer-encoding", "upgrade",
+))
+
+
+def check_status(status):
+    """The status as PEP 3333 defines it: a native str, "NNN reason", latin-1, one line."""
     if type(status) is not str:
-        raise BadResponse(f"status must be a str, got {_describe(status)}")
+        hint = f"; decode it: {status.decode('latin-1')!r}" if isinstance(status, bytes) else ""
+        raise TypeError(f"status must be a native str like '200 OK', got {_show(status)}{hint}")
+    if "\r" in status or "\n" in status:
+        raise ValueError(f"status {_clip(status)} contains CR or LF (header injection)")
+    if _CONTROL.search(status):
+        raise ValueError(f"status {_clip(status)} contains a control character")
+    _require_latin1(status, "status")
+    if not _STATUS.match(status):
+        raise ValueError(f"status {_clip(status)} must be a three-digit code, a space and a reason phrase, e.g. '200 OK'")
+    if not 200 <= int(status[:3]) <= 599:
+        raise ValueError(f"status {_clip(status)}: an app's status code must be 200-599 (1xx are the server's to send)")
     return status
 
 
-def _check_headers(headers):
-    if not isinstance(headers, list):
-        raise BadResponse(f"headers must be a list of (name, value) tuples, got {_describe(headers)}")
+def check_headers(headers):
+    """The headers as PEP 3333 defines them: a list of (name, value) tuples of native
+    str, each a valid HTTP field, none of them hop-by-hop. Returns a copy, so that the
+    app changing its list afterwards changes nothing."""
+    if type(headers) is not list:
+        raise TypeError(f"headers must be a list of (name, value) tuples, got {_show(headers)}")
     checked = []
-    for pair in headers:
-        if (not isinstance(pair, (tuple, list)) or len(pair) != 2
-                or type(pair[0]) is not str or type(pair[1]) is not str):
-            raise BadResponse(f"each header must be a (name, value) tuple of str, got {_describe(pair)}")
-        checked.append((pair[0], pair[1]))
+    for index, pair in enumerate(headers):
+        if not isinstance(pair, tuple):
+            raise TypeError(f"headers[{index}] must be a (name, value) tuple, got {_show(pair)}")
+        if len(pair) != 2:
+            raise ValueError(f"headers[{index}] must be a (name, value) tuple of 2 items, got {len(pair)}: {_clip(pair)}")
+        name, value = pair
+        if type(name) is not str:
+            raise TypeError(f"header name must be a native str, got {_show(name)}")
+        if type(value) is not str:
+            raise TypeError(f"value of header {_clip(name)} must be a native str, got {_show(value)}")
+        _require_latin1(name, "header name")
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"header name {_clip(name)} is not a valid token "
+                             "(letters, digits and !#$%&'*+-.^_`|~; no spaces, colons or control characters)")
+        lower = name.lower()
+        if lower in HOP_BY_HOP:
+            raise ValueError(f"hop-by-hop header {name!r} may not be set by an app (PEP 3333): the server runs the connection")
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"value of header {name!r} contains CR or LF (header injection): {_clip(value)}")
+        if _CONTROL.search(value):
+            raise ValueError(f"value of header {name!r} contains a control character: {_clip(value)}")
+        _require_latin1(value, f"value of header {name!r}")
+        if lower == "content-length" and not _DIGITS.fullmatch(value.strip(" \t")):
+            raise ValueError(f"Content-Length must be a non-negative integer, got {_clip(value)}")
+        checked.append((name, value))
     return checked
+
+
+def _require_latin1(text, what):
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError as error:
+        # The codec's own message names the character and its position; the reason says whose.
+        raise UnicodeEncodeError("latin-1", text, error.start, error.end,
+                                 f"{what} {_clip(text)} is not latin-1 (PEP 3333: status and headers are ISO-8859-1; "
+                                 "encode other text, e.g. RFC 8187 for filenames)") from None
+
+
+def _clip(value):
+    shown = repr(value)
+    return shown if len(shown) <= 80 else f"{shown[:77]}..."
+
+
+def _show(value):
+    """A wrong value as an error message shows it: its type, then the value itself."""
+    return f"{type(value).__name__} {_clip(value)}"
 
 
 def _check_chunk(chunk, response):
@@ -364,9 +556,11 @@ def build_environ(cgi, url_scheme, body, host):
     environ["wsgi.url_scheme"] = url_scheme
     environ["wsgi.input"] = InputStream(body)
     environ["wsgi.errors"] = ErrorStream(host)
-    environ["wsgi.multithread"] = False
-    environ["wsgi.multiprocess"] = True
+    environ["wsgi.multithread"] = MULTITHREAD
+    environ["wsgi.multiprocess"] = MULTIPROCESS
     environ["wsgi.run_once"] = False
+    # The body was read whole by the main thread: read() without a size ends at its end.
+    environ["wsgi.input_terminated"] = True
     environ["wsgi.file_wrapper"] = FileWrapper
     return environ
 
@@ -423,10 +617,34 @@ def _close(result, environ, host):
 
 
 def _to_error_data(error):
-    detail = traceback.format_exc()
+    if isinstance(error, RequestTimeout):
+        # The main thread has answered 504 and logged it: a traceback would only repeat
+        # that the app was somewhere when its time ran out.
+        return "APP_RAISED", "interpool.RequestTimeout: the request ran past --timeout", None
+    detail = _format_app_traceback(error)
     if isinstance(error, BadResponse):
         return "APP_BAD_RESPONSE", str(error), detail
     if isinstance(error, KeyboardInterrupt):
-        return "APP_RAISED", "KeyboardInterrupt: the request was interrupted (timeout)", detail
+        return "APP_RAISED", "KeyboardInterrupt: the request was interrupted", detail
     summary = traceback.format_exception_only(type(error), error)[-1].strip()
     return "APP_RAISED", summary, detail
+
+
+def _format_app_traceback(error):
+    """The traceback without this module's frames: it then starts in the app and ends at
+    the app's line that failed (the start_response call, for a rejected status), as a
+    traceback through mod_wsgi's C start_response does."""
+    report = traceback.TracebackException.from_exception(error)
+    seen = set()
+    pending = [report]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        kept = [frame for frame in current.stack if frame.filename != __file__]
+        if kept:
+            current.stack = traceback.StackSummary.from_list(kept)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        pending.extend(getattr(current, "exceptions", None) or ())
+    return "".join(report.format())

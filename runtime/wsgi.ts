@@ -3,12 +3,14 @@
  * `application(environ, startResponse)` returning an Iterable, an AsyncIterable or a
  * Promise of one, of chunks (Uint8Array, or strings written as UTF-8).
  *
- * Type checks of what the app hands back live here (a status that is not a string, a
- * chunk that is neither bytes nor text); the rules about their *contents* (CR/LF,
- * three-digit status, hop-by-hop headers) live on the main thread, once for every kind.
+ * startResponse checks its arguments when it is called and throws inside the app
+ * (start-response-checks.ts: a TypeError for a wrong type, a RangeError for a broken
+ * rule); an app that catches the error can call it again and still answer. The main
+ * thread checks the same rules once more, as the last line of defence.
  */
-import type { ErrorData, HeaderPair, RequestEnvelope, TaskResult } from './protocol.ts';
+import type { ErrorData, RequestEnvelope, TaskResult } from './protocol.ts';
 import { CANCELLED, type ResponseWriter } from './response-writer.ts';
+import { checkExcInfo, checkHeaders, checkStatus } from './start-response-checks.ts';
 import { ErrorStream, InputStream } from './wsgi-streams.ts';
 
 export type Chunk = Uint8Array | string;
@@ -26,16 +28,30 @@ class BadResponseError extends Error {}
 
 const encoder = new TextEncoder();
 
-export function buildEnviron(envelope: RequestEnvelope, writer: ResponseWriter): Environ {
+/**
+ * How this worker runs its app, for wsgi.multithread and wsgi.multiprocess.
+ * `overlap`: embedded mode (--workers 0), where requests overlap in this one isolate
+ * (each awaits, the next runs meanwhile), as threads share an interpreter.
+ * `multiprocess`: another isolate may run the app at the same time (--workers above 1,
+ * --processes above 1), with module state of its own, as a process has.
+ */
+export interface WorkerMode {
+  overlap: boolean;
+  multiprocess: boolean;
+}
+
+export function buildEnviron(envelope: RequestEnvelope, writer: ResponseWriter, mode: WorkerMode): Environ {
   return {
     ...envelope.cgi,
     'wsgi.version': [1, 0],
     'wsgi.url_scheme': envelope.urlScheme,
     'wsgi.input': new InputStream(envelope.body),
     'wsgi.errors': new ErrorStream((line) => writer.log(line)),
-    'wsgi.multithread': false,
-    'wsgi.multiprocess': true,
+    'wsgi.multithread': mode.overlap,
+    'wsgi.multiprocess': mode.multiprocess,
     'wsgi.run_once': false,
+    // The body was read whole by the main thread: read() without a size ends at its end.
+    'wsgi.input_terminated': true,
   };
 }
 
@@ -44,8 +60,9 @@ export async function runApplication(
   app: Application,
   envelope: RequestEnvelope,
   writer: ResponseWriter,
+  mode: WorkerMode,
 ): Promise<TaskResult> {
-  const environ = buildEnviron(envelope, writer);
+  const environ = buildEnviron(envelope, writer, mode);
   const startResponse = createStartResponse(writer);
   let result: unknown;
   try {
@@ -68,12 +85,16 @@ export async function runApplication(
 
 function createStartResponse(writer: ResponseWriter): StartResponse {
   const write: Write = (chunk) => writer.sendChunk(toBodyChunk(chunk, writer));
+  // Every argument is checked before anything is recorded: an app that catches the
+  // error can call startResponse again and still answer.
   return (status, headers, excInfo) => {
+    checkExcInfo(excInfo);
     if (excInfo != null) {
       // PEP 3333: once headers are on the wire the error can only abort the response.
       if (writer.headersSent) throw excInfo;
     } else if (writer.headersSet) {
-      throw new BadResponseError('start_response was called a second time without exc_info');
+      throw new Error(`startResponse was called a second time without excInfo (the status is already ${JSON.stringify(writer.status)}); `
+        + 'pass the caught error as excInfo to replace the status and headers before the body starts');
     }
     writer.setHeaders(checkStatus(status), checkHeaders(headers));
     return write;
@@ -129,21 +150,6 @@ async function returnQuietly(iterator: AsyncIterator<unknown> | Iterator<unknown
 /** PEP 3333: start_response must have been called by the time the body is complete. */
 function requireStartResponse(writer: ResponseWriter): void {
   if (!writer.headersSet) throw new BadResponseError('the app returned without calling start_response');
-}
-
-function checkStatus(status: unknown): string {
-  if (typeof status !== 'string') throw new BadResponseError(`status must be a string, got ${describe(status)}`);
-  return status;
-}
-
-function checkHeaders(headers: unknown): HeaderPair[] {
-  if (!Array.isArray(headers)) throw new BadResponseError(`headers must be an array of [name, value] pairs, got ${describe(headers)}`);
-  return headers.map((pair: unknown) => {
-    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-      throw new BadResponseError(`each header must be a [name, value] pair of strings, got ${describe(pair)}`);
-    }
-    return [pair[0], pair[1]];
-  });
 }
 
 function toBodyChunk(chunk: unknown, writer: ResponseWriter): Uint8Array {

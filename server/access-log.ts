@@ -37,7 +37,12 @@ export function logAccess(logger: Logger, request: FastifyRequest, ms: number, o
     };
     channels.requestFinished.publish(finished);
   }
-  const failure = outcome.error && outcome.error.statusCode >= 500 ? outcome.error : undefined;
+  const serverError = outcome.error && outcome.error.statusCode >= 500 ? outcome.error : undefined;
+  // A request past --timeout ends as configured (504; a Python app gets
+  // interpool.RequestTimeout): one info line with its code, no traceback.
+  const timedOut = serverError?.code === 'INTERPOOL_ERR_TIMEOUT' ? serverError : undefined;
+  const failure = timedOut ? undefined : serverError;
+  if (outcome.warning) logger.warn({ app, path: splitRequestTarget(requestTarget(request)).rawPath, status: outcome.status }, outcome.warning);
   // At --log-level warn and above, a plain access line is not written: build nothing.
   if (!failure && !logger.isLevelEnabled('info')) return;
   const { rawPath } = splitRequestTarget(requestTarget(request));
@@ -53,6 +58,8 @@ export function logAccess(logger: Logger, request: FastifyRequest, ms: number, o
   };
   if (failure) {
     logger.error({ ...line, code: failure.code, detail: failure.detail }, failure.message);
+  } else if (timedOut) {
+    logger.info({ ...line, code: timedOut.code }, timedOut.message);
   } else {
     logger.info(line, 'request');
   }

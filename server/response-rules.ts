@@ -2,6 +2,11 @@
  * What a WSGI app may put in its status line and headers (PEP 3333, RFC 9110). Checked
  * on the main thread for every interpreter kind, before anything reaches the socket: a
  * violation is a 500 with a log line naming the fault, never a malformed response.
+ *
+ * The interpreters check the same rules earlier, when the app calls start_response, and
+ * raise inside the app (runtime/wsgi.py, runtime/start-response-checks.ts), so a fault
+ * normally never gets here: this is the last line of defence, for an adapter that let
+ * one through. test/server/start-response-checks.test.ts holds the three to one table.
  */
 import type { HeaderPair } from '../runtime/protocol.ts';
 
@@ -11,6 +16,9 @@ const STATUS_LINE = /^([2-5]\d\d) ([\t\x20-\x7e\x80-\xff]*)$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Visible latin-1 characters, space and tab: no CR, LF, NUL or other controls. */
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Digits, with optional spaces or tabs around them (RFC 9110 field-value whitespace). */
+const CONTENT_LENGTH = /^[ \t]*\d+[ \t]*$/;
 
 /** PEP 3333 forbids an app from setting these; the server owns the connection. */
 export const HOP_BY_HOP = new Set([
@@ -42,6 +50,9 @@ export function findHeaderFault(headers: readonly HeaderPair[]): string | undefi
     if (!HEADER_VALUE.test(value)) {
       const why = /[\r\n]/.test(value) ? 'contains CR or LF' : 'contains a control or non-latin-1 character';
       return `value of header "${name}" ${why}`;
+    }
+    if (name.length === 14 && name.toLowerCase() === 'content-length' && !CONTENT_LENGTH.test(value)) {
+      return `Content-Length ${JSON.stringify(value)} is not a non-negative integer`;
     }
   }
   return undefined;

@@ -27,6 +27,8 @@ export interface SendOutcome {
   /** The error behind a failed response, for the log. */
   error?: ReportedError;
   aborted: boolean;
+  /** Something the server corrected in the app's response (a body cut at its Content-Length). */
+  warning?: string;
 }
 
 /** What a 503 tells the client to wait before trying again. */
@@ -51,6 +53,7 @@ export class ResponseSender implements StreamReceiver {
   #bodyless = false;
   #workerId: number | undefined;
   #error: InterpoolError | undefined;
+  #warning: string | undefined;
   #done = false;
 
   constructor(
@@ -153,7 +156,11 @@ export class ResponseSender implements StreamReceiver {
   #sendWhole(status: string, headers: HeaderPair[], body: Uint8Array[]): void {
     const head = this.#checkHead(status, headers);
     if (!head) return;
-    const length = body.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+    let length = body.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+    if (this.#declaredLength !== undefined && length > this.#declaredLength && !this.#bodyless) {
+      body = [this.#cutAtDeclaredLength(Buffer.concat(body), 0)];
+      length = this.#declaredLength;
+    }
     if (this.#declaredLength !== undefined && this.#declaredLength !== length && !this.#bodyless) {
       this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [`Content-Length says ${this.#declaredLength} but the body has ${length} bytes`]));
       return;
@@ -196,11 +203,7 @@ export class ResponseSender implements StreamReceiver {
 
   #writeChunk(data: Uint8Array): void {
     if (!this.#res.headersSent) return;
-    let chunk = data;
-    if (this.#declaredLength !== undefined && this.#bytes + chunk.byteLength > this.#declaredLength) {
-      // Never send more than the app declared: the extra bytes would desynchronise the connection.
-      chunk = chunk.subarray(0, Math.max(0, this.#declaredLength - this.#bytes));
-    }
+    const chunk = this.#cutAtDeclaredLength(data, this.#bytes);
     this.#bytes += chunk.byteLength;
     if (chunk.byteLength === 0 || this.#res.write(chunk) || this.#paused) return;
     // The socket's buffer is full: hold the app back until the client has read it.
@@ -210,6 +213,18 @@ export class ResponseSender implements StreamReceiver {
       this.#paused = false;
       this.#setPaused(false);
     });
+  }
+
+  /**
+   * The declared Content-Length is a promise to the client: bytes past it are not sent
+   * (they would be read as the start of the next response on a kept-alive connection)
+   * and the cut is logged as a warning. `sent` bytes went out before `data`.
+   */
+  #cutAtDeclaredLength(data: Uint8Array, sent: number): Uint8Array {
+    const declared = this.#declaredLength;
+    if (declared === undefined || this.#bodyless || sent + data.byteLength <= declared) return data;
+    this.#warning ??= `the app sent more than its Content-Length of ${declared} bytes; the body was cut at ${declared}`;
+    return data.subarray(0, Math.max(0, declared - sent));
   }
 
   #endStream(): void {
@@ -258,7 +273,7 @@ export class ResponseSender implements StreamReceiver {
 
   #finish(aborted: boolean): void {
     this.#done = true;
-    this.#resolve({ status: this.#status, bytes: this.#bytes, workerId: this.#workerId, error: this.#error, aborted });
+    this.#resolve({ status: this.#status, bytes: this.#bytes, workerId: this.#workerId, error: this.#error, aborted, ...(this.#warning ? { warning: this.#warning } : {}) });
   }
 }
 

@@ -8,6 +8,7 @@
  * request they belong to, and replaces workers that retire (max requests, memory),
  * time out, or die — with the reason for every exit.
  */
+import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
@@ -142,6 +143,9 @@ export class WorkerPool {
       settings: { ...config.settings, generation },
       limits: { maxRequests: config.maxRequests, maxRequestsJitter: config.maxRequestsJitter, memoryLimitMb: config.memoryLimit },
       overlap: config.inline,
+      // Interpreters keep their module state apart as processes do (PEP 3333's
+      // "an equivalent application object may be simultaneously invoked").
+      multiprocess: config.workers > 1 || cluster.isWorker,
     };
     this.#piscina = new Piscina({
       filename: WORKER_ENTRY,

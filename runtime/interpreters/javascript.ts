@@ -8,15 +8,16 @@ import { getHeapStatistics } from 'node:v8';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import type { RequestEnvelope, WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
-import { runApplication, type Application } from '../wsgi.ts';
+import { runApplication, type Application, type WorkerMode } from '../wsgi.ts';
 
 export async function bootJavaScript(spec: WorkerSpec, timer: BootTimer): Promise<Interpreter> {
   const module = await timer.stage('import app', () => importApp(spec.file));
   const app = await timer.stage('find callable', () => findCallable(module, spec));
+  const mode: WorkerMode = { overlap: spec.overlap, multiprocess: spec.multiprocess };
   return {
     kind: 'javascript',
     version: `Node ${process.versions.node}`,
-    handle: (envelope: RequestEnvelope, writer: ResponseWriter) => runApplication(app, envelope, writer),
+    handle: (envelope: RequestEnvelope, writer: ResponseWriter) => runApplication(app, envelope, writer, mode),
     // This worker's own isolate: the heap of this app and nothing else.
     memoryBytes: () => getHeapStatistics().used_heap_size,
     healthy: () => true,

@@ -108,6 +108,8 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
       loaded.end();
       throw new BootError(failure[0], failure[1], failure[2] ?? undefined);
     }
+    const flag = (value: boolean) => (value ? 'True' : 'False');
+    failAsBoot(() => loaded.run(`import sys; sys.modules["interpool_wsgi"].configure(${flag(spec.overlap)}, ${flag(spec.multiprocess)})`));
   });
   const gil = runtime.ownGil ? 'own GIL' : 'shared GIL';
   return {

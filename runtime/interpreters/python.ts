@@ -106,6 +106,8 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   pyodide ??= await bootApp(spec, timer, runtime, settings, appDir, control, plan.action === 'make' ? files : undefined);
 
   pyodide.setInterruptBuffer(new Int32Array(control.buffer, ControlSlot.INTERRUPT, 1));
+  // After the snapshot (never part of it): the pool's shape may differ at the next boot.
+  callPython(pyodide, 'configure', spec.overlap, spec.multiprocess);
   const handle = pyodide.runPython('import interpool_wsgi; interpool_wsgi.handle') as PyProxy;
   const pythonVersion = pyodide.runPython('import sys; sys.version.split()[0]') as string;
   const booted = pyodide;

@@ -37,8 +37,10 @@ describe('CGI keys', () => {
     ['REMOTE_ADDR', getRequest('/x'), '127.0.0.1'],
     ['wsgi.url_scheme', getRequest('/x'), 'http'],
     ['wsgi.multithread', getRequest('/x'), false],
-    ['wsgi.multiprocess', getRequest('/x'), true],
+    // One interpreter (--workers 1), one process: nothing else runs the app meanwhile.
+    ['wsgi.multiprocess', getRequest('/x'), false],
     ['wsgi.run_once', getRequest('/x'), false],
+    ['wsgi.input_terminated', getRequest('/x'), true],
   ])('%s', async (label, request, expected) => {
     const key = label.split(' ')[0]!;
     const environ = await environFor(request);
