@@ -82,6 +82,7 @@ export class AppView {
     this.lastApp = app;
     const failing = !app.available;
     this.body.classList.toggle('failing', failing);
+    this.body.classList.toggle('reload-failed', !failing && Boolean(app.reloadFailure));
     this.body.dataset.state = failing ? 'failing' : 'ok';
     const c = this.cells;
     setText(c.status, statusOf(app));
@@ -95,8 +96,9 @@ export class AppView {
     setText(c.memory, formatBytes(app.memoryBytes));
     if (app.history) updateSparkline(this.spark, app.history.requests);
 
-    updateFailure(this.failure, app.bootFailure, app.file);
-    this.failureRow.hidden = !app.bootFailure;
+    // A failing boot, or else a failed reload (the running interpreters kept serving).
+    updateFailure(this.failure, app.bootFailure ?? app.reloadFailure, app.file);
+    this.failureRow.hidden = !app.bootFailure && !app.reloadFailure;
 
     if (!this.expanded) return;
     const f = this.figures;
@@ -143,6 +145,7 @@ function statusOf(app) {
     return `failing to boot · ${app.bootFailure.attempts} ${app.bootFailure.attempts === 1 ? 'attempt' : 'attempts'} · retry in ${retryIn} s`;
   }
   if (!app.available) return 'unavailable';
+  if (app.reloadFailure) return 'serving · reload failed';
   if (app.interpreters.length > 0 && app.interpreters.every((interpreter) => interpreter.state === 'booting')) return 'booting';
   return 'serving';
 }
@@ -164,7 +167,9 @@ function updateFailure(view, failure, appFile) {
   if (!failure) return;
   setText(view.type, failure.exception?.type ?? 'boot failed');
   setText(view.message, failure.exception ? `: ${failure.exception.message}` : `: ${failure.message}`);
-  setText(view.retry, `${failure.message} — last attempt at ${formatClock(failure.at)}, next at ${formatClock(failure.nextRetryAt)}`);
+  setText(view.retry, failure.nextRetryAt
+    ? `${failure.message} — last attempt at ${formatClock(failure.at)}, next at ${formatClock(failure.nextRetryAt)}`
+    : `${failure.message} — a reload at ${formatClock(failure.at)} failed: the interpreters that were running keep serving`);
   setText(view.traceback, failure.traceback ?? '(no traceback)');
   const key = JSON.stringify(failure.frames);
   if (view.key === key) return;

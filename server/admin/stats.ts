@@ -39,6 +39,8 @@ export interface AppStats {
   memoryBytes: number;
   /** Why the app's interpreters fail to boot; null while they boot. Never shown to clients. */
   bootFailure: BootFailureStats | null;
+  /** The latest reload that failed to boot, while the running interpreters keep serving; null once one succeeds. */
+  reloadFailure: ReloadFailureStats | null;
   interpreters: InterpreterStats[];
   /** Per-second history for the charts; only with ?history=1. */
   history?: Series;
@@ -69,7 +71,7 @@ export interface BootStats {
   error: string | null;
 }
 
-export interface BootFailureStats {
+export interface ReloadFailureStats {
   /** The worker's one-line message, e.g. "<file>: failed to import: KeyError: 'x'". */
   message: string;
   /** Parsed from the traceback; null when it has no recognisable exception line. */
@@ -79,6 +81,9 @@ export interface BootFailureStats {
   /** The whole traceback or stack. */
   traceback: string | null;
   at: number;
+}
+
+export interface BootFailureStats extends ReloadFailureStats {
   nextRetryAt: number;
   attempts: number;
 }
@@ -155,12 +160,17 @@ function buildAppStats(group: ApplicationGroup, recorder: RequestRecorder, slots
     exits: stats.exits,
     memoryBytes: interpreters.reduce((sum, interpreter) => sum + interpreter.memoryBytes, 0),
     bootFailure: stats.bootFailure ? toBootFailureStats(stats.bootFailure, stats.file) : null,
+    reloadFailure: stats.reloadFailure ? toFailureStats(stats.reloadFailure, stats.file) : null,
     interpreters,
     ...(history ? { history: recorder.series(stats.name) } : {}),
   };
 }
 
 export function toBootFailureStats(failure: BootFailure, appFile: string): BootFailureStats {
+  return { ...toFailureStats(failure, appFile), nextRetryAt: failure.nextRetryAt, attempts: failure.attempts };
+}
+
+function toFailureStats(failure: Pick<BootFailure, 'message' | 'detail' | 'at'>, appFile: string): ReloadFailureStats {
   const traceback = failure.detail;
   return {
     message: failure.message,
@@ -168,8 +178,6 @@ export function toBootFailureStats(failure: BootFailure, appFile: string): BootF
     frames: traceback ? ownFramesOf(traceback, appFile, INTERNAL_DIRS) : [],
     traceback,
     at: failure.at,
-    nextRetryAt: failure.nextRetryAt,
-    attempts: failure.attempts,
   };
 }
 

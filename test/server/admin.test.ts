@@ -3,6 +3,9 @@
 // throttling), the POST actions and their cross-site guard, --admin-bind, and the
 // start-up warning for an admin a local proxy would open.
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminStats } from '../../server/admin/stats.ts';
 import { exchange } from './hardening-support.ts';
@@ -406,11 +409,19 @@ describe('--admin-bind: the admin on its own listener', () => {
 
 describe('the stats JSON and /metrics: process memory and CPU, interpreter memory, boot failures', () => {
   let server: TestServer;
+  let dir: string;
+  const appAnswering = (text: string) => `export function application(_environ, startResponse) {\n  startResponse('200 OK', []);\n  return [new TextEncoder().encode('${text}')];\n}\n`;
+  const appFailing = "function configure() {\n  throw new TypeError('no DATABASE_URL');\n}\nconfigure();\n";
 
   beforeAll(async () => {
-    server = await startTestServer(['/broken=test/fixtures/apps/fails-to-import.py', '/=apps/hello.ts', '--workers', '1']);
+    dir = mkdtempSync(join(tmpdir(), 'interpool-admin-reload-'));
+    writeFileSync(join(dir, 'app.mjs'), appAnswering('v1'));
+    server = await startTestServer(['/broken=test/fixtures/apps/fails-to-import.py', '/=apps/hello.ts', `/reloaded=${join(dir, 'app.mjs')}`, '--workers', '1']);
   });
-  afterAll(() => server?.close());
+  afterAll(async () => {
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('shows the process, every interpreter\'s memory, and why an app fails to boot — to the admin, never to clients', async () => {
     const refused = await fetch(`${server.url}/broken/`);
@@ -422,7 +433,7 @@ describe('the stats JSON and /metrics: process memory and CPU, interpreter memor
     // Counted once the response is finished on the server, which may be after the client read it.
     const { process: usage, apps } = await waitFor(async () => {
       const current = await stats(server.url);
-      return current.apps.every((app) => app.requests.total === 1) && current;
+      return current.apps.every((app) => app.requests.total === (app.name === '/reloaded' ? 0 : 1)) && current;
     }, 5000, 'both requests counted');
     expect(usage.rssBytes).toBeGreaterThan(usage.heapUsedBytes);
     expect(usage.heapUsedBytes).toBeGreaterThan(0);
@@ -460,5 +471,29 @@ describe('the stats JSON and /metrics: process memory and CPU, interpreter memor
     expect(value('interpool_interpreter_memory_bytes', { app: '/' })).toBeGreaterThan(0);
     expect(value('interpool_app_boot_failures', { app: '/broken' })).toBeGreaterThanOrEqual(1);
     expect(value('interpool_app_boot_failures', { app: '/' })).toBe(0);
+  });
+
+  it('shows a reload that failed to boot while the running interpreters keep serving, until a reload succeeds', async () => {
+    const file = join(dir, 'app.mjs');
+    const reload = async () => ((await fetch(`${server.url}/admin/api/reload`, { method: 'POST', headers: ACTION, body: JSON.stringify({ app: '/reloaded' }) })
+      .then((r) => r.json())) as { results: { ok: boolean }[] }).results[0]!;
+    const reloaded = async () => (await stats(server.url)).apps.find((app) => app.name === '/reloaded')!;
+
+    writeFileSync(file, appFailing);
+    expect(await reload()).toMatchObject({ ok: false });
+    expect(await fetch(`${server.url}/reloaded/`).then((r) => r.text())).toBe('v1');
+    const failed = await reloaded();
+    expect(failed.available).toBe(true);
+    expect(failed.bootFailure).toBeNull();
+    expect(failed.reloadFailure!.exception).toEqual({ type: 'TypeError', message: 'no DATABASE_URL' });
+    expect(failed.reloadFailure!.frames.map(({ file: where, line, function: name }) => ({ where, line, name }))).toEqual([
+      { where: file, line: 2, name: 'configure' },
+      { where: file, line: 4, name: null },
+    ]);
+
+    writeFileSync(file, appAnswering('v2'));
+    expect(await reload()).toMatchObject({ ok: true });
+    expect(await fetch(`${server.url}/reloaded/`).then((r) => r.text())).toBe('v2');
+    expect((await reloaded()).reloadFailure).toBeNull();
   });
 });
