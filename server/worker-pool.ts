@@ -202,16 +202,6 @@ export class WorkerPool {
     return false;
   }
 
-  /** Every interpreter that reported so far failed to boot. */
-  get failing(): boolean {
-    let failed = 0;
-    for (const handle of this.#workers.values()) {
-      if (handle.boot && !handle.failed) return false;
-      if (handle.failed) failed++;
-    }
-    return failed > 0;
-  }
-
   /** Wait for the first boot report of this generation, success or failure. */
   firstBoot(): Promise<BootReport> {
     return this.#whenBooted((reports) => reports[0]);
