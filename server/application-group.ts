@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import type { BootReport, ErrorData, TaskResult, WireRequest } from '../runtime/protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
+import { hintForBootFailure } from './boot-hints.ts';
 import type { AppConfig } from './config.ts';
 import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
@@ -40,13 +41,15 @@ export interface GroupStats {
   /** The latest boot failure of the current generation, until an interpreter boots again. */
   bootFailure: BootFailure | null;
   /** The latest reload that failed to boot (the running interpreters kept serving), until one succeeds. */
-  reloadFailure: Pick<BootFailure, 'message' | 'detail' | 'at'> | null;
+  reloadFailure: Pick<BootFailure, 'message' | 'detail' | 'fix' | 'at'> | null;
 }
 
 /** A failed boot as the admin shows it (never sent to clients: `detail` is the traceback). */
 export interface BootFailure {
   message: string;
   detail: string | null;
+  /** What to do about it, when the cause is a known one (boot-hints.ts). */
+  fix: string | null;
   /** Epoch ms of the failure, and of the retry it scheduled. */
   at: number;
   nextRetryAt: number;
@@ -348,8 +351,9 @@ export class ApplicationGroup {
       await next.destroy('reload');
       if (this.#closed) return shuttingDown;
       const message = (failure as BootReport).error?.message ?? String(failure);
-      this.#log.error({ detail: (failure as BootReport).error?.detail }, `reload failed, the running interpreters keep serving: ${message}`);
-      this.#reloadFailure = { message, detail: (failure as BootReport).error?.detail ?? null, at: Date.now() };
+      const fix = this.#fixFor(message);
+      this.#log.error({ detail: (failure as BootReport).error?.detail, ...(fix ? { fix } : {}) }, `reload failed, the running interpreters keep serving: ${message}${fix ? `; fix: ${fix}` : ''}`);
+      this.#reloadFailure = { message, detail: (failure as BootReport).error?.detail ?? null, fix, at: Date.now() };
       return { ok: false, error: message };
     } finally {
       this.#incoming = undefined;
@@ -456,6 +460,12 @@ export class ApplicationGroup {
     return error;
   }
 
+  /** The way out of a boot failure with a known cause, e.g. a module this Python removed. */
+  #fixFor(message: string): string | null {
+    if (this.config.kind !== 'python') return null;
+    return hintForBootFailure(message, { python: String(this.config.settings.python ?? '') }) ?? null;
+  }
+
   #onBooted(pool: WorkerPool, report: BootReport): void {
     channels.interpreterBooted.publish({ app: this.config.name, generation: pool.generation, report } satisfies InterpreterBooted);
     if (pool !== this.#pool) return;
@@ -473,11 +483,12 @@ export class ApplicationGroup {
     const delay = Math.min(MAX_BOOT_BACKOFF_MS, 1000 * 2 ** (this.#bootFailures - 1));
     const changed = report.error.message !== this.#lastBootError?.message;
     this.#lastBootError = report.error;
-    this.#bootFailure = { message: report.error.message, detail: report.error.detail ?? null, at: Date.now(), nextRetryAt: Date.now() + delay, attempts: this.#bootFailures };
+    const fix = this.#fixFor(report.error.message);
+    this.#bootFailure = { message: report.error.message, detail: report.error.detail ?? null, fix, at: Date.now(), nextRetryAt: Date.now() + delay, attempts: this.#bootFailures };
     // The traceback once per distinct failure; then one line per retry step.
     this.#log.error(
-      { worker: report.workerId, attempt: this.#bootFailures, retryInMs: delay, ...(changed ? { detail: report.error.detail } : {}) },
-      `app failed to boot: ${report.error.message}; retrying in ${delay / 1000} s`,
+      { worker: report.workerId, attempt: this.#bootFailures, retryInMs: delay, ...(fix ? { fix } : {}), ...(changed ? { detail: report.error.detail } : {}) },
+      `app failed to boot: ${report.error.message}; ${fix ? `fix: ${fix}; ` : ''}retrying in ${delay / 1000} s`,
     );
     // The failed worker takes no requests; replacing it after the delay is the retry.
     const { workerId } = report;

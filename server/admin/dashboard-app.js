@@ -156,11 +156,12 @@ function buildFailure(appName) {
   const message = el('span', { class: 'message' });
   exception.append(type, message);
   const retry = el('p', { class: 'retry' });
+  const fix = el('p', { class: 'fix' });
   const frames = el('ol', { class: 'frames', 'aria-label': 'the app\'s frames, outermost first' });
   const traceback = el('pre', { class: 'traceback' });
   const node = el('div', { class: 'boot-error', role: 'group', 'aria-label': `boot failure of ${appName}` },
-    exception, retry, frames, el('details', {}, el('summary', {}, 'full traceback'), traceback));
-  return { node, type, message, retry, frames, traceback, key: '' };
+    exception, retry, fix, frames, el('details', {}, el('summary', {}, 'full traceback'), traceback));
+  return { node, type, message, retry, fix, frames, traceback, key: '' };
 }
 
 function updateFailure(view, failure, appFile) {
@@ -170,6 +171,8 @@ function updateFailure(view, failure, appFile) {
   setText(view.retry, failure.nextRetryAt
     ? `${failure.message} — last attempt at ${formatClock(failure.at)}, next at ${formatClock(failure.nextRetryAt)}`
     : `${failure.message} — a reload at ${formatClock(failure.at)} failed: the interpreters that were running keep serving`);
+  setText(view.fix, failure.fix ? `Fix: ${failure.fix}` : '');
+  view.fix.hidden = !failure.fix;
   setText(view.traceback, failure.traceback ?? '(no traceback)');
   const key = JSON.stringify(failure.frames);
   if (view.key === key) return;

@@ -80,6 +80,8 @@ export interface ReloadFailureStats {
   frames: Frame[];
   /** The whole traceback or stack. */
   traceback: string | null;
+  /** What to do about it, when the cause is a known one (a module this Python removed...). */
+  fix: string | null;
   at: number;
 }
 
@@ -170,13 +172,14 @@ export function toBootFailureStats(failure: BootFailure, appFile: string): BootF
   return { ...toFailureStats(failure, appFile), nextRetryAt: failure.nextRetryAt, attempts: failure.attempts };
 }
 
-function toFailureStats(failure: Pick<BootFailure, 'message' | 'detail' | 'at'>, appFile: string): ReloadFailureStats {
+function toFailureStats(failure: Pick<BootFailure, 'message' | 'detail' | 'fix' | 'at'>, appFile: string): ReloadFailureStats {
   const traceback = failure.detail;
   return {
     message: failure.message,
     exception: traceback ? exceptionOf(traceback) : null,
     frames: traceback ? ownFramesOf(traceback, appFile, INTERNAL_DIRS) : [],
     traceback,
+    fix: failure.fix,
     at: failure.at,
   };
 }

@@ -69,6 +69,21 @@ describe('Python boot failures', () => {
     }
   }, 60_000);
 
+  it('an app that imports a module this Python removed: the log line and the admin say what to run it on', async () => {
+    const broken = await startTestServer(['/old=test/fixtures/apps/imports-removed-module.py', '--workers', '1']);
+    try {
+      expect((await fetch(`${broken.url}/old`)).status).toBe(503);
+      const failure = await waitFor(() => broken.logs.find((l) => l.app === '/old' && /failed to boot/.test(String(l.msg))), 30_000, 'the boot failure line');
+      const fix = '`cgi` was removed in Python 3.13: run this app with --python 3.12, or with --python native on a CPython older than 3.13';
+      expect(failure.msg).toBe(`app failed to boot: ${broken.server.groups[0]!.config.file}: failed to import: ModuleNotFoundError: No module named 'cgi'; fix: ${fix}; retrying in 1 s`);
+      expect(failure.fix).toBe(fix);
+      const stats = await (await fetch(`${broken.url}/admin/api/stats`)).json() as { apps: { bootFailure: { fix: string } | null }[] };
+      expect(stats.apps[0]!.bootFailure!.fix).toBe(fix);
+    } finally {
+      await broken.close();
+    }
+  }, 60_000);
+
   it('an app without the named callable stops the start and says which callables it has', async () => {
     const config = resolveConfig({ argv: ['/none=test/fixtures/apps/no-callable.py', '--workers', '1', '--bind', '127.0.0.1:0'], env: {}, cwd: process.cwd() });
     const error = await openServer(config, createLogger('silent')).then(async (server) => { await server.close(); }, (failure: Error) => failure);
