@@ -104,7 +104,13 @@ export type ErrorCode =
   | 'APP_RAISED'
   | 'APP_BAD_RESPONSE'
   | 'APP_BOOT_FAILED'
-  | 'APP_CALLABLE_MISSING';
+  | 'APP_CALLABLE_MISSING'
+  /**
+   * The interpreter ended while serving the request (os._exit, sys.exit, os.abort, a
+   * fatal error of the runtime such as a stack overflow): it never serves again, and
+   * the worker is replaced. The message says how it ended.
+   */
+  | 'WORKER_DIED';
 
 /** Messages on a worker's stream port (worker → main), in order per request. */
 export type StreamMessage =
@@ -112,7 +118,12 @@ export type StreamMessage =
   | { type: 'chunk'; id: number; data: Uint8Array }
   | { type: 'end'; id: number }
   | { type: 'error'; id: number; error: ErrorData; headersSent: boolean }
-  | { type: 'log'; id: number; line: string };
+  /**
+   * A line for the server log: from wsgi.errors, or (with `stream`) whatever the worker
+   * printed to its stdout or stderr (the runtime, console.*, Python's print). `id` is
+   * the request running then, or NO_REQUEST.
+   */
+  | { type: 'log'; id: number; line: string; stream?: 'stdout' | 'stderr' };
 
 /** The message a worker posts once, through piscina's 'message' event, when it starts. */
 export interface WorkerHello {
@@ -122,6 +133,8 @@ export interface WorkerHello {
   streamPort: unknown;
   /** Shared control block: see {@link ControlSlot}. */
   control: SharedArrayBuffer;
+  /** The app's shared store: see {@link SharedStoreLink}. */
+  sharedStore?: SharedStoreLink;
 }
 
 /** The named, timed stages of a boot, in order. */
@@ -201,3 +214,62 @@ export const RetireReason = {
 
 /** Request ids start at 1 so that 0 in REQUEST_ID / CANCEL means "none". */
 export const NO_REQUEST = 0;
+
+/**
+ * The app's shared store (docs/shared-store.md): each worker has a port of its own to
+ * the main thread, which owns the store (it outlives every interpreter). Values cross
+ * in their stored form, a canonical JSON text ({@link SharedStoreRequest}), so that the
+ * same text is what the in-process store keeps, what Redis keeps, and what
+ * compare_and_set compares.
+ */
+export interface SharedStoreLink {
+  /** Worker → main requests, main → worker replies. */
+  port: unknown;
+  /**
+   * One Int32 cell: the main thread adds 1 after each reply it posts and notifies, so
+   * that a Python call, which is synchronous, can block (Atomics.wait) until its answer
+   * arrives and read it with receiveMessageOnPort.
+   */
+  signal: SharedArrayBuffer;
+}
+
+export type SharedStoreOp = 'get' | 'set' | 'delete' | 'incr' | 'cas' | 'keys' | 'lock' | 'unlock';
+
+/**
+ * One operation. `value` and `expected` are encoded values: canonical JSON (keys sorted,
+ * no spaces) where bytes are the object `{"\u0000": base64}`. A missing `expected`
+ * (compare_and_set with None/null) matches a missing key too.
+ */
+export interface SharedStoreRequest {
+  seq: number;
+  op: SharedStoreOp;
+  /** The key, the prefix (keys) or the lock's name. */
+  key: string;
+  value?: string;
+  expected?: string;
+  /** set: seconds to live; lock: seconds the lock lasts at most (its expiry). */
+  ttl?: number;
+  /** incr. */
+  delta?: number;
+  /** lock: seconds to wait for it. */
+  timeout?: number;
+  /** unlock: the token the lock was given with. */
+  token?: string;
+  /** Fire and forget: the worker waits for no reply (an abandoned lock's release). */
+  noReply?: boolean;
+}
+
+/**
+ * How an operation failed, as the app sees it: Python raises TypeError, ValueError
+ * ('limit' too), TimeoutError, interpool.SharedStoreUnavailable; JS the same names, and
+ * RangeError for 'limit'.
+ */
+export type SharedStoreErrorKind = 'type' | 'value' | 'limit' | 'timeout' | 'unavailable';
+
+export type SharedStoreReply =
+  /**
+   * get: the encoded value, or undefined when missing; set: undefined; delete, cas,
+   * unlock: a boolean; incr: the new number; keys: the sorted keys; lock: its token.
+   */
+  | { seq: number; ok: true; result: string | number | boolean | string[] | undefined }
+  | { seq: number; ok: false; kind: SharedStoreErrorKind; message: string };

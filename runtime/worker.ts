@@ -14,6 +14,7 @@ import {
   type BootReport, type ErrorData, type RequestEnvelope, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
+import { routeWorkerOutput } from './worker-output.ts';
 
 const spec = workerData as WorkerSpec;
 const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
@@ -22,6 +23,8 @@ const hello: WorkerHello = { type: 'interpool:hello', workerId: threadId, stream
 parentPort!.postMessage(hello, [mainSidePort]);
 // The stream port only sends; it must not keep an idle worker alive on its own.
 streamPort.unref();
+// Before anything is loaded: a runtime binds console's methods when it starts.
+routeWorkerOutput(streamPort, control);
 
 const timer = new BootTimer();
 let interpreter: Interpreter | undefined;

@@ -84,5 +84,7 @@ export function fromWorkerError(code: ErrorCode, message: string, mount: string,
     case 'APP_BOOT_FAILED':
     case 'APP_CALLABLE_MISSING':
       return new InterpoolError('INTERPOOL_ERR_APP_UNAVAILABLE', [mount, message], detail);
+    case 'WORKER_DIED':
+      return new InterpoolError('INTERPOOL_ERR_WORKER_DIED', [message], detail);
   }
 }

@@ -608,7 +608,9 @@ export class WorkerPool {
 
   #onStreamMessage(message: StreamMessage, handle: WorkerHandle): void {
     if (message.type === 'log') {
-      this.#log.warn({ worker: handle.workerId, stream: 'wsgi.errors' }, message.line);
+      // What the worker printed (runtime/worker-output.ts): stdout at info, stderr at warn.
+      if (message.stream === 'stdout') this.#log.info({ worker: handle.workerId, stream: 'stdout' }, message.line);
+      else this.#log.warn({ worker: handle.workerId, stream: message.stream ?? 'wsgi.errors' }, message.line);
       return;
     }
     this.#receivers.get(message.id)?.onStream(message, handle.workerId);

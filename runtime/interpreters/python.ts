@@ -47,7 +47,7 @@ interface EmscriptenFS {
 interface Pyodide {
   version: string;
   /** The Emscripten module: HEAP8 views the interpreter's whole wasm memory. */
-  _module: { HEAP8: Int8Array; SOCKFS: SockFS };
+  _module: { HEAP8: Int8Array; SOCKFS: SockFS } & StackExports;
   FS: EmscriptenFS;
   ERRNO_CODES: Record<string, number>;
   runPython(code: string): unknown;
@@ -56,8 +56,17 @@ interface Pyodide {
   /** Pyodide 314 only: Python sockets over node:net (python-network.ts). */
   useNodeSockFS?: () => Promise<void>;
 }
+/** CPython's and Emscripten's exports that bound the C stack (boundCStack); 3.14 only. */
+interface StackExports {
+  _PyThreadState_Get?: () => number;
+  _emscripten_stack_get_current?: () => number;
+  _PyUnstable_ThreadState_SetStackProtection?: (tstate: number, start: number, size: number) => number;
+}
 interface PyodideOptions {
   env?: Record<string, string>;
+  /** Python's sys.stdout / sys.stderr (and the runtime's own messages), one line per call. */
+  stdout?: (line: string) => void;
+  stderr?: (line: string) => void;
   _makeSnapshot?: boolean;
   _loadSnapshot?: Uint8Array;
 }
@@ -75,6 +84,7 @@ interface RequestHost {
   log(line: string): void;
   cancelled(): boolean;
   sleep(seconds: number): Promise<boolean>;
+  boundStack(): void;
   finishWhole(body: Uint8Array): void;
   finishStream(): void;
   fail(code: ErrorCode, message: string, detail?: string): void;
@@ -111,13 +121,14 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   const handle = pyodide.runPython('import interpool_wsgi; interpool_wsgi.handle') as PyProxy;
   const pythonVersion = pyodide.runPython('import sys; sys.version.split()[0]') as string;
   const booted = pyodide;
+  const life: Life = { ended: false, boundStack: () => boundCStack(booted) };
   const interpreter: Interpreter = {
     kind: 'python',
     version: `Python ${pythonVersion} (Pyodide ${pyodide.version})`,
-    handle: (envelope: RequestEnvelope, writer: ResponseWriter) => runRequest(handle, envelope, writer, control),
+    handle: (envelope: RequestEnvelope, writer: ResponseWriter) => runRequest(handle, envelope, writer, control, life),
     /** The interpreter's whole WebAssembly memory (it grows, it never shrinks). */
     memoryBytes: () => booted._module.HEAP8.byteLength,
-    healthy: () => isUsable(booted),
+    healthy: () => !life.ended && isUsable(booted),
   };
   return interpreter;
 }
@@ -141,7 +152,17 @@ function readSettings(spec: WorkerSpec): PythonSettings {
 }
 
 function baseOptions(): PyodideOptions {
-  return { env: { ...appEnvironment(), PYTHONDONTWRITEBYTECODE: '1' } };
+  return { env: { ...appEnvironment(), PYTHONDONTWRITEBYTECODE: '1' }, stdout: writeLine(process.stdout), stderr: writeLine(process.stderr) };
+}
+
+/**
+ * Python's stdout and stderr, written to the worker's own streams, which
+ * runtime/worker-output.ts turns into log lines. (Pyodide's default writes to the
+ * process's file descriptors, which a worker thread does not have: print() failed
+ * with "OSError: [Errno 29] I/O error".)
+ */
+function writeLine(stream: NodeJS.WriteStream): (line: string) => void {
+  return (line) => { stream.write(`${line}\n`); };
 }
 
 /**
@@ -296,7 +317,13 @@ function unwrap(value: unknown): unknown {
   return value;
 }
 
-async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: ResponseWriter, control: Int32Array): Promise<TaskResult> {
+/** Whether this interpreter has ended (it is then replaced), and its per-request stack bound. */
+interface Life {
+  ended: boolean;
+  boundStack(): void;
+}
+
+async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: ResponseWriter, control: Int32Array, life: Life): Promise<TaskResult> {
   let outcome: TaskResult | undefined;
   const host: RequestHost = {
     setHeaders: (status, headers) => writer.setHeaders(status, headers),
@@ -308,20 +335,62 @@ async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: Re
     log: (line) => writer.log(line),
     cancelled: () => writer.cancelled,
     sleep: (seconds) => sleepUnlessInterrupted(seconds, control),
+    boundStack: () => life.boundStack(),
     finishWhole: (body) => { outcome = writer.finishWhole([body]); },
     finishStream: () => { outcome = writer.finishStream(); },
-    fail: (code, message, detail) => { outcome = writer.fail({ code, message, ...(detail ? { detail } : {}) }); },
+    fail: (code, message, detail) => {
+      // sys.exit() in the app (wsgi.py): the interpreter ends, as a worker process would.
+      if (code === 'WORKER_DIED') life.ended = true;
+      outcome = writer.fail({ code, message, ...(detail ? { detail } : {}) });
+    },
   };
   try {
     await handle.callPromising(envelope.cgi, envelope.urlScheme, envelope.body, host);
   } catch (error) {
-    // Only a failure of the interpreter itself gets here (the app's errors are reported
-    // through fail): os._exit(), a fatal error of the runtime.
-    const message = (error as Error).message ?? String(error);
-    const last = message.split('\n').filter((line) => line.trim() !== '').at(-1) ?? 'unknown error';
-    return writer.fail({ code: 'APP_RAISED', message: `the Python interpreter failed: ${last}`, detail: message });
+    // Only the end of the interpreter itself gets here (the app's errors are reported
+    // through fail): os._exit(), os.kill() of itself, os.abort(), a fatal error of the
+    // runtime. Pyodide refuses every later call, so the worker is replaced.
+    life.ended = true;
+    return writer.fail({ code: 'WORKER_DIED', message: describeEnd(error), detail: (error as Error)?.stack ?? String(error) });
   }
   return outcome ?? writer.fail({ code: 'APP_RAISED', message: 'interpool_wsgi returned without a response' });
+}
+
+/** How the interpreter ended, in one line for the log (the stack goes to the detail). */
+function describeEnd(error: unknown): string {
+  const { name, message, status, pyodide_fatal_error: fatal } = (error ?? {}) as { name?: string; message?: string; status?: number; pyodide_fatal_error?: boolean };
+  // Emscripten's ExitStatus: exit(), os._exit(), a signal sent to itself (128 + signal).
+  if (typeof status === 'number') return `the Python interpreter exited with status ${status}`;
+  const cause = `${name ?? 'Error'}: ${String(message ?? error).split('\n').find((line) => line.trim() !== '') ?? 'unknown error'}`;
+  if (fatal && name === 'RangeError') return `the Python interpreter overflowed its stack (a fatal error of the runtime: ${cause})`;
+  if (fatal) return `the Python interpreter suffered a fatal error: ${cause}`;
+  return `the Python interpreter failed: ${cause}`;
+}
+
+/**
+ * The C stack CPython may use in one request. A request runs on a stack of V8's for
+ * JSPI (984 KiB in Node 24; --wasm-stack-switching-stack-size made no difference when
+ * measured), but CPython 3.14 checks its recursion against Emscripten's own stack in
+ * wasm memory (10 MiB in Pyodide). C-level recursion (repr() of an object whose
+ * __repr__ calls repr(), a nested list's repr, json.dumps) therefore ran out of V8's
+ * stack first, a fatal error of the runtime, instead of raising RecursionError.
+ * Measured: the deepest pattern tried (the repr of nested lists) passes with 128 KiB
+ * and overflows V8's stack at 192 KiB. (Pure Python calls do not use this stack.)
+ */
+const REQUEST_C_STACK_BYTES = 128 * 1024;
+
+/**
+ * Bound CPython's stack check to REQUEST_C_STACK_BYTES below where the request starts,
+ * so that deep C-level recursion raises RecursionError in the app. Pyodide resets the
+ * thread's stack limits each time a promising call starts, so wsgi.py calls this at
+ * the start of every request, from inside it. Recursion in C that CPython does not
+ * check (hash() of a deeply nested tuple) can still overflow: the interpreter then
+ * ends with a fatal error and is replaced (runRequest).
+ */
+function boundCStack(pyodide: Pyodide): void {
+  const { _PyThreadState_Get: thread, _emscripten_stack_get_current: current, _PyUnstable_ThreadState_SetStackProtection: protect } = pyodide._module;
+  if (!thread || !current || !protect) return; // Pyodide 0.27 (Python 3.12): no such API.
+  protect(thread(), current() - REQUEST_C_STACK_BYTES, REQUEST_C_STACK_BYTES);
 }
 
 /**

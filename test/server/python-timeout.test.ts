@@ -68,9 +68,9 @@ describe.each(targets)('Python --timeout ($title)', ({ title, mount: app, server
 });
 
 describe.skipIf(!PYODIDE_TESTED)('a Python interpreter that exits', () => {
-  it('gets a 500 and is replaced by one restored from the snapshot', async () => {
+  it('gets a 502 and is replaced by one restored from the snapshot', async () => {
     const before = await (await fetch(`${t.url}/exits/`)).text();
-    expect((await fetch(`${t.url}/exits/exit`)).status).toBe(500);
+    expect((await fetch(`${t.url}/exits/exit`)).status).toBe(502);
     const after = await waitFor(async () => {
       const response = await fetch(`${t.url}/exits/`);
       return response.status === 200 && response.text();

@@ -1,0 +1,100 @@
+// Every way a Pyodide interpreter can end mid-request (os._exit, sys.exit, os.abort,
+// os.kill of itself, a C-level recursion that overflows the runtime's stack) gives 502
+// INTERPOOL_ERR_WORKER_DIED with the cause in the log, and a new interpreter serves
+// the next request. Deep recursion the app can see (Python frames under a raised
+// sys.setrecursionlimit, repr() recursing through __repr__) is a RecursionError in the
+// app, and the interpreter keeps serving. Whatever the interpreter prints — Python's
+// print(), the runtime's fatal-error banner — reaches the server's own stdout and
+// stderr as JSON log lines only. One real `interpool serve` process, whose output is
+// read whole.
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PYODIDE_TESTED } from './python-engines.ts';
+import { startChild, waitFor, type StartedChild } from './support.ts';
+
+let server: StartedChild;
+
+beforeAll(async () => {
+  if (PYODIDE_TESTED) server = await startChild(['/=test/fixtures/apps/ends-its-interpreter.py', '--workers', '1']);
+}, 120_000);
+afterAll(() => (server ? stop(server.child) : undefined));
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** Every line the server wrote, stdout and stderr alike; each must be a JSON object. */
+function logLines(): Record<string, unknown>[] {
+  return server.output().split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** The name of the interpreter that serves `/`, once one does (a replacement boots first). */
+function interpreterName(): Promise<string> {
+  return waitFor(async () => {
+    const response = await fetch(`${server.url}/`);
+    return response.status === 200 && response.text();
+  }, 30_000, 'an interpreter to serve /');
+}
+
+describe.skipIf(!PYODIDE_TESTED)('a Python interpreter that ends mid-request', () => {
+  it.each([
+    ['/os-exit', /the Python interpreter exited with status 3/],
+    ['/sys-exit', /the Python app called sys\.exit\(4\): its interpreter exits/],
+    ['/abort', /the Python interpreter suffered a fatal error: RuntimeError/],
+    ['/kill', /the Python interpreter exited with status 137/],
+    // hash() of a nested tuple recurses in C where CPython does not check its stack.
+    ['/recurse-hash', /the Python interpreter overflowed its stack/],
+  ])('%s: 502 WORKER_DIED, the cause in the log, and a new interpreter serves next', async (path, cause) => {
+    const before = await interpreterName();
+    const response = await fetch(`${server.url}${path}`);
+    expect(response.status).toBe(502);
+    expect(await response.text()).toMatch(/INTERPOOL_ERR_WORKER_DIED/);
+    const line = await waitFor(() => logLines().find((l) => l.path === path && l.status === 502), 5000, `the 502 line of ${path}`);
+    expect(line.code).toBe('INTERPOOL_ERR_WORKER_DIED');
+    expect(line.msg).toMatch(cause);
+    expect(await interpreterName()).not.toBe(before);
+  }, 60_000);
+});
+
+describe.skipIf(!PYODIDE_TESTED)('deep recursion in a Python app', () => {
+  it.each([
+    // As in the report: the limit raised to a million, then Python calls without end.
+    ['/recurse-python?limit=1000000', /^RecursionError: maximum recursion depth exceeded/],
+    // repr() calling __repr__ calling repr(): recursion through C.
+    ['/recurse-repr', /^RecursionError: Stack overflow/],
+  ])('%s: the app sees RecursionError, and the same interpreter serves next', async (path, error) => {
+    const before = await interpreterName();
+    const response = await fetch(`${server.url}${path}`);
+    expect(response.status).toBe(500);
+    expect(await response.text()).toMatch(error);
+    expect(await interpreterName()).toBe(before);
+  }, 60_000);
+
+  it('a limit above what the stack holds is lowered, and the log says so', async () => {
+    await waitFor(() => logLines().find((l) => /sys\.setrecursionlimit\(1000000\) is lowered to \d+/.test(String(l.msg))), 5000, 'the lowered limit in the log');
+  });
+});
+
+describe.skipIf(!PYODIDE_TESTED)('what an interpreter prints', () => {
+  it('print() to stdout and stderr become log lines tagged with app, worker and stream', async () => {
+    expect((await fetch(`${server.url}/print`)).status).toBe(200);
+    const printed = await waitFor(() => logLines().find((l) => l.msg === 'printed to stdout'), 5000, 'the printed line');
+    expect(printed).toMatchObject({ app: '/', stream: 'stdout', level: 30 });
+    expect(printed.worker).toEqual(expect.any(Number));
+    const written = await waitFor(() => logLines().find((l) => l.msg === 'written to stderr'), 5000, 'the stderr line');
+    expect(written).toMatchObject({ app: '/', stream: 'stderr', level: 40 });
+  });
+
+  it('everything the server wrote, fatal errors included, is JSON lines', () => {
+    // logLines() throws on the first line that is not JSON: say which.
+    for (const line of server.output().split('\n').filter((l) => l.trim() !== '')) {
+      expect(() => JSON.parse(line), line).not.toThrow();
+    }
+    // The runtime's fatal-error banner was among them, as log lines of its worker.
+    expect(logLines().some((l) => l.stream === 'stderr' && /Pyodide has suffered a fatal error/.test(String(l.msg)))).toBe(true);
+  });
+});
