@@ -7,7 +7,7 @@
 // fileno() path and close(), and interpool.RequestTimeout at --timeout.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findHeaderFault, parseStatusLine } from '../../server/response-rules.ts';
-import { engineTitle, pythonEngines } from './python-engines.ts';
+import { PYODIDE_TESTED, engineTitle, pythonEngines } from './python-engines.ts';
 import { getRequest, headerOf, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
 
 const PY_APP = 'test/fixtures/apps/reports-start-response-errors.py';
@@ -101,7 +101,11 @@ async function verdict(t: TestServer, path: string): Promise<Verdict> {
   return (await response.json()) as Verdict;
 }
 
-describe('the main thread, the last line of defence', () => {
+// A test process given to one CPython of the native engine (vitest.config.ts) runs only
+// the Python cases, on that engine; the rest runs once, in the main processes.
+const NATIVE_ONLY = !PYODIDE_TESTED;
+
+describe.skipIf(NATIVE_ONLY)('the main thread, the last line of defence', () => {
   it.each(CONTENT_CASES.map((c) => [c.rule, c] as const))('%s', (_rule, c) => {
     const status = parseStatusLine(c.status);
     const fault = 'fault' in status ? status.fault : findHeaderFault(c.headers);
@@ -207,7 +211,7 @@ for (const engine of pythonEngines()) {
   });
 }
 
-describe('JS startResponse', () => {
+describe.skipIf(NATIVE_ONLY)('JS startResponse', () => {
   let t: TestServer;
   beforeAll(async () => {
     t = await startTestServer([`/js=${JS_APP}`, '--workers', '1']);
@@ -268,7 +272,7 @@ describe('JS startResponse', () => {
   });
 });
 
-describe('wsgi.multithread and wsgi.multiprocess follow the mode', () => {
+describe.skipIf(NATIVE_ONLY)('wsgi.multithread and wsgi.multiprocess follow the mode', () => {
   let t: TestServer;
   beforeAll(async () => {
     t = await startTestServer([
@@ -293,7 +297,7 @@ describe('wsgi.multithread and wsgi.multiprocess follow the mode', () => {
   }, 120_000);
 });
 
-describe('--timeout raises interpool.RequestTimeout in a Python app', () => {
+describe.skipIf(NATIVE_ONLY)('--timeout raises interpool.RequestTimeout in a Python app', () => {
   let t: TestServer;
   beforeAll(async () => {
     t = await startTestServer([`/py=${PY_APP}`, '--workers', '1', '--timeout', '1', '--timeout-grace', '20']);
