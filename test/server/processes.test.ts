@@ -111,6 +111,11 @@ describe('--processes', () => {
     expect(after.has(victim!)).toBe(false);
   });
 
+  it('wsgi.multiprocess is true with 2 processes of 1 interpreter each', async () => {
+    const { url } = await startTracked(['/=test/fixtures/apps/reports-start-response-errors.ts', '--workers', '1', '--processes', '2'], /listening on (http:\/\/[\d.]+:\d+) with 2 processes/);
+    expect(JSON.parse((await freshGet(`${url}/environ`)).body)).toMatchObject({ 'wsgi.multithread': false, 'wsgi.multiprocess': true });
+  });
+
   it('SIGTERM stops every process and the primary exits 0', async () => {
     const { child } = await startTracked(['/=apps/hello.ts', '--workers', '1', '--processes', '2'], /listening on (http:\/\/[\d.]+:\d+) with 2 processes/);
     const exited = new Promise((resolve) => child.once('exit', resolve));
