@@ -5,8 +5,8 @@
 // sys.setrecursionlimit, repr() recursing through __repr__) is a RecursionError in the
 // app, and the interpreter keeps serving. Whatever the interpreter prints — Python's
 // print(), the runtime's fatal-error banner — reaches the server's own stdout and
-// stderr as JSON log lines only. One real `interpool serve` process, whose output is
-// read whole.
+// stderr as JSON log lines only, as does a JS app's console.log. One real `interpool
+// serve` process, whose output is read whole.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PYODIDE_TESTED } from './python-engines.ts';
@@ -15,7 +15,9 @@ import { startChild, waitFor, type StartedChild } from './support.ts';
 let server: StartedChild;
 
 beforeAll(async () => {
-  if (PYODIDE_TESTED) server = await startChild(['/=test/fixtures/apps/ends-its-interpreter.py', '--workers', '1']);
+  if (PYODIDE_TESTED) server = await startChild([
+    '/=test/fixtures/apps/ends-its-interpreter.py', '/js=test/fixtures/apps/prints-to-console.ts', '--workers', '1',
+  ]);
 }, 120_000);
 afterAll(() => (server ? stop(server.child) : undefined));
 
@@ -87,6 +89,14 @@ describe.skipIf(!PYODIDE_TESTED)('what an interpreter prints', () => {
     expect(printed.worker).toEqual(expect.any(Number));
     const written = await waitFor(() => logLines().find((l) => l.msg === 'written to stderr'), 5000, 'the stderr line');
     expect(written).toMatchObject({ app: '/', stream: 'stderr', level: 40 });
+  });
+
+  it('console.log and process.stdout.write in a JS app become log lines too, whole lines at a time', async () => {
+    expect((await fetch(`${server.url}/js/`)).status).toBe(200);
+    const partial = await waitFor(() => logLines().find((l) => l.msg === 'a partial line, finished by a second write'), 5000, 'the joined line');
+    expect(partial).toMatchObject({ app: '/js', stream: 'stdout' });
+    expect(logLines().find((l) => l.msg === 'console.log from a JS app')).toMatchObject({ app: '/js', stream: 'stdout', level: 30 });
+    expect(logLines().find((l) => l.msg === 'console.error from a JS app')).toMatchObject({ app: '/js', stream: 'stderr', level: 40 });
   });
 
   it('everything the server wrote, fatal errors included, is JSON lines', () => {
