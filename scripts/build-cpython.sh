@@ -80,10 +80,13 @@ dsc="$(ls "$work"/src/python3.13_*.dsc | head -n 1)"
 
 echo "build:cpython: building $(basename "$dsc" .dsc) into $prefix (a few minutes)"
 cd "$work/src/cpython"
-./configure --enable-shared --prefix="$prefix" --without-ensurepip LDFLAGS="-Wl,-rpath,$prefix/lib" \
+# The rpath lets bin/python3.13 find its libpython in the prefix. Given to make as well:
+# Debian's configure does not carry LDFLAGS into the Makefile.
+rpath="-Wl,-rpath,$prefix/lib"
+./configure --enable-shared --prefix="$prefix" --without-ensurepip LDFLAGS="$rpath" \
   >"$work/configure.log" 2>&1 || fail "configure failed: $(tail -n 1 "$work/configure.log")"
-make -j"$(nproc)" >"$work/make.log" 2>&1 || fail "make failed: $(grep -m 1 -i 'error' "$work/make.log" || tail -n 1 "$work/make.log")"
-make install >"$work/install.log" 2>&1 || fail "make install failed: $(tail -n 1 "$work/install.log")"
+make -j"$(nproc)" LDFLAGS="$rpath" >"$work/make.log" 2>&1 || fail "make failed: $(grep -m 1 -i 'error' "$work/make.log" || tail -n 1 "$work/make.log")"
+make install LDFLAGS="$rpath" >"$work/install.log" 2>&1 || fail "make install failed: $(tail -n 1 "$work/install.log")"
 "$python" -c 'import ssl, sqlite3, ctypes, zlib, bz2, lzma, decimal, datetime' ||
   fail "$python was built but cannot import its standard extension modules"
 echo "build:cpython: $("$python" -c 'import sys; print(sys.version.split()[0])') installed in $prefix"
