@@ -90,7 +90,7 @@ describe('resolveConfig', () => {
     ['two apps at one prefix', ['/a=apps/hello.ts', '/a/=apps/echo.ts'], {}, 'two apps are mounted at "/a"'],
     ['missing config file', ['--config', 'nope.json'], {}, 'config file'],
     ['missing python path', ['apps/hello.ts', '--python-path', '/no/such/dir'], {}, '--python-path: directory /no/such/dir does not exist'],
-    ['bad python version', ['apps/hello.ts', '--python', '2.7'], {}, '--python must be one of 3.14, 3.12, got "2.7"'],
+    ['bad python version', ['apps/hello.ts', '--python', '2.7'], {}, '--python must be one of 3.14, 3.12, native, got "2.7"'],
   ])('%s: one line naming the problem', (_name, argv, env, message) => {
     expect(() => resolveWith(argv as string[], env as Record<string, string>)).toThrow(message);
   });
