@@ -30,6 +30,12 @@ export interface BootContext {
 
 /** A one-line hint for a boot failure message, or undefined when the cause is not a known one. */
 export function hintForBootFailure(message: string, context: BootContext): string | undefined {
+  // CPython's refusal of a C extension in a subinterpreter with its own GIL.
+  const refused = /module ([\w.]+) does not support loading in subinterpreters/.exec(message)?.[1];
+  if (refused !== undefined) {
+    return `the C extension \`${refused}\` does not support subinterpreters with their own GIL: `
+      + 'run this app with --python-isolation shared-gil (its interpreters then share one GIL, as mod_wsgi\'s do)';
+  }
   const missing = /No module named '([\w.]+)'/.exec(message)?.[1];
   if (missing !== undefined) {
     const top = missing.split('.')[0]!;

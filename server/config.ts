@@ -233,16 +233,16 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
     settings: {
       python: setting('python'),
       pythonPath: existingDirectories(setting('pythonPath') as string[], base),
-      ...(kind === 'python' && setting('python') === 'native' ? nativeSettings(setting('cpython') as string | undefined, base) : {}),
+      ...(kind === 'python' && setting('python') === 'native' ? nativeSettings(setting('cpython') as string | undefined, setting('pythonIsolation') as string, base) : {}),
     },
   };
 }
 
 /** --python native: the addon build for --cpython (or the newest), refused when there is none. */
-function nativeSettings(cpython: string | undefined, base: string): Record<string, string> {
+function nativeSettings(cpython: string | undefined, isolation: string, base: string): Record<string, string> {
   const build = chooseNativeBuild(cpython === undefined ? undefined : resolve(base, cpython));
   if (typeof build === 'string') throw new OptionError(build);
-  return { cpython: build.executable, cpythonVersion: build.version, cpythonSource: build.source, nativeAddon: build.addon };
+  return { cpython: build.executable, cpythonVersion: build.version, cpythonSource: build.source, nativeAddon: build.addon, isolation };
 }
 
 /** --python-path entries, resolved against the config file's directory (or cwd), must exist. */

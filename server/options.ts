@@ -127,6 +127,9 @@ export const PYTHON_VERSIONS = ['3.14', '3.12'] as const;
 /** --python: a Pyodide version, or "native" (an embedded CPython, native/). */
 export const PYTHON_ENGINES = [...PYTHON_VERSIONS, 'native'] as const;
 export type PythonEngine = (typeof PYTHON_ENGINES)[number];
+/** --python-isolation: how the native engine's subinterpreters share CPython. */
+export const PYTHON_ISOLATIONS = ['own-gil', 'shared-gil'] as const;
+export type PythonIsolation = (typeof PYTHON_ISOLATIONS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -233,6 +236,11 @@ export const options = [
     name: 'cpython', flag: '--cpython', env: 'INTERPOOL_CPYTHON', valueName: 'PATH',
     doc: 'With --python native: the python3.X executable whose CPython is embedded (the native engine must be built for it: `INTERPOOL_CPYTHON=PATH npm run build:native`).',
     default: (): string | undefined => undefined, defaultDoc: 'the newest built: the project-built CPython, then the system\'s', parse: filePath, perApp: true,
+  },
+  {
+    name: 'pythonIsolation', flag: '--python-isolation', env: 'INTERPOOL_PYTHON_ISOLATION', valueName: 'MODE',
+    doc: 'With --python native on CPython 3.12 or later: own-gil (each subinterpreter has its own GIL and allocator and runs Python in parallel; a C extension that does not declare support for that fails to import) or shared-gil (the subinterpreters share the main GIL, as mod_wsgi\'s do: every C extension loads, CPU work is not parallel; use --processes). CPython 3.11 always shares.',
+    default: (): PythonIsolation => 'own-gil', defaultDoc: 'own-gil', parse: oneOf(PYTHON_ISOLATIONS), perApp: true,
   },
   {
     name: 'pythonPath', flag: '--python-path', env: 'INTERPOOL_PYTHON_PATH', valueName: 'DIR',

@@ -148,9 +148,12 @@ function describeNativeEngine(settings: Readonly<Record<string, unknown>>, worke
   const version = String(settings.cpythonVersion);
   const where = `CPython ${version} (${String(settings.cpython)}, ${String(settings.cpythonSource)})`;
   const interpreters = `${workers} subinterpreter${workers === 1 ? '' : 's'}`;
-  return Number(version.split('.')[1]) >= 12
-    ? `native engine on ${where}: ${interpreters}, each with its own GIL (Python runs in parallel)`
-    : `native engine on ${where}: ${interpreters} sharing one GIL (isolated, I/O concurrent, CPU work not parallel: use --processes, or a CPython 3.12 or later)`;
+  if (Number(version.split('.')[1]) < 12) {
+    return `native engine on ${where}: ${interpreters} sharing one GIL (isolated, I/O concurrent, CPU work not parallel: use --processes, or a CPython 3.12 or later)`;
+  }
+  return settings.isolation === 'shared-gil'
+    ? `native engine on ${where}: ${interpreters} sharing one GIL (--python-isolation shared-gil: isolated, I/O concurrent, CPU work not parallel: use --processes)`
+    : `native engine on ${where}: ${interpreters}, each with its own GIL (Python runs in parallel)`;
 }
 
 /** The `serve` command: resolve the config, start, print where, and handle signals. */

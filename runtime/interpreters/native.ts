@@ -95,8 +95,11 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     return { loaded, runtime };
   });
   const { loaded, runtime } = addon;
+  // --python-isolation shared-gil: legacy subinterpreters, for C extensions without
+  // per-interpreter GIL support (3.11's are always so).
+  const ownGil = runtime.ownGil && spec.settings.isolation !== 'shared-gil';
   await timer.stage('create interpreter', () => {
-    failAsBoot(() => loaded.start(runtime.ownGil));
+    failAsBoot(() => loaded.start(ownGil));
     // A timeout (the main thread sets INTERRUPT) raises KeyboardInterrupt in the app.
     failAsBoot(() => loaded.watchInterrupts(control, ControlSlot.INTERRUPT));
     failAsBoot(() => {
@@ -114,7 +117,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     const flag = (value: boolean) => (value ? 'True' : 'False');
     failAsBoot(() => loaded.run(`import sys; sys.modules["interpool_wsgi"].configure(${flag(spec.overlap)}, ${flag(spec.multiprocess)})`));
   });
-  const gil = runtime.ownGil ? 'own GIL' : 'shared GIL';
+  const gil = ownGil ? 'own GIL' : 'shared GIL';
   return {
     kind: 'python',
     version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,

@@ -2,7 +2,7 @@
 // real CPython subinterpreters, one per worker thread, driving runtime/wsgi.py.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineTitle, nativeEngines } from './python-engines.ts';
-import { startTestServer, type TestServer } from './support.ts';
+import { startTestServer, waitFor, type TestServer } from './support.ts';
 
 interface Count { worker: string; served: number; dumps: string }
 
@@ -59,6 +59,39 @@ for (const engine of nativeEngines()) {
       expect(response.headers.get('transfer-encoding')).toBe('chunked');
       const lines = (await response.text()).trim().split('\n');
       expect(lines.map((line) => line.replace(/ at .*/, ''))).toEqual(['chunk 1 of 4', 'chunk 2 of 4', 'chunk 3 of 4', 'chunk 4 of 4']);
+    });
+  });
+}
+
+// A C extension without per-interpreter-GIL support (the stdlib's _curses), on CPython
+// 3.12 or later: refused with a line naming it and the way out, served once the app's
+// interpreters share the GIL. (3.11's subinterpreters always share it.)
+for (const engine of nativeEngines().filter((candidate) => !candidate.name.endsWith('3.11'))) {
+  describe.skipIf(engine.skip !== undefined)(`native engine isolation: ${engineTitle(engine)}`, () => {
+    it('a C extension without per-interpreter GIL support fails to boot with a line naming it and --python-isolation shared-gil', async () => {
+      const t = await startTestServer(['/=test/fixtures/apps/imports-curses.py', '--workers', '1', ...engine.args]);
+      try {
+        const response = await fetch(t.url);
+        expect(response.status).toBe(503);
+        const line = await waitFor(() => t.logs.find((l) => /app failed to boot/.test(String(l.msg))), 10_000, 'the boot failure line');
+        expect(String(line.msg)).toMatch(/_curses does not support loading in subinterpreters/);
+        expect(String(line.msg)).toMatch(/--python-isolation shared-gil/);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('with --python-isolation shared-gil it is served, its interpreters sharing the GIL', async () => {
+      const t = await startTestServer(['/=test/fixtures/apps/imports-curses.py', '--workers', '2', '--python-isolation', 'shared-gil', ...engine.args]);
+      try {
+        const response = await fetch(t.url);
+        expect(response.status).toBe(200);
+        expect(await response.text()).toBe('_curses');
+        const booted = t.logs.filter((l) => l.msg === 'interpreter booted');
+        expect(booted.every((l) => /\(native, shared GIL; /.test(String(l.version)))).toBe(true);
+      } finally {
+        await t.close();
+      }
     });
   });
 }

@@ -13,6 +13,8 @@ describe('hintForBootFailure', () => {
       '`ast.Str` was removed in Python 3.14: run this app with --python 3.12, or with --python native on a CPython older than 3.14'],
     ["ModuleNotFoundError: No module named 'flask'", '3.14',
       "the module `flask` is not importable here: if it is installed on this machine, give its directory with --python-path (e.g. a virtualenv's site-packages or /usr/lib/python3/dist-packages)"],
+    ['app.py: failed to import: ImportError: module _curses does not support loading in subinterpreters', 'native',
+      'the C extension `_curses` does not support subinterpreters with their own GIL: run this app with --python-isolation shared-gil (its interpreters then share one GIL, as mod_wsgi\'s do)'],
   ])('%s (--python %s)', (message, python, hint) => {
     expect(hintForBootFailure(message, { python })).toBe(hint);
   });
