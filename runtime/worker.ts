@@ -14,13 +14,15 @@ import {
   type BootReport, type ErrorData, type RequestEnvelope, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
+import { sharedStoreClient } from './shared-store-client.ts';
 import { routeWorkerOutput } from './worker-output.ts';
 
 const spec = workerData as WorkerSpec;
 const control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * Int32Array.BYTES_PER_ELEMENT));
 const { port1: streamPort, port2: mainSidePort } = new MessageChannel();
-const hello: WorkerHello = { type: 'interpool:hello', workerId: threadId, streamPort: mainSidePort, control: control.buffer as SharedArrayBuffer };
-parentPort!.postMessage(hello, [mainSidePort]);
+const sharedStore = sharedStoreClient.open(control, spec.kind === 'python');
+const hello: WorkerHello = { type: 'interpool:hello', workerId: threadId, streamPort: mainSidePort, control: control.buffer as SharedArrayBuffer, sharedStore };
+parentPort!.postMessage(hello, [mainSidePort, sharedStore.port]);
 // The stream port only sends; it must not keep an idle worker alive on its own.
 streamPort.unref();
 // Before anything is loaded: a runtime binds console's methods when it starts.

@@ -24,8 +24,10 @@ Nothing here keeps a reference to a JavaScript object between requests, so a mem
 snapshot taken after :func:`load_app` holds no JavaScript state.
 """
 
+import base64
 import importlib.util
 import io
+import json
 import os
 import re
 import stat
@@ -65,6 +67,187 @@ class BadResponse(Exception):
     """Something the app handed back that the WSGI contract does not allow."""
 
 
+# --- the shared store (interpool.shared) -----------------------------------------
+
+class SharedStoreUnavailable(Exception):
+    """The shared store is out of reach (its Redis went away): the server keeps
+    serving and reconnects by itself; the app may answer without it or retry."""
+
+    __module__ = "interpool"
+
+
+# The native engine hands the worker's entry point over (bind_shared); under Pyodide it
+# is looked up on the worker's globalThis at each call, so that no JavaScript reference
+# outlives the call (a memory snapshot may be taken after the app's import).
+_shared_call = None
+_SHARED_ENTRY = "interpoolSharedStore"  # runtime/shared-store-client.ts PYTHON_ENTRY
+_BYTES_KEY = "\x00"
+_MAX_DEPTH = 64
+_SHARED_ERRORS = {
+    "type": TypeError,
+    "value": ValueError,
+    "limit": ValueError,
+    "timeout": TimeoutError,
+    "unavailable": SharedStoreUnavailable,
+}
+
+
+def bind_shared(call):
+    global _shared_call
+    _shared_call = call
+
+
+def _call_store(op, key, text=None, number=None, extra=None):
+    if _shared_call is not None:
+        reply = _shared_call(op, key, text, number, extra)
+    elif PYODIDE:
+        import js
+        reply = getattr(js, _SHARED_ENTRY)(op, key, text, number, extra)
+    else:
+        raise SharedStoreUnavailable("the shared store is not linked to this interpreter")
+    tag, rest = reply[0], reply[1:]
+    if tag == "v":
+        return _decode_shared(rest)
+    if tag == "j":
+        return json.loads(rest)
+    if tag == "n":
+        return _MISSING
+    kind, message = json.loads(rest)
+    raise _SHARED_ERRORS.get(kind, RuntimeError)(message)
+
+
+_MISSING = object()
+
+
+def _encode_shared(value):
+    """The stored form: canonical JSON (keys sorted), bytes as {"\\u0000": base64}."""
+    return json.dumps(_to_plain(value, 0), ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _to_plain(value, depth):
+    if depth > _MAX_DEPTH:
+        raise ValueError(f"a shared store value may nest {_MAX_DEPTH} levels at most (a cycle?)")
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"the shared store cannot hold {value!r}")
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {_BYTES_KEY: base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        plain = {}
+        for name, item in value.items():
+            if not isinstance(name, str):
+                raise TypeError(f"shared store dict keys must be str, not {type(name).__name__}")
+            if name == _BYTES_KEY:
+                raise ValueError('a shared store dict may not have the key "\\x00"')
+            plain[name] = _to_plain(item, depth + 1)
+        return plain
+    raise TypeError(f"the shared store cannot hold a value of type {type(value).__name__} "
+                    "(None, bool, int, float, str, bytes, and lists, tuples and dicts of those)")
+
+
+def _decode_bytes(obj):
+    if len(obj) == 1 and _BYTES_KEY in obj:
+        return base64.b64decode(obj[_BYTES_KEY])
+    return obj
+
+
+def _decode_shared(text):
+    return json.loads(text, object_hook=_decode_bytes)
+
+
+def _check_key(key, what="key"):
+    if not isinstance(key, str):
+        raise TypeError(f"shared store {what}s must be str, not {type(key).__name__}")
+    return key
+
+
+def _check_seconds(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise TypeError(f"{what} must be a number of seconds, 0 or more, got {value!r}")
+    return value
+
+
+class SharedLock:
+    """A named lock of the app's store: ``with shared.lock(name, timeout=5):``.
+
+    Held by this interpreter until released, or until it expires (`expire` seconds), or
+    until the interpreter ends (the server releases what it held)."""
+
+    def __init__(self, name, timeout, expire):
+        self.name = _check_key(name, "lock name")
+        self.timeout = _check_seconds(timeout, "timeout")
+        self.expire = _check_seconds(expire, "expire")
+        self._token = None
+
+    def acquire(self):
+        if self._token is not None:
+            raise RuntimeError(f"the lock {self.name!r} is already held by this object")
+        self._token = _call_store("lock", self.name, None, self.timeout, self.expire)
+        return True
+
+    def release(self):
+        """True if the lock was still ours (False: it had expired meanwhile)."""
+        token, self._token = self._token, None
+        if token is None:
+            raise RuntimeError(f"the lock {self.name!r} is not held")
+        return _call_store("unlock", self.name, token)
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()
+        return False
+
+
+class SharedStore:
+    """The app's store, shared by every interpreter of the app (docs/shared-store.md).
+
+    Every operation is atomic with respect to every interpreter; values are copied in
+    and out (None, bool, int, float, str, bytes, and lists and dicts of those)."""
+
+    __module__ = "interpool"
+
+    def get(self, key, default=None):
+        value = _call_store("get", _check_key(key))
+        return default if value is _MISSING else value
+
+    def set(self, key, value, ttl=None):
+        _check_key(key)
+        _call_store("set", key, _encode_shared(value), None if ttl is None else _check_seconds(ttl, "ttl"))
+
+    def delete(self, key):
+        return _call_store("delete", _check_key(key))
+
+    def incr(self, key, delta=1):
+        if isinstance(delta, bool) or not isinstance(delta, int):
+            raise TypeError(f"incr's delta must be an int, not {type(delta).__name__}")
+        return _call_store("incr", _check_key(key), None, delta)
+
+    def compare_and_set(self, key, expected, new):
+        """Set `new` if the key holds `expected` (None: also if it is missing)."""
+        _check_key(key)
+        return _call_store("cas", key, _encode_shared(new), None, None if expected is None else _encode_shared(expected))
+
+    def keys(self, prefix=""):
+        return _call_store("keys", _check_key(prefix, "prefix"))
+
+    def lock(self, name, timeout=5, expire=30):
+        return SharedLock(name, timeout, expire)
+
+    def __repr__(self):
+        return "<interpool.shared>"
+
+
+shared = SharedStore()
+
+
 # --- the interpool module ------------------------------------------------------------
 
 class RequestTimeout(BaseException):
@@ -87,6 +270,8 @@ def _install_interpool_module():
         module = types.ModuleType("interpool", "What the interpool server gives its apps.")
         sys.modules["interpool"] = module
     module.RequestTimeout = RequestTimeout
+    module.SharedStoreUnavailable = SharedStoreUnavailable
+    module.shared = shared
     return module
 
 
@@ -590,6 +775,7 @@ def build_environ(cgi, url_scheme, body, host):
     # The body was read whole by the main thread: read() without a size ends at its end.
     environ["wsgi.input_terminated"] = True
     environ["wsgi.file_wrapper"] = FileWrapper
+    environ["interpool.shared"] = shared
     return environ
 
 

@@ -11,6 +11,7 @@
 import type { ErrorData, RequestEnvelope, TaskResult } from './protocol.ts';
 import { CANCELLED, type ResponseWriter } from './response-writer.ts';
 import { checkExcInfo, checkHeaders, checkStatus } from './start-response-checks.ts';
+import { sharedStore } from './shared-store-api.ts';
 import { ErrorStream, InputStream } from './wsgi-streams.ts';
 
 export type Chunk = Uint8Array | string;
@@ -52,6 +53,8 @@ export function buildEnviron(envelope: RequestEnvelope, writer: ResponseWriter, 
     'wsgi.run_once': false,
     // The body was read whole by the main thread: read() without a size ends at its end.
     'wsgi.input_terminated': true,
+    // The app's store, shared by all its interpreters (docs/shared-store.md).
+    'interpool.shared': sharedStore,
   };
 }
 

@@ -9,12 +9,14 @@
  * retries instead of waiting for them.
  */
 import type { Logger } from 'pino';
-import type { BootReport, ErrorData, TaskResult, WireRequest } from '../runtime/protocol.ts';
+import type { BootReport, ErrorData, TaskResult, WireRequest, WorkerHello } from '../runtime/protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
 import { hintForBootFailure } from './boot-hints.ts';
 import type { AppConfig } from './config.ts';
 import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
+import type { SharedStore, SharedStoreStats } from './shared-store/store.ts';
+import { WorkerLink } from './shared-store/worker-link.ts';
 import { EXIT_REASONS, WorkerPool, type ExitReason, type PoolHooks, type Requeueable, type RunningTask, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
 
 export type { StreamReceiver } from './worker-pool.ts';
@@ -42,6 +44,8 @@ export interface GroupStats {
   bootFailure: BootFailure | null;
   /** The latest reload that failed to boot (the running interpreters kept serving), until one succeeds. */
   reloadFailure: Pick<BootFailure, 'message' | 'detail' | 'fix' | 'at'> | null;
+  /** The app's shared store (docs/shared-store.md): keys, bytes, operations a second. */
+  sharedStore: SharedStoreStats | null;
 }
 
 /** A failed boot as the admin shows it (never sent to clients: `detail` is the traceback). */
@@ -217,14 +221,19 @@ export class ApplicationGroup {
   /** Pending boot retries: the failed worker each replaces, and when. */
   readonly #retries = new Map<number, { timer: NodeJS.Timeout; at: number }>();
   #closed = false;
+  /** The app's shared store: the group's, so that it outlives every generation of workers. */
+  readonly #sharedStore: SharedStore | undefined;
+  readonly #storeLinks = new Map<number, WorkerLink>();
 
-  constructor(config: AppConfig, log: Logger) {
+  constructor(config: AppConfig, log: Logger, sharedStore?: SharedStore) {
     this.config = config;
     this.#log = log.child({ app: config.name });
     this.#queue = new AdmissionQueue(config.maxQueue);
+    this.#sharedStore = sharedStore;
     this.#hooks = {
       onBooted: (pool, report) => this.#onBooted(pool, report),
       onExit: (pool, exit) => this.#onExit(pool, exit),
+      onStarted: (_pool, hello) => this.#linkSharedStore(hello),
     };
     this.#pool = new WorkerPool(config, this.#generation, this.#log, this.#hooks);
   }
@@ -398,6 +407,7 @@ export class ApplicationGroup {
       interpreters,
       bootFailure: this.#bootFailure,
       reloadFailure: this.#reloadFailure,
+      sharedStore: this.#sharedStore?.stats() ?? null,
     };
   }
 
@@ -423,12 +433,14 @@ export class ApplicationGroup {
       this.#pool.close('shutdown'),
       ...this.#draining.values(),
     ]);
+    await this.#sharedStore?.close();
   }
 
   /** Stop every interpreter now, in-flight requests included. */
   async destroy(): Promise<void> {
     this.#stopAdmitting();
     await Promise.all([this.#incoming, this.#pool, ...this.#draining.keys()].map((pool) => pool?.destroy('shutdown')));
+    await this.#sharedStore?.close();
   }
 
   #stopAdmitting(): void {
@@ -506,7 +518,17 @@ export class ApplicationGroup {
     }
   }
 
+  #linkSharedStore(hello: WorkerHello): void {
+    if (!this.#sharedStore || !hello.sharedStore) return;
+    const link = new WorkerLink(this.#sharedStore, hello.sharedStore, hello.workerId, (error) => this.#log.error({ err: error, worker: hello.workerId }, 'the shared store failed'));
+    this.#storeLinks.set(hello.workerId, link);
+  }
+
   #onExit(pool: WorkerPool, exit: WorkerExit): void {
+    // Whatever the interpreter held in the shared store is free again (locks, waits).
+    this.#storeLinks.get(exit.workerId)?.close();
+    this.#storeLinks.delete(exit.workerId);
+    this.#sharedStore?.releaseOwner(exit.workerId);
     this.#exits[exit.reason]++;
     channels.interpreterExited.publish({ app: this.config.name, ...exit } satisfies InterpreterExited);
     const level = exit.reason === 'crashed' ? 'error' : 'info';

@@ -65,6 +65,10 @@ export interface ServerConfig extends PerAppSettings {
   adminPath: string;
   adminToken: string | undefined;
   adminBind: Address | undefined;
+  /** "memory" or a redis:// / rediss:// URL. */
+  sharedStore: string;
+  sharedStoreMaxValue: number;
+  sharedStoreMaxBytes: number;
   apps: readonly AppConfig[];
 }
 

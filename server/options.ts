@@ -294,6 +294,26 @@ export const options = [
     },
     perApp: false,
   },
+  // The apps' shared store (docs/shared-store.md).
+  {
+    name: 'sharedStore', flag: '--shared-store', env: 'INTERPOOL_SHARED_STORE', valueName: 'URL',
+    doc: 'Where each app\'s shared store (environ["interpool.shared"], interpool.shared) lives: "memory", in this server process, outside every interpreter (it survives recycling, crashes and reloads; with --processes each process has its own); or redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS), shared by every process and machine that names it, each app under its own prefix. See docs/shared-store.md.',
+    default: () => 'memory', defaultDoc: 'memory', perApp: false,
+    parse: (raw: unknown, where: string): string => {
+      if (typeof raw === 'string' && (raw === 'memory' || /^rediss?:\/\/[^\s]+$/.test(raw))) return raw;
+      throw new OptionError(`${where} must be memory or a redis:// or rediss:// URL, got ${describe(raw)}`);
+    },
+  },
+  {
+    name: 'sharedStoreMaxValue', flag: '--shared-store-max-value', env: 'INTERPOOL_SHARED_STORE_MAX_VALUE', valueName: 'BYTES',
+    doc: 'Largest value an app may put in its shared store (bytes of its stored form, JSON); a larger one raises ValueError in Python, RangeError in JS, naming this option.',
+    default: () => 1024 * 1024, defaultDoc: '1m', parse: byteSize, perApp: false,
+  },
+  {
+    name: 'sharedStoreMaxBytes', flag: '--shared-store-max-bytes', env: 'INTERPOOL_SHARED_STORE_MAX_BYTES', valueName: 'BYTES',
+    doc: 'Most bytes (keys and values) one app\'s in-process shared store may hold; a write past it raises ValueError in Python, RangeError in JS, naming this option (nothing is dropped). With a Redis store, Redis\'s own maxmemory applies instead.',
+    default: () => 64 * 1024 * 1024, defaultDoc: '64m', parse: byteSize, perApp: false,
+  },
   // The admin dashboard, /metrics and their actions (docs/admin.md).
   {
     name: 'adminPath', flag: '--admin-path', env: 'INTERPOOL_ADMIN_PATH', valueName: 'PATH',

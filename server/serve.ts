@@ -19,6 +19,7 @@ import { resolveConfig, type ConfigSources, type ServerConfig } from './config.t
 import { InterpoolError } from './errors.ts';
 import { runPrimary } from './cluster.ts';
 import { watchForReload } from './file-watcher.ts';
+import { openSharedStores } from './shared-store/open-stores.ts';
 import { createLogger } from './logger.ts';
 
 export interface RunningServer {
@@ -44,7 +45,8 @@ export interface ReloadReport extends ReloadOutcome {
  * logged with its traceback and serves 503 while its boot is retried.
  */
 export async function bootApplications(config: ServerConfig, logger: Logger): Promise<ApplicationGroup[]> {
-  const groups = config.apps.map((app) => new ApplicationGroup(app, logger));
+  const sharedStoreFor = openSharedStores(config, logger);
+  const groups = config.apps.map((app) => new ApplicationGroup(app, logger, sharedStoreFor(app.name)));
   const started = await Promise.allSettled(groups.map((group) => group.start()));
   const refused = started.find((outcome) => outcome.status === 'rejected');
   if (refused) {

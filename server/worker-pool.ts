@@ -38,6 +38,8 @@ export interface WorkerExit {
 export interface PoolHooks {
   onBooted(pool: WorkerPool, report: BootReport): void;
   onExit(pool: WorkerPool, exit: WorkerExit): void;
+  /** A worker started (before its interpreter boots): link it to the app's shared store. */
+  onStarted?(pool: WorkerPool, hello: WorkerHello): void;
 }
 
 /** Whoever holds a request that may be taken back from a busy worker and run elsewhere. */
@@ -596,6 +598,7 @@ export class WorkerPool {
     handle.port.unref();
     thread?.once('exit', (code: number) => this.#onExit(handle, code));
     this.#workers.set(handle.workerId, handle);
+    this.#hooks.onStarted?.(this, hello);
   }
 
   #onBooted(report: BootReport): void {

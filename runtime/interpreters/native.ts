@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
+import { sharedStoreClient } from '../shared-store-client.ts';
 
 const ADAPTER_FILE = fileURLToPath(new URL('../wsgi.py', import.meta.url));
 
@@ -76,6 +77,9 @@ def interpool_install(path):
     sys.modules["interpool_wsgi"] = module
     spec.loader.exec_module(module)
 
+def interpool_bind_shared(call):
+    sys.modules["interpool_wsgi"].bind_shared(call)
+
 def interpool_load(path, callable_name, app_dir, extra_paths, validate):
     return sys.modules["interpool_wsgi"].load_app(path, callable_name, app_dir, extra_paths, validate)
 
@@ -105,6 +109,8 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.call('interpool_install', ADAPTER_FILE);
+      // interpool.shared, usable from the app's import on (kept: no snapshot here).
+      loaded.call('interpool_bind_shared', sharedStoreClient.callFromPython.bind(sharedStoreClient));
     });
   });
   await timer.stage('import app', () => {

@@ -109,6 +109,25 @@ export function createMetrics(groups: readonly ApplicationGroup[]): Metrics {
     },
   });
 
+  new Gauge({
+    name: 'interpool_shared_store_keys', registers: [registry], labelNames: ['app'] as const,
+    help: 'Keys in the app\'s shared store (in-process store: this process\'s; Redis: the app\'s prefix).',
+    collect() { for (const group of groups) this.set({ app: group.config.name }, group.stats().sharedStore?.keys ?? 0); },
+  });
+  new Gauge({
+    name: 'interpool_shared_store_bytes', registers: [registry], labelNames: ['app'] as const,
+    help: 'Bytes of keys and values in the app\'s shared store.',
+    collect() { for (const group of groups) this.set({ app: group.config.name }, group.stats().sharedStore?.bytes ?? 0); },
+  });
+  new Counter({
+    name: 'interpool_shared_store_operations_total', registers: [registry], labelNames: ['app'] as const,
+    help: 'Shared store operations the app\'s interpreters made through this process.',
+    collect() {
+      this.reset();
+      for (const group of groups) this.inc({ app: group.config.name }, group.stats().sharedStore?.ops ?? 0);
+    },
+  });
+
   const connectionsRefused = new Counter({
     name: 'interpool_connections_refused_total', registers: [registry],
     help: 'Connections closed as soon as they were accepted because the server held --max-connections.',

@@ -10,6 +10,7 @@ import type { ExitReason } from '../worker-pool.ts';
 import { exceptionOf, ownFramesOf, type ExceptionSummary, type Frame } from './boot-failure.ts';
 import type { InterpreterSlots } from './interpreter-slots.ts';
 import { readProcessUsage, type ProcessUsage } from './process-usage.ts';
+import type { SharedStoreStats } from '../shared-store/store.ts';
 import type { AppRequestView, RequestRecorder, RequestTotals, Series } from './recorder.ts';
 
 export interface AdminStats {
@@ -41,6 +42,8 @@ export interface AppStats {
   bootFailure: BootFailureStats | null;
   /** The latest reload that failed to boot, while the running interpreters keep serving; null once one succeeds. */
   reloadFailure: ReloadFailureStats | null;
+  /** The app's shared store (docs/shared-store.md): where it lives, keys, bytes, operations. */
+  sharedStore: SharedStoreStats | null;
   interpreters: InterpreterStats[];
   /** Per-second history for the charts; only with ?history=1. */
   history?: Series;
@@ -163,6 +166,7 @@ function buildAppStats(group: ApplicationGroup, recorder: RequestRecorder, slots
     memoryBytes: interpreters.reduce((sum, interpreter) => sum + interpreter.memoryBytes, 0),
     bootFailure: stats.bootFailure ? toBootFailureStats(stats.bootFailure, stats.file) : null,
     reloadFailure: stats.reloadFailure ? toFailureStats(stats.reloadFailure, stats.file) : null,
+    sharedStore: stats.sharedStore,
     interpreters,
     ...(history ? { history: recorder.series(stats.name) } : {}),
   };
