@@ -100,10 +100,20 @@ function nodeGyp(): { command: string; args: string[] } {
   }
 }
 
-/** Node's headers: the `node` package's own copy, so that nothing is downloaded. */
+/**
+ * Node's headers, found on this machine so that node-gyp downloads nothing: the `node`
+ * package's copy (when its version ships one), this Node's own prefix, or the system's
+ * Node (/usr/include/node). Node-API is ABI-stable, so any Node 18+ headers build an
+ * addon that Node 24 loads. Undefined: node-gyp fetches them.
+ */
 function nodeDir(): string | undefined {
-  const dir = join(PROJECT, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`);
-  return existsSync(join(dir, 'include', 'node', 'node_api.h')) ? dir : undefined;
+  const candidates = [
+    join(PROJECT, 'node_modules', 'node', 'node_modules', `node-${process.platform}-${process.arch}`),
+    dirname(dirname(process.execPath)),
+    '/usr/local',
+    '/usr',
+  ];
+  return candidates.find((dir) => existsSync(join(dir, 'include', 'node', 'node_api.h')) && existsSync(join(dir, 'include', 'node', 'common.gypi')));
 }
 
 function newestSource(): number {
