@@ -60,6 +60,9 @@ PyObject* CallHeldFunction(PyObject* capsule, PyObject* args) {
     PyErr_SetString(PyExc_RuntimeError, error.Message().c_str());
   } catch (const NativeFailure& failure) {
     PyErr_SetString(PyExc_RuntimeError, failure.what());
+  } catch (const std::exception& error) {
+    // Nothing C++ may unwind through CPython's C frames.
+    PyErr_SetString(PyExc_RuntimeError, error.what());
   }
   return nullptr;
 }
