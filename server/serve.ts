@@ -45,8 +45,9 @@ export interface ReloadReport extends ReloadOutcome {
  * logged with its traceback and serves 503 while its boot is retried.
  */
 export async function bootApplications(config: ServerConfig, logger: Logger): Promise<ApplicationGroup[]> {
-  const sharedStoreFor = openSharedStores(config, logger);
-  const groups = config.apps.map((app) => new ApplicationGroup(app, logger, sharedStoreFor(app.name)));
+  const sharedStores = openSharedStores(config, logger);
+  await sharedStores.ready();
+  const groups = config.apps.map((app) => new ApplicationGroup(app, logger, sharedStores.forApp(app.name)));
   const started = await Promise.allSettled(groups.map((group) => group.start()));
   const refused = started.find((outcome) => outcome.status === 'rejected');
   if (refused) {

@@ -26,9 +26,9 @@ export function missingPackages(pairs: [pkg: string, path: string][]): string[] 
 }
 
 
-/** redis-server on 127.0.0.1, nothing written to disk. */
-export async function startRedis(): Promise<Service> {
-  const port = await freePort();
+/** redis-server on 127.0.0.1, nothing written to disk; on `port` (to start one again where it was), or a free one. */
+export async function startRedis(port?: number): Promise<Service> {
+  port ??= await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   await waitForService(child, port, 'redis-server');
   return { port, stop: () => stopChild(child) };

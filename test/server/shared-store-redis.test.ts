@@ -1,0 +1,101 @@
+/**
+ * The Redis shared store (--shared-store redis://…), against a real redis-server the
+ * test starts on a free port: the same exact counts as in-process, across interpreters
+ * and across --processes, and Redis going away and coming back while the server serves.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { missingPackages, redisCli, startRedis, type Service } from './python-network-services.ts';
+import { getRequest, rawRequest, startChild, startTestServer, waitFor, type StartedChild, type TestServer } from './support.ts';
+
+const missing = missingPackages([['redis-server', '/usr/bin/redis-server']]);
+if (missing.length > 0) console.warn('shared-store-redis.test.ts skipped: Debian package redis-server not installed');
+
+const REQUESTS = 400;
+const APPS = [
+  ['python', 'test/fixtures/apps/shared-counter.py'],
+  ['javascript', 'test/fixtures/apps/shared-counter.ts'],
+] as const;
+
+async function getJson(url: string): Promise<unknown> {
+  const response = await fetch(url);
+  expect(response.status, `${url}: ${response.status}`).toBe(200);
+  return response.json();
+}
+
+function oneTo(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i + 1);
+}
+
+describe.skipIf(missing.length > 0)('the Redis shared store', () => {
+  let redis: Service;
+  let storeUrl: string;
+  let t: TestServer | undefined;
+  let child: StartedChild | undefined;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    storeUrl = `redis://127.0.0.1:${redis.port}/0`;
+  });
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+    if (child) {
+      const exited = new Promise((resolve) => child!.child.once('exit', resolve));
+      child.child.kill('SIGTERM');
+      await exited;
+      child = undefined;
+    }
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  describe.each(APPS)('%s app, 2 interpreters', (_kind, file) => {
+    it(`${REQUESTS} concurrent incr answer 1..${REQUESTS} once each, locked read-modify-writes lose nothing, a reload keeps the count`, async () => {
+      redisCli(redis.port, 'flushall');
+      t = await startTestServer([`/=${file}`, '--workers', '2', '--max-queue', '1000', '--shared-store', storeUrl]);
+      const url = t.url;
+      const answers = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/incr`))) as number[];
+      expect(answers.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
+      const locked = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/locked`))) as number[];
+      expect(locked.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
+      expect((await t.server.reload())[0]!.ok).toBe(true);
+      expect(await getJson(`${url}/get`)).toBe(REQUESTS);
+      expect(await getJson(`${url}/get-locked`)).toBe(REQUESTS);
+      // Namespaced per app: the keys live under the app's prefix.
+      expect(redisCli(redis.port, 'get', 'interpool:/:k:hits').trim()).toBe(String(REQUESTS));
+      expect(await getJson(`${url}/bad/size`)).toMatch(/over --shared-store-max-value \(1048576 bytes\)$/);
+      expect(await getJson(`${url}/copy`)).toMatchObject({ first: [1, 2, 3], second: [1, 2], raw: [0, 255] });
+      expect(t.logs.filter((line) => (line.level as number) >= 40)).toEqual([]);
+    });
+  });
+
+  it('--processes 2 share one count', async () => {
+    redisCli(redis.port, 'flushall');
+    child = await startChild(['test/fixtures/apps/shared-counter.ts', '--processes', '2', '--workers', '2', '--max-queue', '1000', '--shared-store', storeUrl]);
+    const url = child.url;
+    // Both processes serve (the primary hands new connections round robin).
+    const port = Number(new URL(url).port);
+    const pidOnNewConnection = async () => (await rawRequest(port, getRequest('/pid'))).body.toString();
+    await waitFor(async () => new Set(await Promise.all(Array.from({ length: 4 }, pidOnNewConnection))).size === 2, 20_000, 'both processes to serve');
+    const answers = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/incr`))) as number[];
+    expect(answers.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
+    expect(await getJson(`${url}/get`)).toBe(REQUESTS);
+  });
+
+  it.each(APPS)('Redis stopped: the %s app gets SharedStoreUnavailable at once and the server serves; started again: it works again', async (_kind, file) => {
+    redisCli(redis.port, 'flushall');
+    t = await startTestServer([`/=${file}`, '--workers', '1', '--shared-store', storeUrl]);
+    expect(await getJson(`${t.url}/try-incr`)).toBe(1);
+    await redis.stop();
+    expect(await getJson(`${t.url}/try-incr`)).toMatch(/^SharedStoreUnavailable: the shared store \(Redis at 127\.0\.0\.1:\d+\) is unavailable/);
+    expect(await getJson(`${t.url}/try-incr`)).toMatch(/^SharedStoreUnavailable: /);
+    expect(t.server.groups[0]!.stats().sharedStore!.available).toBe(false);
+    redis = await startRedis(redis.port);
+    // Reconnects by itself: the data went with that Redis (nothing on disk), counting restarts.
+    const url = t.url;
+    await waitFor(async () => typeof await getJson(`${url}/try-incr`) === 'number', 20_000, 'the store to be back');
+    expect(t.logs.some((line) => /shared store: Redis at 127\.0\.0\.1:\d+ is unavailable/.test(String(line.msg)))).toBe(true);
+    expect(t.logs.some((line) => /shared store: Redis at 127\.0\.0\.1:\d+ is back/.test(String(line.msg)))).toBe(true);
+  });
+});
