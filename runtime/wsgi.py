@@ -250,13 +250,15 @@ shared = SharedStore()
 
 # --- the interpool module ------------------------------------------------------------
 
-class RequestTimeout(BaseException):
+class RequestTimeout(KeyboardInterrupt):
     """Raised inside the app when its request runs past --timeout.
 
-    A BaseException, as KeyboardInterrupt is, so that a broad ``except Exception:`` in
+    A BaseException (through KeyboardInterrupt), so that a broad ``except Exception:`` in
     the app does not swallow it: the request is over, the client has had its 504, and
     the interpreter should return (running ``finally`` blocks and ``close()``) so that it
-    can serve the next request instead of being replaced.
+    can serve the next request instead of being replaced. A KeyboardInterrupt, because
+    that is what a timeout raised before interpool.RequestTimeout existed (and what the
+    native engine still raises in a busy loop): code that catches it keeps working.
     """
 
     __module__ = "interpool"
