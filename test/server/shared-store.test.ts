@@ -4,6 +4,7 @@
  * duplicate answer fails them.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { engineTitle, nativeEngines } from './python-engines.ts';
 import { startTestServer, type TestServer } from './support.ts';
 
 const REQUESTS = 400;
@@ -61,6 +62,13 @@ describe.each(APPS)('the in-process shared store, %s app', (kind, file) => {
     expect(problems(t)).toEqual([]);
   });
 
+  it('a lock held by an interpreter that ends is released at once, not at its expiry', async () => {
+    t = await startTestServer([`/=${file}`, '--workers', '1']);
+    expect((await fetch(`${t.url}/doom`)).status).toBeGreaterThanOrEqual(500);
+    // The next interpreter waits 10 s at most for a lock that would expire in 60 s.
+    expect(await getJson(`${t.url}/after-doom`)).toBe('acquired');
+  });
+
   it('values read back are copies, bytes stay bytes', async () => {
     t = await startTestServer([`/=${file}`, '--workers', '1']);
     const copy = await getJson(`${t.url}/copy`) as Record<string, unknown>;
@@ -108,3 +116,28 @@ describe('the shared store of each app', () => {
     expect(await getJson(`${t.url}/py/imports`)).toBeGreaterThanOrEqual(1);
   });
 });
+
+for (const engine of nativeEngines()) {
+  describe.skipIf(engine.skip !== undefined)(`the in-process shared store, native engine: ${engineTitle(engine)}`, () => {
+    let t: TestServer | undefined;
+    afterEach(async () => {
+      await t?.close();
+      t = undefined;
+    });
+
+    it(`2 subinterpreters: ${REQUESTS} incr and ${REQUESTS} locked read-modify-writes exact, values copied, bad input raised in the app`, async () => {
+      t = await startTestServer(['/=test/fixtures/apps/shared-counter.py', '--workers', '2', '--max-queue', '1000', ...engine.args]);
+      const url = t.url;
+      const answers = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/incr`))) as number[];
+      expect(answers.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
+      const locked = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/locked`))) as number[];
+      expect(locked.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
+      expect(await getJson(`${url}/copy`)).toMatchObject({ first: [1, 2, 3], second: [1, 2], raw: [0, 255], bytes: 'bytes', cas: [false, true, true] });
+      expect(await getJson(`${url}/bad/key`)).toBe('TypeError: shared store keys must be str, not int');
+      expect(await getJson(`${url}/bad/size`)).toMatch(/^ValueError: .* over --shared-store-max-value/);
+      // Both interpreters counted their import (no snapshot natively).
+      expect(await getJson(`${url}/imports`)).toBe(2);
+      expect(problems(t)).toEqual([]);
+    });
+  });
+}
