@@ -35,16 +35,12 @@ function bootAndEnd(version: string, preimport: readonly string[], modules: read
 for (const engine of nativeEngines()) {
   const version = engine.name.split(' ').at(-1)!;
   describe.skipIf(engine.skip !== undefined)(`subinterpreters on ${engineTitle(engine)}`, () => {
+    // Without PREIMPORT (datetime imported by the main interpreter first), this crashed
+    // on CPython 3.13.5 in most runs ("double free or corruption", or SIGSEGV), not all:
+    // the corruption is not certain to be caught, so no test asserts the crash itself.
     it('4 boot in parallel, import the stdlib extension modules and end, 5 times over', () => {
       const run = bootAndEnd(version, PREIMPORT, STDLIB_EXTENSIONS);
       expect(run.ok, run.how).toBe(true);
-    }, 180_000);
-
-    // Why PREIMPORT exists: on CPython 3.13.5, ending a subinterpreter that was the first
-    // to import _datetime frees memory twice. If this ever passes, the pre-import can go.
-    it.runIf(version === '3.13')('without the pre-import of datetime, ending interpreters that import it crashes (the pitfall PREIMPORT avoids)', () => {
-      const run = bootAndEnd(version, [], ['datetime']);
-      expect(run.ok, run.how).toBe(false);
     }, 180_000);
   });
 }
