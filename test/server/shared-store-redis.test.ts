@@ -70,13 +70,13 @@ describe.skipIf(missing.length > 0)('the Redis shared store', () => {
     });
   });
 
-  it('--processes 2 share one count', async () => {
+  it.each(APPS)('--processes 2 share one count (%s app)', async (_kind, file) => {
     redisCli(redis.port, 'flushall');
-    child = await startChild(['test/fixtures/apps/shared-counter.ts', '--processes', '2', '--workers', '2', '--max-queue', '1000', '--shared-store', storeUrl]);
+    child = await startChild([`/=${file}`, '/pid=test/fixtures/apps/shared-counter.ts', '--processes', '2', '--workers', '2', '--max-queue', '1000', '--shared-store', storeUrl]);
     const url = child.url;
     // Both processes serve (the primary hands new connections round robin).
     const port = Number(new URL(url).port);
-    const pidOnNewConnection = async () => (await rawRequest(port, getRequest('/pid'))).body.toString();
+    const pidOnNewConnection = async () => (await rawRequest(port, getRequest('/pid/pid'))).body.toString();
     await waitFor(async () => new Set(await Promise.all(Array.from({ length: 4 }, pidOnNewConnection))).size === 2, 20_000, 'both processes to serve');
     const answers = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/incr`))) as number[];
     expect(answers.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));

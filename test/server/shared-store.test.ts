@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { engineTitle, nativeEngines } from './python-engines.ts';
-import { startTestServer, type TestServer } from './support.ts';
+import { startChild, startTestServer, waitFor, type TestServer } from './support.ts';
 
 const REQUESTS = 400;
 const APPS = [
@@ -96,6 +96,22 @@ describe.each(APPS)('the in-process shared store, %s app', (kind, file) => {
       expect(size).toMatch(/^RangeError: the value for "k" is 2097154 bytes, over --shared-store-max-value \(1048576 bytes\)$/);
     }
     expect(problems(t)).toEqual([]);
+  });
+});
+
+describe('the in-process shared store of a server process', () => {
+  it('survives a SIGHUP reload', async () => {
+    const child = await startChild(['test/fixtures/apps/shared-counter.ts', '--workers', '2']);
+    try {
+      for (let i = 0; i < 10; i++) await getJson(`${child.url}/incr`);
+      child.child.kill('SIGHUP');
+      await waitFor(() => /reloaded: new interpreters serve/.test(child.output()), 20_000, 'the reload');
+      expect(await getJson(`${child.url}/get`)).toBe(10);
+    } finally {
+      const exited = new Promise((resolve) => child.child.once('exit', resolve));
+      child.child.kill('SIGTERM');
+      await exited;
+    }
   });
 });
 
