@@ -233,7 +233,9 @@ export interface SharedStoreLink {
   signal: SharedArrayBuffer;
 }
 
-export type SharedStoreOp = 'get' | 'set' | 'delete' | 'incr' | 'cas' | 'keys' | 'lock' | 'unlock';
+export type SharedStoreOp = 'get' | 'set' | 'delete' | 'incr' | 'cas' | 'keys' | 'lock' | 'unlock'
+  /** The worker gave up waiting for its lock request `abandons` (a --timeout): never grant it. */
+  | 'abandon';
 
 /**
  * One operation. `value` and `expected` are encoded values: canonical JSON (keys sorted,
@@ -255,7 +257,9 @@ export interface SharedStoreRequest {
   timeout?: number;
   /** unlock: the token the lock was given with. */
   token?: string;
-  /** Fire and forget: the worker waits for no reply (an abandoned lock's release). */
+  /** abandon: the seq of the lock request given up. */
+  abandons?: number;
+  /** Fire and forget: the worker waits for no reply. */
   noReply?: boolean;
 }
 

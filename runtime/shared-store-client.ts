@@ -30,8 +30,6 @@ export class SharedStoreClient {
   /** Async calls waiting for their reply. */
   readonly #pending = new Map<number, (reply: SharedStoreReply) => void>();
   #listening = false;
-  /** Sync calls given up (interrupted) whose reply is still to come: their op. */
-  readonly #abandoned = new Map<number, SharedStoreOp>();
 
   /**
    * Make the link to publish in the worker's hello (its port is to be transferred).
@@ -64,14 +62,15 @@ export class SharedStoreClient {
       const received = receiveMessageOnPort(port);
       if (received) {
         const reply = received.message as SharedStoreReply;
+        // Otherwise the late reply of a call given up (below): nobody waits for it.
         if (reply.seq === seq) return reply;
-        this.#settleAbandoned(reply);
         continue;
       }
       if (Atomics.load(this.#control!, ControlSlot.INTERRUPT) !== 0) {
         // The request ran past --timeout: give up waiting (Python raises
-        // KeyboardInterrupt next); a lock granted later is released on arrival.
-        this.#abandoned.set(seq, call.op);
+        // KeyboardInterrupt next). A lock must then not be granted to nobody: the main
+        // thread releases it if it comes.
+        if (call.op === 'lock') port.postMessage({ seq: ++this.#seq, op: 'abandon', key: call.key, abandons: seq, noReply: true } satisfies SharedStoreRequest);
         return { seq, ok: false, kind: 'timeout', message: 'interrupted: the request ran past --timeout' };
       }
       Atomics.wait(signal, 0, seen, WAIT_SLICE_MS);
@@ -125,16 +124,6 @@ export class SharedStoreClient {
   #linked(): MessagePort {
     if (!this.#port) throw new Error('the shared store is not linked in this thread');
     return this.#port;
-  }
-
-  /** The late reply of an abandoned call: a lock it brought is given back at once. */
-  #settleAbandoned(reply: SharedStoreReply): void {
-    const op = this.#abandoned.get(reply.seq);
-    this.#abandoned.delete(reply.seq);
-    if (op === 'lock' && reply.ok && typeof reply.result === 'string') {
-      // The lock's name is not in the reply: the token alone identifies it.
-      this.#port!.postMessage({ seq: ++this.#seq, op: 'unlock', key: '', token: reply.result, noReply: true } satisfies SharedStoreRequest);
-    }
   }
 }
 

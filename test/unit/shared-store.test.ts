@@ -1,9 +1,12 @@
 // The in-process shared store and the stored form of values, as pure units: expiry and
 // lock timeouts run on fake timers (no real waiting, no timing assertions).
+import { MessageChannel } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { SharedStoreReply, SharedStoreRequest } from '../../runtime/protocol.ts';
 import { decodeSharedValue, encodeSharedValue } from '../../runtime/shared-value.ts';
 import { MemoryStore } from '../../server/shared-store/memory-store.ts';
 import { SharedStoreError } from '../../server/shared-store/store.ts';
+import { WorkerLink } from '../../server/shared-store/worker-link.ts';
 
 const LIMITS = { maxValueBytes: 100, maxStoreBytes: 200 };
 
@@ -119,5 +122,51 @@ describe('MemoryStore', () => {
     await Promise.resolve();
     expect(settled).toBe(false);
     void mine;
+  });
+});
+
+describe('WorkerLink', () => {
+  /** A worker's end of the link, driven by hand: requests posted, replies read. */
+  const linked = (store: MemoryStore, owner: number) => {
+    const { port1, port2 } = new MessageChannel();
+    const link = new WorkerLink(store, { port: port2, signal: new SharedArrayBuffer(4) }, owner, (error) => { throw error; });
+    const replies = new Map<number, SharedStoreReply>();
+    const waiting = new Map<number, (reply: SharedStoreReply) => void>();
+    port1.on('message', (reply: SharedStoreReply) => {
+      replies.set(reply.seq, reply);
+      waiting.get(reply.seq)?.(reply);
+    });
+    return {
+      post: (request: SharedStoreRequest) => port1.postMessage(request),
+      reply: (seq: number) => replies.get(seq) ?? new Promise<SharedStoreReply>((resolve) => waiting.set(seq, resolve)),
+      close: () => { link.close(); port1.close(); },
+    };
+  };
+
+  it('releases a lock granted to a request its worker gave up (--timeout), before or after the grant', async () => {
+    const store = new MemoryStore(LIMITS);
+    const holder = linked(store, 1);
+    const quitter = linked(store, 2);
+    const other = linked(store, 3);
+    try {
+      holder.post({ seq: 1, op: 'lock', key: 'l', timeout: 5, ttl: 60 });
+      const held = await holder.reply(1);
+      // Given up while waiting: the grant that follows the holder's release goes nowhere.
+      quitter.post({ seq: 1, op: 'lock', key: 'l', timeout: 30, ttl: 60 });
+      quitter.post({ seq: 2, op: 'abandon', key: 'l', abandons: 1, noReply: true });
+      holder.post({ seq: 2, op: 'unlock', key: 'l', token: (held as { result: string }).result });
+      await holder.reply(2);
+      other.post({ seq: 1, op: 'lock', key: 'l', timeout: 5, ttl: 60 });
+      expect(await other.reply(1)).toMatchObject({ ok: true });
+      // Given up after the grant was posted: released when the abandon arrives.
+      quitter.post({ seq: 3, op: 'lock', key: 'm', timeout: 5, ttl: 60 });
+      await quitter.reply(3);
+      quitter.post({ seq: 4, op: 'abandon', key: 'm', abandons: 3, noReply: true });
+      other.post({ seq: 2, op: 'lock', key: 'm', timeout: 5, ttl: 60 });
+      expect(await other.reply(2)).toMatchObject({ ok: true });
+    } finally {
+      for (const end of [holder, quitter, other]) end.close();
+      await store.close();
+    }
   });
 });
