@@ -50,7 +50,7 @@ describe.skipIf(missing.length > 0)('the Redis shared store', () => {
     await redis?.stop();
   });
 
-  describe.each(APPS)('%s app, 2 interpreters', (_kind, file) => {
+  describe.each(APPS)('%s app, 2 interpreters', (kind, file) => {
     it(`${REQUESTS} concurrent incr answer 1..${REQUESTS} once each, locked read-modify-writes lose nothing, a reload keeps the count`, async () => {
       redisCli(redis.port, 'flushall');
       t = await startTestServer([`/=${file}`, '--workers', '2', '--max-queue', '1000', '--shared-store', storeUrl]);
@@ -65,8 +65,22 @@ describe.skipIf(missing.length > 0)('the Redis shared store', () => {
       // Namespaced per app: the keys live under the app's prefix.
       expect(redisCli(redis.port, 'get', 'interpool:/:k:hits').trim()).toBe(String(REQUESTS));
       expect(await getJson(`${url}/bad/size`)).toMatch(/over --shared-store-max-value \(1048576 bytes\)$/);
-      expect(await getJson(`${url}/copy`)).toMatchObject({ first: [1, 2, 3], second: [1, 2], raw: [0, 255] });
+      const copy = await getJson(`${url}/copy`);
+      expect(copy).toMatchObject({ first: [1, 2, 3], second: [1, 2], raw: [0, 255] });
+      if (kind === 'python') expect(copy).toMatchObject({ cas: [false, true, true], fresh: 2, deleted: [true, false], keys: ['doc'] });
+      // The dashboard's figures: counted from Redis in the background.
+      const group = t.server.groups[0]!;
+      const figures = await waitFor(() => { const stats = group.stats().sharedStore!; return stats.keys >= 3 && stats; }, 10_000, 'the figures');
+      expect(figures).toMatchObject({ kind: 'redis', available: true });
+      expect(figures.bytes).toBeGreaterThan(0);
       expect(t.logs.filter((line) => (line.level as number) >= 40)).toEqual([]);
+    });
+
+    it('a lock held by an interpreter that ends is released at once', async () => {
+      redisCli(redis.port, 'flushall');
+      t = await startTestServer([`/=${file}`, '--workers', '1', '--shared-store', storeUrl]);
+      expect((await fetch(`${t.url}/doom`)).status).toBeGreaterThanOrEqual(500);
+      expect(await getJson(`${t.url}/after-doom`)).toBe('acquired');
     });
   });
 
