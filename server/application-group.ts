@@ -9,6 +9,7 @@
  * retries instead of waiting for them.
  */
 import type { Logger } from 'pino';
+import { listNativeBuilds } from '../native/builds.ts';
 import type { BootReport, ErrorData, TaskResult, WireRequest, WorkerHello } from '../runtime/protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
 import { hintForBootFailure } from './boot-hints.ts';
@@ -475,7 +476,8 @@ export class ApplicationGroup {
   /** The way out of a boot failure with a known cause, e.g. a module this Python removed. */
   #fixFor(message: string): string | null {
     if (this.config.kind !== 'python') return null;
-    return hintForBootFailure(message, { python: String(this.config.settings.python ?? '') }) ?? null;
+    const python = String(this.config.settings.python ?? '');
+    return hintForBootFailure(message, { python, ...(python === 'native' ? { nativeBuilds: listNativeBuilds() } : {}) }) ?? null;
   }
 
   #onBooted(pool: WorkerPool, report: BootReport): void {

@@ -26,6 +26,8 @@ const REMOVED_ATTRIBUTES: Readonly<Record<string, string>> = {
 export interface BootContext {
   /** "3.14" or "3.12" (Pyodide), "native" (an embedded CPython), or a JS kind. */
   python: string | undefined;
+  /** --python native: the python3.X executables the native engine is built for, by version. */
+  nativeBuilds?: readonly { version: string; executable: string }[];
 }
 
 /** A one-line hint for a boot failure message, or undefined when the cause is not a known one. */
@@ -54,11 +56,24 @@ export function hintForBootFailure(message: string, context: BootContext): strin
 
 function removedHint(what: string, removedIn: string, context: BootContext): string {
   const older = olderPyodide(removedIn);
+  if (context.python === 'native') {
+    // The native engine's way out is another CPython: name the ones it is built for.
+    const builds = (context.nativeBuilds ?? []).filter((build) => minorOf(build.version) < minorOf(removedIn));
+    const choices = builds.length > 0
+      ? builds.map((build) => `with --cpython ${build.executable}`)
+      : [`on a CPython older than ${removedIn} (\`INTERPOOL_CPYTHON=/usr/bin/python3.X npm run build:native\`, then --cpython /usr/bin/python3.X)`];
+    if (older) choices.push(`with --python ${older} (Pyodide)`);
+    return `${what} was removed in Python ${removedIn}: run this app ${choices.join(', or ')}`;
+  }
   const choices = [
     ...(older && context.python !== older ? [`with --python ${older}`] : []),
     `with --python native on a CPython older than ${removedIn}`,
   ];
   return `${what} was removed in Python ${removedIn}: run this app ${choices.join(', or ')}`;
+}
+
+function minorOf(version: string): number {
+  return Number(version.split('.')[1]);
 }
 
 /** The newest Pyodide engine whose Python still has what `removedIn` removed. */

@@ -10,6 +10,7 @@
 import { Writable } from 'node:stream';
 import { relative } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { listNativeBuilds } from '../native/builds.ts';
 import type { BootReport } from '../runtime/protocol.ts';
 import { hintForBootFailure } from './boot-hints.ts';
 import { resolveConfig, type ConfigSources, type ServerConfig } from './config.ts';
@@ -53,7 +54,7 @@ export async function checkApp(sources: ConfigSources, print: (line: string) => 
     if (report.error) {
       say(`error       ${report.error.message}`);
       if (report.error.detail) for (const line of report.error.detail.trimEnd().split('\n')) say(`            ${line}`);
-      const hint = hintForBootFailure(report.error.message, { python });
+      const hint = hintForBootFailure(report.error.message, { python, ...(python === 'native' ? { nativeBuilds: listNativeBuilds() } : {}) });
       if (hint) say(`fix         ${hint}`);
       say('FAILED: the app does not boot');
       return { ok: false, lines };

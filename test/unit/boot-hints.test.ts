@@ -19,6 +19,21 @@ describe('hintForBootFailure', () => {
     expect(hintForBootFailure(message, { python })).toBe(hint);
   });
 
+  // --python native: the way out is another CPython, named when the engine is built for one.
+  const BUILT = [{ version: '3.13', executable: '/opt/py/bin/python3.13' }, { version: '3.11', executable: '/usr/bin/python3.11' }];
+  it.each([
+    ["ModuleNotFoundError: No module named 'cgi'", BUILT,
+      '`cgi` was removed in Python 3.13: run this app with --cpython /usr/bin/python3.11, or with --python 3.12 (Pyodide)'],
+    ["ModuleNotFoundError: No module named 'cgi'", BUILT.slice(0, 1),
+      '`cgi` was removed in Python 3.13: run this app on a CPython older than 3.13 (`INTERPOOL_CPYTHON=/usr/bin/python3.X npm run build:native`, then --cpython /usr/bin/python3.X), or with --python 3.12 (Pyodide)'],
+    ["ModuleNotFoundError: No module named 'distutils'", BUILT,
+      '`distutils` was removed in Python 3.12: run this app with --cpython /usr/bin/python3.11'],
+    ["AttributeError: module 'ast' has no attribute 'Str'", BUILT,
+      '`ast.Str` was removed in Python 3.14: run this app with --cpython /opt/py/bin/python3.13, or with --cpython /usr/bin/python3.11, or with --python 3.12 (Pyodide)'],
+  ])('%s (--python native, built for %j)', (message, nativeBuilds, hint) => {
+    expect(hintForBootFailure(message, { python: 'native', nativeBuilds })).toBe(hint);
+  });
+
   it.each([
     "KeyError: 'missing-setting'",
     "AttributeError: module 'os' has no attribute 'frobnicate'",
