@@ -19,6 +19,7 @@ import {
   locateRuntimeSnapshot, locateSnapshot, planSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot, type SnapshotFiles,
 } from './python-snapshot.ts';
 import { enableNetwork, type SockFS } from './python-network.ts';
+import { enableKeyDerivation } from './python-hashlib.ts';
 
 /** `--python` → the npm package holding that Pyodide (3.12 is installed through an alias). */
 const RUNTIME_PACKAGES: Record<string, string> = { '3.14': 'pyodide', '3.12': 'pyodide-312' };
@@ -104,6 +105,7 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
     try {
       pyodide = await timer.stage('restore snapshot', () => loadPyodide({ ...baseOptions(), _loadSnapshot: plan.bytes }));
       await enableNetwork(pyodide, control);
+      enableKeyDerivation(pyodide);
       await timer.stage('mount paths', () => mountPaths(pyodide!, appDir, settings.pythonPath));
       callPython(pyodide, 'after_restore', appDir);
     } catch (error) {
@@ -192,6 +194,7 @@ async function bootApp(
     pyodide = await loadRuntime(timer, runtime, snapshot !== undefined);
     // Before the app's import, so that a connect at import fails with a clear error.
     await enableNetwork(pyodide, control);
+    enableKeyDerivation(pyodide);
     await timer.stage('mount paths', () => mountPaths(pyodide, appDir, settings.pythonPath));
     await timer.stage('import app', () => importApp(pyodide, spec, appDir, settings.pythonPath));
   } catch (error) {
