@@ -154,7 +154,7 @@ function readSettings(spec: WorkerSpec): PythonSettings {
 }
 
 function baseOptions(): PyodideOptions {
-  return { env: { ...appEnvironment(), PYTHONDONTWRITEBYTECODE: '1' }, stdout: writeLine(process.stdout), stderr: writeLine(process.stderr) };
+  return { env: { ...appEnvironment(), PYTHONDONTWRITEBYTECODE: '1', PYTHONTZPATH: ZONEINFO_DIR }, stdout: writeLine(process.stdout), stderr: writeLine(process.stderr) };
 }
 
 /**
@@ -257,23 +257,35 @@ function writeAdapter(pyodide: Pyodide): void {
 }
 
 /**
- * Make the app's directory and each --python-path directory visible at their host
- * paths — the Python path read-only, the app's directory writable as under gunicorn —
- * and install the adapter. The file system is JavaScript state, not part of a memory
- * snapshot, so a restored interpreter mounts again.
+ * The host's time zone database, for zoneinfo (whose search path, TZPATH, names it
+ * first) and for Debian's pytz, which reads it there: Pyodide ships no tz data, so
+ * zoneinfo found no zone and Django on 3.12 failed to boot. Mounted read-only when the
+ * host has it.
+ */
+const ZONEINFO_DIR = '/usr/share/zoneinfo';
+
+/**
+ * Make the app's directory, each --python-path directory and the host's time zone
+ * database visible at their host paths — the Python path and the time zones read-only,
+ * the app's directory writable as under gunicorn — and install the adapter. The file
+ * system is JavaScript state, not part of a memory snapshot, so a restored interpreter
+ * mounts again.
  */
 function mountPaths(pyodide: Pyodide, appDir: string, pythonPath: readonly string[]): void {
   const { FS } = pyodide;
   const mounted: string[] = [];
   const readOnly = new Set<unknown>();
+  const readOnlyDirs = new Set(pythonPath);
+  const zoneinfo = statSync(ZONEINFO_DIR, { throwIfNoEntry: false })?.isDirectory() ? [ZONEINFO_DIR] : [];
+  for (const dir of zoneinfo) readOnlyDirs.add(dir);
   const inside = (dir: string, outer: string) => dir === outer || dir.startsWith(outer.endsWith('/') ? outer : `${outer}/`);
   // Outermost first: a directory inside one already mounted is visible through it.
-  for (const dir of [...new Set([appDir, ...pythonPath])].sort((a, b) => a.length - b.length)) {
+  for (const dir of [...new Set([appDir, ...pythonPath, ...zoneinfo])].sort((a, b) => a.length - b.length)) {
     if (mounted.some((outer) => inside(dir, outer))) continue;
     if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new BootError('APP_BOOT_FAILED', `python path ${dir} is not a directory`);
     FS.mkdirTree(dir);
     const { mount } = FS.mount(FS.filesystems.NODEFS, { root: dir }, dir);
-    if (pythonPath.includes(dir)) readOnly.add(mount);
+    if (readOnlyDirs.has(dir)) readOnly.add(mount);
     mounted.push(dir);
   }
   guardReadOnly(pyodide, readOnly);

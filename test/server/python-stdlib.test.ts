@@ -1,6 +1,6 @@
 // The standard library under Pyodide where it needs the host: hashlib's key derivation
 // (pbkdf2_hmac, scrypt) byte-identical to the host's CPython, with Debian's Werkzeug and
-// Django hashing passwords on it.
+// Django hashing passwords on it; the host's time zones for zoneinfo and pytz, read-only.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support.ts';
@@ -90,6 +90,14 @@ const SCRYPT = [
 
 /** Werkzeug's hashes (random salts) checked across the two interpreters, both ways. */
 const WERKZEUG = "__import__('werkzeug.security').security";
+const DJANGO_HASHER = "__import__('django.contrib.auth.hashers').contrib.auth.hashers.PBKDF2PasswordHasher()";
+
+const ZONES = [
+  "str(__import__('zoneinfo').ZoneInfo('Europe/Paris').utcoffset(__import__('datetime').datetime(2024, 7, 1)))",
+  "str(__import__('zoneinfo').ZoneInfo('Europe/Paris').utcoffset(__import__('datetime').datetime(2024, 1, 1)))",
+  "str(__import__('zoneinfo').ZoneInfo('America/New_York').utcoffset(__import__('datetime').datetime(2024, 7, 1)))",
+  "str(__import__('pytz').timezone('Asia/Kolkata').utcoffset(__import__('datetime').datetime(2024, 7, 1)))",
+];
 
 for (const [python, mount] of [['3.14', '/eval314'], ['3.12', '/eval312']] as const) {
   describe(`hashlib key derivation under Pyodide ${python}`, () => {
@@ -113,4 +121,28 @@ for (const [python, mount] of [['3.14', '/eval314'], ['3.12', '/eval312']] as co
       expect(evaluateOnHost([`${WERKZEUG}.check_password_hash(${JSON.stringify(fromServer)}, 's3cret')`])).toEqual([['value', true]]);
     });
   });
+
+  describe(`time zones under Pyodide ${python}`, () => {
+    it('zoneinfo and pytz read the host\'s time zone database: the right UTC offsets for fixed dates', async () => {
+      expect(await evaluateOnServer(mount, ZONES)).toEqual([['value', '2:00:00'], ['value', '1:00:00'], ['value', '-1 day, 20:00:00'], ['value', '5:30:00']]);
+      expect(await evaluateOnServer(mount, ["__import__('zoneinfo').TZPATH[0]"])).toEqual([['value', '/usr/share/zoneinfo']]);
+    });
+
+    it('the time zone database is read-only', async () => {
+      const [[kind, type, message]] = await evaluateOnServer(mount, ["open('/usr/share/zoneinfo/interpool-probe', 'w')"]) as [['error', string, string]];
+      expect([kind, type]).toEqual(['error', 'OSError']);
+      expect(message).toMatch(/Read-only file system/);
+      const [[, , overwrite]] = await evaluateOnServer(mount, ["open('/usr/share/zoneinfo/UTC', 'ab')"]) as [['error', string, string]];
+      expect(overwrite).toMatch(/Read-only file system/);
+    });
+  });
 }
+
+describe('Django password hashing under Pyodide 3.12 (Debian\'s Django 3.2 imports cgi, removed in 3.13)', () => {
+  it('Django\'s PBKDF2 hasher gives the host CPython\'s hash (its import needs pytz, hence the time zones)', async () => {
+    const expressions = [`${DJANGO_HASHER}.encode('s3cret', 'fixedsalt', 1000)`];
+    const expected = evaluateOnHost(expressions);
+    expect(expected[0]![0]).toBe('value');
+    expect(await evaluateOnServer('/eval312', expressions)).toEqual(expected);
+  });
+});
