@@ -3,7 +3,7 @@
     apt-get install python3-flask
     npx interpool serve /flask=apps/flask_app.py:app --python 3.12 --python-path /usr/lib/python3/dist-packages
 """
-from flask import Flask, jsonify, redirect, request, url_for
+from flask import Flask, jsonify, redirect, render_template_string, request, url_for
 
 app = Flask(__name__)
 
@@ -28,3 +28,8 @@ def form():
 @app.get("/old")
 def old():
     return redirect(url_for("index"))
+
+
+@app.get("/page")
+def page():
+    return render_template_string("<!doctype html>\n<h1>Hello, {{ name }}!</h1>\n", name=request.args.get("name", "world"))
