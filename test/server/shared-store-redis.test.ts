@@ -51,37 +51,54 @@ describe.skipIf(missing.length > 0)('the Redis shared store', () => {
   });
 
   describe.each(APPS)('%s app, 2 interpreters', (kind, file) => {
-    it(`${REQUESTS} concurrent incr answer 1..${REQUESTS} once each, locked read-modify-writes lose nothing, a reload keeps the count`, async () => {
+    // One server for the app: each test reads what it needs from it.
+    let app: TestServer;
+    beforeAll(async () => {
       redisCli(redis.port, 'flushall');
-      t = await startTestServer([`/=${file}`, '--workers', '2', '--max-queue', '1000', '--shared-store', storeUrl]);
-      const url = t.url;
+      app = await startTestServer([`/=${file}`, '--workers', '2', '--max-queue', '1000', '--shared-store', storeUrl]);
+    }, 120_000);
+    afterAll(() => app?.close());
+
+    it(`${REQUESTS} concurrent incr answer 1..${REQUESTS} once each`, async () => {
+      const url = app.url;
       const answers = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/incr`))) as number[];
       expect(answers.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
-      const locked = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/locked`))) as number[];
-      expect(locked.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
-      expect((await t.server.reload())[0]!.ok).toBe(true);
-      expect(await getJson(`${url}/get`)).toBe(REQUESTS);
-      expect(await getJson(`${url}/get-locked`)).toBe(REQUESTS);
       // Namespaced per app: the keys live under the app's prefix.
       expect(redisCli(redis.port, 'get', 'interpool:/:k:hits').trim()).toBe(String(REQUESTS));
+    });
+
+    it(`${REQUESTS} read-modify-writes under the lock lose nothing`, async () => {
+      const url = app.url;
+      const locked = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/locked`))) as number[];
+      expect(locked.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
+    });
+
+    it('a reload keeps the counts', async () => {
+      const before = [await getJson(`${app.url}/get`), await getJson(`${app.url}/get-locked`)];
+      expect((await app.server.reload())[0]!.ok).toBe(true);
+      expect([await getJson(`${app.url}/get`), await getJson(`${app.url}/get-locked`)]).toEqual(before);
+    });
+
+    it('copies, compare_and_set, keys, the size limit and the dashboard\'s figures; the log stays clean', async () => {
+      const url = app.url;
       expect(await getJson(`${url}/bad/size`)).toMatch(/over --shared-store-max-value \(1048576 bytes\)$/);
       const copy = await getJson(`${url}/copy`);
       expect(copy).toMatchObject({ first: [1, 2, 3], second: [1, 2], raw: [0, 255] });
       if (kind === 'python') expect(copy).toMatchObject({ cas: [false, true, true], fresh: 2, deleted: [true, false], keys: ['doc'] });
       // The dashboard's figures: counted from Redis in the background.
-      const group = t.server.groups[0]!;
+      const group = app.server.groups[0]!;
       const figures = await waitFor(() => { const stats = group.stats().sharedStore!; return stats.keys >= 3 && stats; }, 10_000, 'the figures');
       expect(figures).toMatchObject({ kind: 'redis', available: true });
       expect(figures.bytes).toBeGreaterThan(0);
-      expect(t.logs.filter((line) => (line.level as number) >= 40)).toEqual([]);
+      expect(app.logs.filter((line) => (line.level as number) >= 40)).toEqual([]);
     });
 
     it('a lock held by an interpreter that ends is released at once', async () => {
-      redisCli(redis.port, 'flushall');
+      redisCli(redis.port, 'del', 'interpool:/:l:doomed');
       t = await startTestServer([`/=${file}`, '--workers', '1', '--shared-store', storeUrl]);
       expect((await fetch(`${t.url}/doom`)).status).toBeGreaterThanOrEqual(500);
       expect(await getJson(`${t.url}/after-doom`)).toBe('acquired');
-    });
+    }, 120_000);
   });
 
   it.each(APPS)('--processes 2 share one count (%s app)', async (_kind, file) => {
@@ -91,11 +108,11 @@ describe.skipIf(missing.length > 0)('the Redis shared store', () => {
     // Both processes serve (the primary hands new connections round robin).
     const port = Number(new URL(url).port);
     const pidOnNewConnection = async () => (await rawRequest(port, getRequest('/pid/pid'))).body.toString();
-    await waitFor(async () => new Set(await Promise.all(Array.from({ length: 4 }, pidOnNewConnection))).size === 2, 20_000, 'both processes to serve');
+    await waitFor(async () => new Set(await Promise.all(Array.from({ length: 4 }, pidOnNewConnection))).size === 2, 90_000, 'both processes to serve');
     const answers = await Promise.all(Array.from({ length: REQUESTS }, () => getJson(`${url}/incr`))) as number[];
     expect(answers.sort((a, b) => a - b)).toEqual(oneTo(REQUESTS));
     expect(await getJson(`${url}/get`)).toBe(REQUESTS);
-  });
+  }, 120_000);
 
   it.each(APPS)('Redis stopped: the %s app gets SharedStoreUnavailable at once and the server serves; started again: it works again', async (_kind, file) => {
     redisCli(redis.port, 'flushall');
@@ -111,5 +128,5 @@ describe.skipIf(missing.length > 0)('the Redis shared store', () => {
     await waitFor(async () => typeof await getJson(`${url}/try-incr`) === 'number', 20_000, 'the store to be back');
     expect(t.logs.some((line) => /shared store: Redis at 127\.0\.0\.1:\d+ is unavailable/.test(String(line.msg)))).toBe(true);
     expect(t.logs.some((line) => /shared store: Redis at 127\.0\.0\.1:\d+ is back/.test(String(line.msg)))).toBe(true);
-  });
+  }, 120_000);
 });
