@@ -1,13 +1,11 @@
 // A hit counter in the app's shared store (docs/shared-store.md): every interpreter of
 // the app counts into the same key, kept by the server, so the count is exact.
 //   npx interpool serve apps/shared_counter.ts --workers 4
-interface Shared {
-  incr(key: string): Promise<number>;
-  delete(key: string): Promise<boolean>;
-}
+// DELETE / sets it back to 0.
+import type { Environ, StartResponse } from '../runtime/wsgi.ts';
 
-export async function application(environ: Record<string, unknown>, startResponse: (status: string, headers: [string, string][]) => unknown) {
-  const shared = environ['interpool.shared'] as Shared;
+export async function application(environ: Environ, startResponse: StartResponse) {
+  const shared = environ['interpool.shared'];
   let hits = 0;
   if (environ.REQUEST_METHOD === 'DELETE') await shared.delete('hits');
   else hits = await shared.incr('hits');

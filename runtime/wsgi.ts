@@ -11,7 +11,7 @@
 import type { ErrorData, RequestEnvelope, TaskResult } from './protocol.ts';
 import { CANCELLED, type ResponseWriter } from './response-writer.ts';
 import { checkExcInfo, checkHeaders, checkStatus } from './start-response-checks.ts';
-import { sharedStore } from './shared-store-api.ts';
+import { sharedStore, type SharedStore } from './shared-store-api.ts';
 import { ErrorStream, InputStream } from './wsgi-streams.ts';
 
 export type Chunk = Uint8Array | string;
@@ -20,6 +20,8 @@ export type StartResponse = (status: string, headers: [string, string][], excInf
 export type Environ = Record<string, unknown> & {
   'wsgi.input': InputStream;
   'wsgi.errors': ErrorStream;
+  /** The app's shared store (docs/shared-store.md). */
+  'interpool.shared': SharedStore;
 };
 export type AppResult = Iterable<Chunk> | AsyncIterable<Chunk>;
 export type Application = (environ: Environ, startResponse: StartResponse) => AppResult | Promise<AppResult>;

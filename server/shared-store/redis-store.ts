@@ -111,7 +111,9 @@ export class RedisStore implements SharedStore {
   readonly #meter = new OpsMeter();
   /** Tokens of the locks each worker holds, released when it exits. */
   readonly #held = new Map<LockOwner, Set<string>>();
-  /** Workers that exited: their pending lock waits give up. */
+  /** Lock waits under way, by worker: a worker that exits meanwhile is marked gone. */
+  readonly #waiting = new Map<LockOwner, number>();
+  /** Workers that exited while they waited for a lock: those waits give up. */
   readonly #gone = new Set<LockOwner>();
   #figures = { keys: 0, bytes: 0, at: 0 };
   #counting = false;
@@ -169,6 +171,21 @@ export class RedisStore implements SharedStore {
 
   async lock(name: string, owner: LockOwner, timeoutSeconds: number, expireSeconds: number): Promise<string> {
     this.#meter.count();
+    this.#waiting.set(owner, (this.#waiting.get(owner) ?? 0) + 1);
+    try {
+      return await this.#acquire(name, owner, timeoutSeconds, expireSeconds);
+    } finally {
+      const left = this.#waiting.get(owner)! - 1;
+      if (left > 0) {
+        this.#waiting.set(owner, left);
+      } else {
+        this.#waiting.delete(owner);
+        this.#gone.delete(owner);
+      }
+    }
+  }
+
+  async #acquire(name: string, owner: LockOwner, timeoutSeconds: number, expireSeconds: number): Promise<string> {
     const token = `${randomBytes(8).toString('hex')}:${name}`;
     const deadline = Date.now() + timeoutSeconds * 1000;
     const ms = Math.max(1, Math.round(expireSeconds * 1000));
@@ -198,7 +215,7 @@ export class RedisStore implements SharedStore {
   }
 
   releaseOwner(owner: LockOwner): void {
-    this.#gone.add(owner);
+    if (this.#waiting.has(owner)) this.#gone.add(owner);
     const tokens = this.#held.get(owner);
     this.#held.delete(owner);
     // If Redis is out of reach, the lock's expiry frees it.
