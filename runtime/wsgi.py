@@ -386,6 +386,43 @@ _sleep.__doc__ = time.sleep.__doc__
 time.sleep = _sleep
 
 
+# --- no running event loop in a request (PYODIDE) ---------------------------------
+
+# PYODIDE: Pyodide's event loop (WebLoop) registers itself as the running loop of every
+# call and says it is always running, so inside a request asyncio reported a running
+# loop, as in an async view, and Django's ORM refused every query with
+# SynchronousOnlyOperation. A WSGI request is synchronous, as under gunicorn: while the
+# app runs it is unregistered (get_running_loop() raises RuntimeError), and a WebLoop
+# says it is running only where it is the running loop (Django 3.2 asks
+# get_event_loop().is_running()). The sockets (python-network.ts) and time.sleep do not
+# need it: they wait through JSPI, not through the loop.
+if PYODIDE:
+    import asyncio
+    from pyodide.webloop import WebLoop
+
+    def _webloop_is_running(self):
+        """Whether this loop is the running loop of the current call (inside a WSGI
+        request it is not: the request is synchronous)."""
+        return asyncio._get_running_loop() is self
+
+    WebLoop.is_running = _webloop_is_running
+
+
+def _leave_event_loop():
+    """Unregister the running loop for a synchronous request; returns it for
+    _restore_event_loop."""
+    if not PYODIDE:
+        return None
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    return loop
+
+
+def _restore_event_loop(loop):
+    if loop is not None:
+        asyncio._set_running_loop(loop)
+
+
 # --- sys.setrecursionlimit (PYODIDE) ----------------------------------------------
 
 # PYODIDE: each Python call also takes about 160 bytes of V8's stack for this request
@@ -793,6 +830,7 @@ def handle(cgi, url_scheme, body, host):
     environ = build_environ(cgi, url_scheme, body, host)
     response = _Response(host)
     result = None
+    loop = _leave_event_loop()
     try:
         result = APPLICATION(environ, response.start_response)
         if type(result) is list:
@@ -807,6 +845,7 @@ def handle(cgi, url_scheme, body, host):
     finally:
         _close(result, environ, host)
         _current_host = None
+        _restore_event_loop(loop)
 
 
 def _stream(result, response, host):
