@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 /** The suites that run on the native engine (see test/server/python-engines.ts). */
 const NATIVE_SUITES = [
   'test/runtime/native-subinterpreters.test.ts', 'test/server/native-engine.test.ts', 'test/server/python-contract.test.ts', 'test/server/python-timeout.test.ts',
-  'test/server/start-response-checks.test.ts',
+  'test/server/start-response-checks.test.ts', 'test/server/native-stuck.test.ts',
   'test/server/python-frameworks.test.ts',
 ];
 

@@ -14,7 +14,7 @@ import type { BootReport, ErrorData, TaskResult, WireRequest, WorkerHello } from
 import { AdmissionQueue } from './admission-queue.ts';
 import { hintForBootFailure } from './boot-hints.ts';
 import type { AppConfig } from './config.ts';
-import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited } from './diagnostics.ts';
+import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited, type ThreadsStuck } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
 import type { SharedStore, SharedStoreStats } from './shared-store/store.ts';
 import { WorkerLink } from './shared-store/worker-link.ts';
@@ -40,6 +40,8 @@ export interface GroupStats {
   inFlight: number;
   available: boolean;
   exits: Record<ExitReason, number>;
+  /** Threads stuck in C code (any generation): out of the pool, alive until the process ends. */
+  stuck: number;
   interpreters: WorkerView[];
   /** The latest boot failure of the current generation, until an interpreter boots again. */
   bootFailure: BootFailure | null;
@@ -225,6 +227,8 @@ export class ApplicationGroup {
   /** The app's shared store: the group's, so that it outlives every generation of workers. */
   readonly #sharedStore: SharedStore | undefined;
   readonly #storeLinks = new Map<number, WorkerLink>();
+  /** Generations (the current one, or closed ones) holding threads stuck in C code. */
+  readonly #stuckPools = new Set<WorkerPool>();
 
   constructor(config: AppConfig, log: Logger, sharedStore?: SharedStore) {
     this.config = config;
@@ -235,6 +239,11 @@ export class ApplicationGroup {
       onBooted: (pool, report) => this.#onBooted(pool, report),
       onExit: (pool, exit) => this.#onExit(pool, exit),
       onStarted: (_pool, hello) => this.#linkSharedStore(hello),
+      onStuckChange: (pool) => {
+        if (pool.stuckThreads > 0) this.#stuckPools.add(pool);
+        else this.#stuckPools.delete(pool);
+        channels.threadsStuck.publish({ app: this.config.name, stuck: this.stuckThreads } satisfies ThreadsStuck);
+      },
     };
     this.#pool = new WorkerPool(config, this.#generation, this.#log, this.#hooks);
   }
@@ -245,6 +254,13 @@ export class ApplicationGroup {
 
   get queueSize(): number {
     return this.#queue.size;
+  }
+
+  /** This app's threads stuck in C code, every generation. */
+  get stuckThreads(): number {
+    let stuck = 0;
+    for (const pool of this.#stuckPools) stuck += pool.stuckThreads;
+    return stuck;
   }
 
   /**
@@ -395,16 +411,19 @@ export class ApplicationGroup {
 
   stats(): GroupStats {
     const interpreters = this.#pool.workers();
+    const now = interpreters.length;
+    for (const pool of this.#stuckPools) interpreters.push(...pool.stuckWorkers());
     return {
       name: this.config.name,
       kind: this.config.kind,
       file: this.config.file,
       generation: this.#generation,
-      workers: { min: this.config.minWorkers, max: this.config.workers, now: interpreters.length },
+      workers: { min: this.config.minWorkers, max: this.config.workers, now },
       queue: this.#queue.size + this.#pool.offered,
       inFlight: this.#pool.inFlight,
       available: !this.#failing,
       exits: { ...this.#exits },
+      stuck: this.stuckThreads,
       interpreters,
       bootFailure: this.#bootFailure,
       reloadFailure: this.#reloadFailure,
@@ -533,8 +552,10 @@ export class ApplicationGroup {
     this.#sharedStore?.releaseOwner(exit.workerId);
     this.#exits[exit.reason]++;
     channels.interpreterExited.publish({ app: this.config.name, ...exit } satisfies InterpreterExited);
-    const level = exit.reason === 'crashed' ? 'error' : 'info';
-    this.#log[level]({ worker: exit.workerId, generation: exit.generation, reason: exit.reason, served: exit.served, uptimeMs: exit.uptimeMs }, `interpreter exited: ${exit.reason}`);
+    const level = exit.reason === 'crashed' || exit.reason === 'stuck' ? 'error' : 'info';
+    // A stuck thread has not exited (it cannot): it left the pool.
+    const what = exit.reason === 'stuck' ? 'interpreter left the pool: stuck' : `interpreter exited: ${exit.reason}`;
+    this.#log[level]({ worker: exit.workerId, generation: exit.generation, reason: exit.reason, served: exit.served, uptimeMs: exit.uptimeMs }, what);
     if (pool === this.#pool) this.pump();
   }
 }

@@ -3,6 +3,8 @@
  * the listening socket, each with its own pools of interpreters — mod_wsgi's
  * `processes=P threads=N`. The primary serves nothing itself: it replaces a process that
  * dies, and passes SIGHUP (reload) and SIGTERM/SIGINT (graceful stop) on to all of them.
+ * A process that holds more worker threads stuck in C code than --max-stuck-threads asks
+ * to be replaced: a new process starts, and once it listens the old one stops gracefully.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
@@ -17,8 +19,10 @@ export function runPrimary(config: ServerConfig, logger: Logger): Promise<never>
   let stopping = false;
   let rapidExits = 0;
   let listening = 0;
+  /** Processes asking to be replaced (stuck threads): they stop once their replacement listens. */
+  const replaced = new Set<Worker>();
 
-  const fork = () => {
+  const fork = (): Worker => {
     const worker = cluster.fork();
     started.set(worker, Date.now());
     worker.once('listening', (address) => {
@@ -26,11 +30,24 @@ export function runPrimary(config: ServerConfig, logger: Logger): Promise<never>
         logger.info({ processes: config.processes, port: address.port }, `interpool listening on http://${config.bind.host}:${address.port} with ${config.processes} processes`);
       }
     });
+    return worker;
   };
+
+  cluster.on('message', (worker, message: { type?: string; stuck?: number } | undefined) => {
+    if (message?.type !== 'interpool:replace-me' || replaced.has(worker) || stopping) return;
+    replaced.add(worker);
+    logger.warn({ pid: worker.process.pid, stuck: message.stuck, maxStuckThreads: config.maxStuckThreads },
+      `replacing server process ${worker.process.pid}: ${message.stuck} worker threads stuck in C code`);
+    fork().once('listening', () => worker.process.kill('SIGTERM'));
+  });
 
   cluster.on('exit', (worker, code, signal) => {
     const lived = Date.now() - (started.get(worker) ?? Date.now());
     started.delete(worker);
+    if (replaced.delete(worker) && !stopping) {
+      logger.info({ pid: worker.process.pid, code, signal }, 'a replaced server process stopped');
+      return;
+    }
     if (stopping) {
       if (started.size === 0) {
         logger.info('all processes stopped');

@@ -52,6 +52,7 @@ export interface ServerConfig extends PerAppSettings {
   gracefulTimeout: number;
   reload: boolean;
   processes: number;
+  maxStuckThreads: number;
   python: string;
   pythonPath: readonly string[];
   limitRequestLine: number;

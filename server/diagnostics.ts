@@ -47,6 +47,12 @@ export interface AppReloaded {
   error?: string;
 }
 
+/** An app's count of threads stuck in C code changed (one got stuck, or one exited after all). */
+export interface ThreadsStuck {
+  app: string;
+  stuck: number;
+}
+
 /** A connection was closed as soon as it was accepted: the server holds --max-connections. */
 export interface ConnectionRefused {
   remoteAddress: string | undefined;
@@ -59,5 +65,6 @@ export const channels = {
   interpreterBooted: channel('interpool:interpreter:booted'),
   interpreterExited: channel('interpool:interpreter:exited'),
   appReloaded: channel('interpool:app:reloaded'),
+  threadsStuck: channel('interpool:threads:stuck'),
   connectionRefused: channel('interpool:connection:refused'),
 } as const;

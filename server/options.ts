@@ -228,6 +228,11 @@ export const options = [
     default: () => 1, defaultDoc: '1', parse: positiveInteger, perApp: false,
   },
   {
+    name: 'maxStuckThreads', flag: '--max-stuck-threads', env: 'INTERPOOL_MAX_STUCK_THREADS', valueName: 'N',
+    doc: 'With --processes: a process holding more than N worker threads stuck in C code (terminated at --timeout-grace, still blocked in a native extension; they cannot be ended) is replaced: a new process starts, then the old one finishes its requests and exits.',
+    default: () => 1, defaultDoc: '1', parse: nonNegativeInteger, perApp: false,
+  },
+  {
     name: 'python', flag: '--python', env: 'INTERPOOL_PYTHON', valueName: 'VERSION',
     doc: `Python engine for .py apps: ${PYTHON_VERSIONS.join(' (Pyodide 314), ')} (Pyodide 0.27), or native: CPython subinterpreters, one per worker, with their own GIL on CPython 3.12 and later (see --cpython; build with \`npm run build:cpython && npm run build:native\`).`,
     default: (): PythonEngine => '3.14', defaultDoc: '3.14', parse: oneOf(PYTHON_ENGINES), perApp: true,
@@ -300,8 +305,9 @@ export const options = [
     doc: 'Where each app\'s shared store (environ["interpool.shared"], interpool.shared) lives: "memory", in this server process, outside every interpreter (it survives recycling, crashes and reloads; with --processes each process has its own); or redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS), shared by every process and machine that names it, each app under its own prefix. See docs/shared-store.md.',
     default: () => 'memory', defaultDoc: 'memory', perApp: false,
     parse: (raw: unknown, where: string): string => {
-      if (typeof raw === 'string' && (raw === 'memory' || /^rediss?:\/\/[^\s]+$/.test(raw))) return raw;
-      throw new OptionError(`${where} must be memory or a redis:// or rediss:// URL, got ${describe(raw)}`);
+      if (typeof raw === 'string' && (raw === 'memory' || (/^rediss?:\/\/[^\s]+$/.test(raw) && URL.canParse(raw) && new URL(raw).hostname !== ''))) return raw;
+      // Without the value: a Redis URL may carry a password.
+      throw new OptionError(`${where} must be memory or a redis:// or rediss:// URL (redis://[:PASSWORD@]HOST:PORT/DB)`);
     },
   },
   {

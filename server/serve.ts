@@ -21,6 +21,7 @@ import { runPrimary } from './cluster.ts';
 import { watchForReload } from './file-watcher.ts';
 import { openSharedStores } from './shared-store/open-stores.ts';
 import { createLogger } from './logger.ts';
+import { channels } from './diagnostics.ts';
 
 export interface RunningServer {
   fastify: FastifyInstance;
@@ -159,6 +160,46 @@ function describeNativeEngine(settings: Readonly<Record<string, unknown>>, worke
     : `native engine on ${where}: ${interpreters}, each with its own GIL (Python runs in parallel)`;
 }
 
+/**
+ * With --processes, a server process asks the primary (server/cluster.ts) for its
+ * replacement once it holds more than `limit` threads stuck in C code: they cannot be
+ * ended, only the process can. Alone, it says how many it holds.
+ */
+function watchStuckThreads(groups: readonly ApplicationGroup[], limit: number, logger: Logger): void {
+  let asked = false;
+  channels.threadsStuck.subscribe(() => {
+    const stuck = countStuckThreads(groups);
+    if (asked || stuck <= limit) return;
+    if (!cluster.isWorker) {
+      logger.warn({ stuck }, `${stuck} worker threads are stuck in C code: they stay until the process ends (--processes replaces a process that holds more than --max-stuck-threads)`);
+      return;
+    }
+    asked = true;
+    logger.error({ stuck, maxStuckThreads: limit }, 'more worker threads are stuck in C code than --max-stuck-threads: asking for a replacement process');
+    process.send?.({ type: 'interpool:replace-me', stuck });
+  });
+}
+
+function countStuckThreads(groups: readonly ApplicationGroup[]): number {
+  return groups.reduce((sum, group) => sum + group.stuckThreads, 0);
+}
+
+/**
+ * Exit once stopped. Node's exit joins every worker thread, and a thread stuck in C code
+ * never returns: such a process ends itself with SIGKILL instead of hanging.
+ */
+function exitProcess(groups: readonly ApplicationGroup[], logger: Logger): void {
+  const stuck = countStuckThreads(groups);
+  if (stuck > 0) {
+    logger.warn({ stuck }, `${stuck} worker threads are stuck in C code and cannot be joined: ending the process with SIGKILL`);
+    logger.flush();
+    process.kill(process.pid, 'SIGKILL');
+    return;
+  }
+  logger.flush();
+  process.exit(0);
+}
+
 /** The `serve` command: resolve the config, start, print where, and handle signals. */
 export async function startServer(sources: ConfigSources): Promise<RunningServer> {
   const config = resolveConfig(sources);
@@ -174,10 +215,11 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
     const engine = describeNativeEngine(group.config.settings, workers);
     if (engine) logger.info({ app: name, cpython: group.config.settings.cpython }, `app ${name}: ${engine}`);
   }
+  watchStuckThreads(server.groups, config.maxStuckThreads, logger);
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     server.close().then(
-      () => { logger.info('stopped'); logger.flush(); process.exit(0); },
+      () => { logger.info('stopped'); exitProcess(server.groups, logger); },
       (error: unknown) => { logger.error({ err: error }, 'error while shutting down'); process.exit(1); },
     );
   };

@@ -7,7 +7,7 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { ControlSlot, MAX_PREFETCH, RetireReason, WorkerState, type BootReport, type WorkerHello } from '../runtime/protocol.ts';
 
-export const EXIT_REASONS = ['recycled', 'memory', 'idle', 'timeout', 'crashed', 'reload', 'shutdown', 'boot-failed'] as const;
+export const EXIT_REASONS = ['recycled', 'memory', 'idle', 'timeout', 'crashed', 'reload', 'shutdown', 'boot-failed', 'stuck'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
 
 /** The value Pyodide's interrupt buffer takes for SIGINT (raises KeyboardInterrupt). */
@@ -23,7 +23,8 @@ const RETIRE_REASONS: Record<number, ExitReason> = {
 export interface WorkerView {
   workerId: number;
   generation: number;
-  state: 'booting' | 'idle' | 'busy' | 'draining' | 'failed';
+  /** stuck: terminated at its timeout, its thread blocked in C code: out of the pool, still alive. */
+  state: 'booting' | 'idle' | 'busy' | 'draining' | 'failed' | 'stuck';
   requestId: number;
   served: number;
   memoryBytes: number;
@@ -131,6 +132,7 @@ export class WorkerHandle {
   }
 
   #state(closing: boolean): WorkerView['state'] {
+    if (this.exitReason === 'stuck') return 'stuck';
     if (this.failed) return 'failed';
     if (this.exitReason || closing) return 'draining';
     switch (Atomics.load(this.control, ControlSlot.STATE)) {

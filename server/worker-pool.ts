@@ -22,6 +22,13 @@ export { EXIT_REASONS, type ExitReason, type WorkerView } from './worker-handle.
 // A path, not a file: URL: piscina converts a URL back to a path on every run() call.
 const WORKER_ENTRY = fileURLToPath(new URL('../runtime/worker.ts', import.meta.url));
 
+/**
+ * How long a worker terminated at its timeout's grace may take to exit before it counts
+ * as stuck. A thread running JS or WebAssembly stops at once; one blocked in C code (a
+ * native extension in select(), a C loop) never sees the termination and never exits.
+ */
+export const STUCK_AFTER_MS = 3000;
+
 /** Receives the stream messages of one request, in order. */
 export interface StreamReceiver {
   onStream(message: StreamMessage, workerId: number): void;
@@ -40,6 +47,8 @@ export interface PoolHooks {
   onExit(pool: WorkerPool, exit: WorkerExit): void;
   /** A worker started (before its interpreter boots): link it to the app's shared store. */
   onStarted?(pool: WorkerPool, hello: WorkerHello): void;
+  /** A stuck thread (see {@link STUCK_AFTER_MS}) left the pool, or exited after all. */
+  onStuckChange?(pool: WorkerPool): void;
 }
 
 /** Whoever holds a request that may be taken back from a busy worker and run elsewhere. */
@@ -108,6 +117,7 @@ export class RunningTask {
   }
 }
 
+
 export class WorkerPool {
   readonly config: AppConfig;
   readonly generation: number;
@@ -115,6 +125,8 @@ export class WorkerPool {
   readonly #hooks: PoolHooks;
   readonly #piscina: Piscina<WireRequest, TaskResult>;
   readonly #workers = new Map<number, WorkerHandle>();
+  /** Workers that did not exit when terminated (blocked in C code): out of the pool, still alive. */
+  readonly #stuck = new Map<number, WorkerHandle>();
   readonly #receivers = new IdTable<StreamReceiver>();
   /** Requests whose worker retires once their response is complete. */
   readonly #retireOnRelease = new Map<number, number>();
@@ -177,6 +189,11 @@ export class WorkerPool {
 
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Threads of this generation stuck in C code: they hold memory (and maybe a CPU) until the process ends. */
+  get stuckThreads(): number {
+    return this.#stuck.size;
   }
 
   /** Workers that can take a request now or soon (not failed, not retiring). */
@@ -293,7 +310,10 @@ export class WorkerPool {
     const terminate = (): void => {
       if (settled) return;
       const handle = this.#findRunning(envelope.id);
-      if (handle) this.terminateWorker(handle.workerId, 'timeout');
+      if (handle) {
+        this.terminateWorker(handle.workerId, 'timeout');
+        setTimeout(() => this.#unlessExited(handle), STUCK_AFTER_MS).unref();
+      }
       // Handed to piscina but not yet picked up by its worker: look again shortly.
       else setTimeout(terminate, 50).unref();
     };
@@ -501,8 +521,39 @@ export class WorkerPool {
     void handle.thread?.terminate();
   }
 
+  /**
+   * A worker terminated at its timeout that has not exited: its thread is blocked in C
+   * code, where neither the interrupt nor the termination reaches it, and nothing can end
+   * it short of ending the process. Count it as stuck and take it out of the pool; it
+   * stays listed, as stuck, until it exits on its own, if ever.
+   *
+   * piscina lets go of a worker only when it exits (its terminate waits for the thread),
+   * or through a task's abort signal — and a signal on every task changes how piscina
+   * queues them. So the pool tells piscina what it would hear if the thread could end:
+   * the worker's 'exit' event, emitted here. piscina then drops the worker, fails its
+   * tasks (the timed-out one, and offers, which run elsewhere) and starts a replacement.
+   */
+  #unlessExited(handle: WorkerHandle): void {
+    const thread = handle.thread;
+    if (this.#workers.get(handle.workerId) !== handle || this.#destroying || !thread) return;
+    handle.exitReason = 'stuck';
+    this.#log.error({ worker: handle.workerId, generation: this.generation, afterMs: STUCK_AFTER_MS },
+      'a worker thread is stuck in C code and cannot be ended: it leaves the pool (a replacement starts) and stays until the process ends');
+    // #onExit runs from the emitted event (this pool's own 'exit' listener).
+    thread.emit('exit', 1);
+    this.#stuck.set(handle.workerId, handle);
+    // The real exit, if the thread ever returns from C.
+    thread.once('exit', () => this.#onExit(handle, 1));
+    this.#hooks.onStuckChange?.(this);
+  }
+
   workers(): WorkerView[] {
     return [...this.#workers.values()].map((handle) => handle.view(this.generation, this.#closing !== undefined));
+  }
+
+  /** The stuck threads of this generation, as the dashboard lists them (state "stuck"). */
+  stuckWorkers(): WorkerView[] {
+    return [...this.#stuck.values()].map((handle) => handle.view(this.generation, true));
   }
 
   /**
@@ -620,6 +671,12 @@ export class WorkerPool {
   }
 
   #onExit(handle: WorkerHandle, code: number): void {
+    if (this.#stuck.delete(handle.workerId)) {
+      // Counted when it got stuck: whatever held it in C code returned after all.
+      this.#log.warn({ worker: handle.workerId, generation: this.generation }, 'a stuck worker thread exited after all');
+      this.#hooks.onStuckChange?.(this);
+      return;
+    }
     this.#workers.delete(handle.workerId);
     handle.port.close();
     const diedMidRequest = handle.requestId !== 0;

@@ -7,7 +7,7 @@ import { el, formatBytes, formatClock, formatDuration, formatRate, setText } fro
 
 const BASE = document.body.dataset.base;
 const POLL_MS = 1000;
-const STATES = ['idle', 'busy', 'booting', 'draining', 'failed'];
+const STATES = ['idle', 'busy', 'booting', 'draining', 'failed', 'stuck'];
 const root = document.getElementById('dashboard');
 const views = new Map();
 let banner;

@@ -13,7 +13,7 @@ import { channels, type InterpreterBooted, type RequestFinished } from '../diagn
 import { EXIT_REASONS } from '../worker-pool.ts';
 import { bootKindOf } from './stats.ts';
 
-const STATES = ['booting', 'idle', 'busy', 'draining', 'failed'] as const;
+const STATES = ['booting', 'idle', 'busy', 'draining', 'failed', 'stuck'] as const;
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BOOT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32];
 
@@ -98,7 +98,7 @@ export function createMetrics(groups: readonly ApplicationGroup[]): Metrics {
   });
   new Counter({
     name: 'interpool_interpreter_exits_total', registers: [registry], labelNames: ['app', 'reason'] as const,
-    help: 'Interpreter exits by app and reason (recycled, memory, idle, timeout, crashed, reload, shutdown, boot-failed).',
+    help: 'Interpreter exits by app and reason (recycled, memory, idle, timeout, crashed, reload, shutdown, boot-failed, stuck).',
     collect() {
       // The groups keep the counts since start; the counter reports them as they are.
       this.reset();

@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import type { BootReport } from '../../runtime/protocol.ts';
 import type { ApplicationGroup, BootFailure } from '../application-group.ts';
-import type { ExitReason } from '../worker-pool.ts';
+import type { ExitReason, WorkerView } from '../worker-pool.ts';
 import { exceptionOf, ownFramesOf, type ExceptionSummary, type Frame } from './boot-failure.ts';
 import type { InterpreterSlots } from './interpreter-slots.ts';
 import { readProcessUsage, type ProcessUsage } from './process-usage.ts';
@@ -36,6 +36,8 @@ export interface AppStats {
   requests: RequestTotals & { perSecond: number; errors: AppRequestView['errors'] };
   latencyMs: { p50: number | null; p95: number | null; p99: number | null; windowSeconds: number };
   exits: Record<ExitReason, number>;
+  /** Threads stuck in C code: out of the pool, alive until the process ends (listed with state "stuck"). */
+  stuck: number;
   /** The interpreters' memory, summed (where known). */
   memoryBytes: number;
   /** Why the app's interpreters fail to boot; null while they boot. Never shown to clients. */
@@ -53,7 +55,7 @@ export interface InterpreterStats {
   slot: number | null;
   workerId: number;
   generation: number;
-  state: 'booting' | 'idle' | 'busy' | 'draining' | 'failed';
+  state: WorkerView['state'];
   /** The request it is serving: its path (no query string) and how long it has been running. */
   request: { id: number; method: string; path: string; runningMs: number } | null;
   served: number;
@@ -163,6 +165,7 @@ function buildAppStats(group: ApplicationGroup, recorder: RequestRecorder, slots
     },
     latencyMs: requests?.latencyMs ?? { p50: null, p95: null, p99: null, windowSeconds: 0 },
     exits: stats.exits,
+    stuck: stats.stuck,
     memoryBytes: interpreters.reduce((sum, interpreter) => sum + interpreter.memoryBytes, 0),
     bootFailure: stats.bootFailure ? toBootFailureStats(stats.bootFailure, stats.file) : null,
     reloadFailure: stats.reloadFailure ? toFailureStats(stats.reloadFailure, stats.file) : null,

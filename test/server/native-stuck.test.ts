@@ -1,0 +1,76 @@
+// A worker thread stuck in C code (the native engine, an app blocked in select()): the
+// timeout's asynchronous exception waits for a bytecode that never comes, and terminating
+// the worker waits for a thread that never returns. After --timeout-grace and the stuck
+// bound the thread leaves the pool, a replacement serves, the admin lists it as stuck;
+// with --processes the process is replaced once it holds more than --max-stuck-threads.
+// Real child servers: a stuck thread cannot be joined, so only a whole process ends it.
+import { afterEach, describe, expect, it } from 'vitest';
+import { engineTitle, nativeEngines } from './python-engines.ts';
+import { startChild, waitFor, type StartedChild } from './support.ts';
+
+const children: StartedChild['child'][] = [];
+afterEach(() => { for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+
+async function start(args: string[], listening?: RegExp): Promise<StartedChild> {
+  const started = await startChild(args, listening);
+  children.push(started.child);
+  return started;
+}
+
+interface Answer { token: string; pid: number }
+const answer = async (url: string): Promise<Answer | false> => {
+  const response = await fetch(url, { headers: { connection: 'close' } }).catch(() => undefined);
+  return response?.status === 200 && (await response.json()) as Answer;
+};
+
+const STUCK_ARGS = ['--timeout', '1', '--timeout-grace', '1'];
+
+for (const engine of nativeEngines()) {
+  describe.skipIf(engine.skip !== undefined)(`a thread stuck in C code: ${engineTitle(engine)}`, () => {
+    it('leaves the pool, a replacement serves, the admin lists it as stuck, and the process still stops', async () => {
+      const { child, url, output } = await start(['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', ...STUCK_ARGS, ...engine.args]);
+      const before = await waitFor(() => answer(url), 10_000, 'the first answer');
+      expect((await fetch(`${url}/block`)).status).toBe(504);
+      await waitFor(() => /a worker thread is stuck in C code and cannot be ended/.test(output()), 15_000, 'the stuck line');
+      // The next requests are served by a new interpreter, in the same process.
+      const after = await waitFor(() => answer(url), 15_000, 'an answer from the replacement');
+      expect(after.token).not.toBe(before.token);
+      expect(after.pid).toBe(before.pid);
+      const stats = await (await fetch(`${url}/admin/api/stats`)).json() as { apps: { stuck: number; exits: { stuck: number }; interpreters: { state: string }[] }[] };
+      const [app] = stats.apps;
+      expect(app!.stuck).toBe(1);
+      expect(app!.exits.stuck).toBe(1);
+      expect(app!.interpreters.map((i) => i.state).sort()).toEqual(['idle', 'stuck']);
+      // Node's exit would wait for the stuck thread forever: the server ends itself.
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe('SIGKILL');
+      expect(output()).toMatch(/1 worker threads are stuck in C code and cannot be joined: ending the process with SIGKILL/);
+    }, 60_000);
+
+    it('with --processes 2, a process holding more than --max-stuck-threads is replaced', async () => {
+      const { url, output } = await start(
+        ['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', '--processes', '2', '--max-stuck-threads', '0', ...STUCK_ARGS, ...engine.args],
+        /listening on (http:\/\/[\d.]+:\d+) with 2 processes/,
+      );
+      const before = new Set<number>();
+      await waitFor(async () => {
+        const seen = await answer(url);
+        if (seen) before.add(seen.pid);
+        return before.size === 2;
+      }, 20_000, 'answers from two processes');
+      expect((await fetch(`${url}/block`, { headers: { connection: 'close' } })).status).toBe(504);
+      const line = await waitFor(() => /replacing server process (\d+): 1 worker threads stuck in C code/.exec(output()), 20_000, 'the replacement');
+      const replaced = Number(line![1]);
+      expect(before.has(replaced)).toBe(true);
+      await waitFor(() => output().includes('a replaced server process stopped'), 20_000, 'the replaced process to stop');
+      const after = new Set<number>();
+      await waitFor(async () => {
+        const seen = await answer(url);
+        if (seen) after.add(seen.pid);
+        return after.size === 2;
+      }, 20_000, 'answers from two live processes');
+      expect(after.has(replaced)).toBe(false);
+    }, 90_000);
+  });
+}
