@@ -305,8 +305,9 @@ export const options = [
     doc: 'Where each app\'s shared store (environ["interpool.shared"], interpool.shared) lives: "memory", in this server process, outside every interpreter (it survives recycling, crashes and reloads; with --processes each process has its own); or redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS), shared by every process and machine that names it, each app under its own prefix. See docs/shared-store.md.',
     default: () => 'memory', defaultDoc: 'memory', perApp: false,
     parse: (raw: unknown, where: string): string => {
-      if (typeof raw === 'string' && (raw === 'memory' || /^rediss?:\/\/[^\s]+$/.test(raw))) return raw;
-      throw new OptionError(`${where} must be memory or a redis:// or rediss:// URL, got ${describe(raw)}`);
+      if (typeof raw === 'string' && (raw === 'memory' || (/^rediss?:\/\/[^\s]+$/.test(raw) && URL.canParse(raw) && new URL(raw).hostname !== ''))) return raw;
+      // Without the value: a Redis URL may carry a password.
+      throw new OptionError(`${where} must be memory or a redis:// or rediss:// URL (redis://[:PASSWORD@]HOST:PORT/DB)`);
     },
   },
   {

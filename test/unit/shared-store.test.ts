@@ -4,6 +4,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SharedStoreReply, SharedStoreRequest } from '../../runtime/protocol.ts';
 import { decodeSharedValue, encodeSharedValue } from '../../runtime/shared-value.ts';
+import { options } from '../../server/options.ts';
 import { MemoryStore } from '../../server/shared-store/memory-store.ts';
 import { SharedStoreError } from '../../server/shared-store/store.ts';
 import { WorkerLink } from '../../server/shared-store/worker-link.ts';
@@ -168,5 +169,15 @@ describe('WorkerLink', () => {
       for (const end of [holder, quitter, other]) end.close();
       await store.close();
     }
+  });
+});
+
+describe('--shared-store', () => {
+  const parse = options.find((option) => option.name === 'sharedStore')!.parse as (raw: unknown, where: string) => string;
+  it.each(['memory', 'redis://127.0.0.1:6379/0', 'rediss://:secret@redis.internal:6380/2', 'redis://redis'])('accepts %s', (raw) => {
+    expect(parse(raw, '--shared-store')).toBe(raw);
+  });
+  it.each(['', 'redis', 'http://127.0.0.1:6379', 'redis://', 'redis:// host', 'Memory'])('refuses %j without echoing it (it may hold a password)', (raw) => {
+    expect(() => parse(raw, '--shared-store')).toThrow('--shared-store must be memory or a redis:// or rediss:// URL (redis://[:PASSWORD@]HOST:PORT/DB)');
   });
 });
