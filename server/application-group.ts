@@ -225,12 +225,12 @@ export class ApplicationGroup {
   readonly #retries = new Map<number, { timer: NodeJS.Timeout; at: number }>();
   #closed = false;
   /** The app's shared store: the group's, so that it outlives every generation of workers. */
-  readonly #sharedStore: SharedStore | undefined;
+  readonly #sharedStore: SharedStore;
   readonly #storeLinks = new Map<number, WorkerLink>();
   /** Generations (the current one, or closed ones) holding threads stuck in C code. */
   readonly #stuckPools = new Set<WorkerPool>();
 
-  constructor(config: AppConfig, log: Logger, sharedStore?: SharedStore) {
+  constructor(config: AppConfig, log: Logger, sharedStore: SharedStore) {
     this.config = config;
     this.#log = log.child({ app: config.name });
     this.#queue = new AdmissionQueue(config.maxQueue);
@@ -427,7 +427,7 @@ export class ApplicationGroup {
       interpreters,
       bootFailure: this.#bootFailure,
       reloadFailure: this.#reloadFailure,
-      sharedStore: this.#sharedStore?.stats() ?? null,
+      sharedStore: this.#sharedStore.stats(),
     };
   }
 
@@ -453,14 +453,14 @@ export class ApplicationGroup {
       this.#pool.close('shutdown'),
       ...this.#draining.values(),
     ]);
-    await this.#sharedStore?.close();
+    await this.#sharedStore.close();
   }
 
   /** Stop every interpreter now, in-flight requests included. */
   async destroy(): Promise<void> {
     this.#stopAdmitting();
     await Promise.all([this.#incoming, this.#pool, ...this.#draining.keys()].map((pool) => pool?.destroy('shutdown')));
-    await this.#sharedStore?.close();
+    await this.#sharedStore.close();
   }
 
   #stopAdmitting(): void {
@@ -540,7 +540,7 @@ export class ApplicationGroup {
   }
 
   #linkSharedStore(hello: WorkerHello): void {
-    if (!this.#sharedStore || !hello.sharedStore) return;
+    if (!hello.sharedStore) return;
     const link = new WorkerLink(this.#sharedStore, hello.sharedStore, hello.workerId, (error) => this.#log.error({ err: error, worker: hello.workerId }, 'the shared store failed'));
     this.#storeLinks.set(hello.workerId, link);
   }
@@ -549,7 +549,7 @@ export class ApplicationGroup {
     // Whatever the interpreter held in the shared store is free again (locks, waits).
     this.#storeLinks.get(exit.workerId)?.close();
     this.#storeLinks.delete(exit.workerId);
-    this.#sharedStore?.releaseOwner(exit.workerId);
+    this.#sharedStore.releaseOwner(exit.workerId);
     this.#exits[exit.reason]++;
     channels.interpreterExited.publish({ app: this.config.name, ...exit } satisfies InterpreterExited);
     const level = exit.reason === 'crashed' || exit.reason === 'stuck' ? 'error' : 'info';
