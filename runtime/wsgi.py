@@ -257,8 +257,8 @@ class RequestTimeout(KeyboardInterrupt):
     the app does not swallow it: the request is over, the client has had its 504, and
     the interpreter should return (running ``finally`` blocks and ``close()``) so that it
     can serve the next request instead of being replaced. A KeyboardInterrupt, because
-    that is what a timeout raised before interpool.RequestTimeout existed (and what the
-    native engine still raises in a busy loop): code that catches it keeps working.
+    that is what a timeout raised before interpool.RequestTimeout existed: code that
+    catches it keeps working. Both engines raise it (the native one from its watcher).
     """
 
     __module__ = "interpool"

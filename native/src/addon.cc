@@ -149,7 +149,7 @@ class Engine : public Napi::Addon<Engine> {
 
   // watchInterrupts(control: Int32Array, slot): while a call runs, a nonzero value in
   // control[slot] (a timeout, set by the main thread) is taken (reset to 0) and raised in
-  // the subinterpreter as KeyboardInterrupt. A watcher thread looks every few
+  // the subinterpreter as interpool.RequestTimeout (a KeyboardInterrupt). A watcher thread looks every few
   // milliseconds: Atomics.notify wakes only JS waiters, so there is nothing to block on.
   Napi::Value WatchInterrupts(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();

@@ -140,12 +140,35 @@ void EndSubinterpreter(PyThreadState* sub) {
 #endif
 }
 
+namespace {
+
+// interpool.RequestTimeout of the interpreter whose GIL the caller holds (runtime/wsgi.py
+// defines it: the Pyodide engine raises the same), or KeyboardInterrupt, its base, before
+// wsgi.py is installed. A new reference. Looked up at each (rare) delivery rather than
+// held: no reference into the interpreter then has to be dropped before it ends.
+PyObject* TimeoutException() {
+  PyObject* module = PyDict_GetItemString(PyImport_GetModuleDict(), "interpool");  // borrowed
+  PyObject* type = module != nullptr ? PyObject_GetAttrString(module, "RequestTimeout") : nullptr;
+  if (type != nullptr && PyExceptionClass_Check(type)) return type;
+  PyErr_Clear();
+  Py_XDECREF(type);
+  Py_INCREF(PyExc_KeyboardInterrupt);
+  return PyExc_KeyboardInterrupt;
+}
+
+}  // namespace
+
 bool InterruptThread(PyInterpreterState* interp, unsigned long threadIdent, const std::function<bool()>& deliver) {
   // CPython's pattern for a thread that borrows an interpreter (PyGILState_Release's):
   // a new thread state made current, then cleared and deleted while current.
   PyThreadState* borrowed = PyThreadState_New(interp);
   PyEval_RestoreThread(borrowed);
-  bool delivered = deliver() && PyThreadState_SetAsyncExc(threadIdent, PyExc_KeyboardInterrupt) == 1;
+  bool delivered = false;
+  if (deliver()) {
+    PyObject* timeout = TimeoutException();
+    delivered = PyThreadState_SetAsyncExc(threadIdent, timeout) == 1;
+    Py_DECREF(timeout);
+  }
   PyThreadState_Clear(borrowed);
   PyThreadState_DeleteCurrent();
   return delivered;

@@ -66,7 +66,7 @@ class GilRelease {
   PyThreadState* saved_;
 };
 
-// Raises KeyboardInterrupt in the thread `threadIdent` running in `interp`, from another
+// Raises interpool.RequestTimeout (a KeyboardInterrupt) in the thread `threadIdent` running in `interp`, from another
 // thread that holds no GIL (a timeout's watcher): it takes the interpreter's GIL through
 // a thread state of its own for the moment of the call, as any foreign thread would.
 // `deliver` is asked once the GIL is held (the target may have finished its call, or

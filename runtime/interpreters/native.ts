@@ -39,7 +39,7 @@ interface NativeAddon {
   run(code: string): void;
   call(name: string, ...args: unknown[]): unknown;
   end(): void;
-  /** While a call runs, a nonzero control[slot] is taken and raised as KeyboardInterrupt. */
+  /** While a call runs, a nonzero control[slot] is taken and raised as interpool.RequestTimeout. */
   watchInterrupts(control: Int32Array, slot: number): void;
 }
 
@@ -104,7 +104,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
   const ownGil = runtime.ownGil && spec.settings.isolation !== 'shared-gil';
   await timer.stage('create interpreter', () => {
     failAsBoot(() => loaded.start(ownGil));
-    // A timeout (the main thread sets INTERRUPT) raises KeyboardInterrupt in the app.
+    // A timeout (the main thread sets INTERRUPT) raises interpool.RequestTimeout in the app.
     failAsBoot(() => loaded.watchInterrupts(control, ControlSlot.INTERRUPT));
     failAsBoot(() => {
       loaded.run(GLUE);
@@ -181,7 +181,7 @@ function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: Respo
  * time.sleep for the app (wsgi.py calls it through the host): the thread blocks, the
  * interpreter's GIL released, until the time is up or a timeout's interrupt arrives.
  * True when interrupted: the flag is taken here (or by the addon's watcher, whichever
- * comes first) and Python raises KeyboardInterrupt itself.
+ * comes first) and wsgi.py raises interpool.RequestTimeout itself.
  */
 function sleepUnlessInterrupted(seconds: number, control: Int32Array): boolean {
   const deadline = performance.now() + seconds * 1000;
