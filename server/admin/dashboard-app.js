@@ -53,7 +53,7 @@ export class AppView {
       el('td', { colspan: String(APP_COLUMNS.length) },
         el('dl', { class: 'figures' },
           ...figure('file', 'file'), ...figure('generation', 'generation'), ...figure('status', 'by status'),
-          ...figure('rejected', 'rejected 503 / 504'), ...figure('exits', 'exits')),
+          ...figure('rejected', 'rejected 503 / 504'), ...figure('exits', 'exits'), ...figure('store', 'shared store')),
         el('table', { class: 'interpreters' },
           el('caption', { class: 'visually-hidden' }, `interpreters of ${app.name}`),
           el('thead', {}, el('tr', {}, ...INTERPRETER_COLUMNS.map((name) => el('th', { scope: 'col' }, name === 'actions' ? el('span', { class: 'visually-hidden' }, name) : name)))),
@@ -107,6 +107,7 @@ export class AppView {
     setText(f.status, Object.entries(app.requests.byStatusClass).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(' · ') || '–');
     setText(f.rejected, `${app.requests.rejected['503']} / ${app.requests.rejected['504']}`);
     setText(f.exits, Object.entries(app.exits).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(' · ') || 'none');
+    setText(f.store, describeStore(app.sharedStore));
     this.#updateInterpreters(app);
     if (app.history) {
       this.charts ??= buildCharts(this.chartHosts);
@@ -148,6 +149,15 @@ function statusOf(app) {
   if (app.reloadFailure) return 'serving · reload failed';
   if (app.interpreters.length > 0 && app.interpreters.every((interpreter) => interpreter.state === 'booting')) return 'booting';
   return 'serving';
+}
+
+/** The app's shared store: its keys, bytes and operations a second (Redis: whether it is reachable). */
+function describeStore(store) {
+  if (!store) return '–';
+  const size = store.bytes < 1024 * 1024 ? `${(store.bytes / 1024).toFixed(store.bytes < 10 * 1024 ? 1 : 0)} KiB` : formatBytes(store.bytes);
+  const figures = `${store.keys} ${store.keys === 1 ? 'key' : 'keys'} · ${size} · ${store.opsPerSecond < 10 ? store.opsPerSecond.toFixed(1) : Math.round(store.opsPerSecond)} ops/s`;
+  if (store.kind !== 'redis') return figures;
+  return store.available ? `Redis: ${figures}` : 'Redis: unreachable (operations fail with SharedStoreUnavailable)';
 }
 
 function buildFailure(appName) {

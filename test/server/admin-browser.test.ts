@@ -107,6 +107,8 @@ describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
     expect(await details.isVisible()).toBe(true);
     await expect.poll(() => details.locator('table.interpreters tbody tr td.state').first().textContent(), { timeout: 10_000 }).toMatch(/failed|booting/);
     await expect.poll(() => details.locator('.uplot canvas').count()).toBe(2);
+    // The app's shared store (an in-process one: the failing app has stored nothing).
+    expect(await details.locator('[data-figure="store"]').textContent()).toMatch(/^0 keys · 0\.0 KiB · \d+(\.\d)? ops\/s$/);
     expect(await page.evaluate(OVERFLOW)).toBeLessThanOrEqual(0);
     await page.keyboard.press('Enter');
     expect(await toggle.getAttribute('aria-expanded')).toBe('false');
