@@ -52,6 +52,7 @@ interface Pyodide {
   FS: EmscriptenFS;
   ERRNO_CODES: Record<string, number>;
   runPython(code: string): unknown;
+  toPy(value: unknown): PyProxy;
   setInterruptBuffer(buffer: Int32Array): void;
   makeMemorySnapshot(): Uint8Array;
   /** Pyodide 314 only: Python sockets over node:net (python-network.ts). */
@@ -310,13 +311,21 @@ function importApp(pyodide: Pyodide, spec: WorkerSpec, appDir: string, pythonPat
   if (failure) throw new BootError(failure[0], failure[1], failure[2] ?? undefined);
 }
 
-/** Call a function of wsgi.py with JS arguments; a Python list result comes back as an array. */
+/**
+ * Call a function of wsgi.py with JS arguments (arrays passed as Python lists); a Python
+ * list result comes back as an array. A JS array would reach Python as a proxy of it,
+ * and a library that keeps the caller's frame alive (pkg_resources, which zope.interface
+ * and so Pyramid import, does) kept that JS reference: a memory snapshot cannot hold
+ * one, and the app failed to snapshot ("Can't serialize object at index 8").
+ */
 function callPython(pyodide: Pyodide, name: string, ...args: unknown[]): unknown {
   const fn = pyodide.runPython(`import interpool_wsgi; interpool_wsgi.${name}`) as PyProxy;
+  const lists = args.map((arg) => (Array.isArray(arg) ? pyodide.toPy(arg) : undefined));
   try {
-    return unwrap(fn(...args));
+    return unwrap(fn(...args.map((arg, index) => lists[index] ?? arg)));
   } finally {
     fn.destroy();
+    for (const list of lists) list?.destroy();
   }
 }
 
