@@ -12,8 +12,10 @@ export interface Interpreter {
   readonly version: string;
   /** Run one request through the app, always calling the iterable's close(). */
   handle(envelope: RequestEnvelope, writer: ResponseWriter): Promise<TaskResult>;
-  /** Bytes the interpreter holds now (Python: its WebAssembly memory; JS: the V8 heap). */
+  /** Bytes the interpreter holds now (Pyodide: its WebAssembly memory; native: its own allocator's arenas; JS: the V8 heap). */
   memoryBytes?(): number;
+  /** What memoryBytes measures, when it is not the obvious (the admin shows it). */
+  memoryMeasure?: string;
   /** False once the interpreter cannot serve again (a fatal runtime error): it is replaced. */
   healthy?(): boolean;
 }

@@ -151,6 +151,8 @@ export interface BootReport {
   stages: BootStage[];
   /** Why this boot took a slower path (e.g. no snapshot); the main thread logs them. */
   notes?: string[];
+  /** What the worker's memory figure measures, when not the obvious (the native engine says). */
+  memory?: string;
   error?: ErrorData;
 }
 

@@ -59,6 +59,7 @@ function bootReport(): BootReport {
     version: interpreter?.version ?? '',
     stages: timer.stages,
     ...(timer.notes.length > 0 ? { notes: timer.notes } : {}),
+    ...(interpreter?.memoryMeasure ? { memory: interpreter.memoryMeasure } : {}),
     ...(bootError ? { error: bootError } : {}),
   };
 }

@@ -44,6 +44,7 @@ class Engine : public Napi::Addon<Engine> {
         InstanceMethod("call", &Engine::Call),
         InstanceMethod("end", &Engine::End),
         InstanceMethod("watchInterrupts", &Engine::WatchInterrupts),
+        InstanceMethod("allocatorStats", &Engine::AllocatorStatsOf),
     });
   }
 
@@ -176,6 +177,21 @@ class Engine : public Napi::Addon<Engine> {
       }
     });
     return env.Undefined();
+  }
+
+  // allocatorStats() → {allocatedBytes, arenaBytes} of this subinterpreter's allocator
+  // (see interpreter.h: its own, or the process's shared one); -1 when unknown.
+  Napi::Value AllocatorStatsOf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    AllocatorStats stats;
+    {
+      InterpreterGuard hold(Started(env));
+      stats = ReadAllocatorStats();
+    }
+    auto result = Napi::Object::New(env);
+    result.Set("allocatedBytes", static_cast<double>(stats.allocatedBytes));
+    result.Set("arenaBytes", static_cast<double>(stats.arenaBytes));
+    return result;
   }
 
   void StopWatching() {

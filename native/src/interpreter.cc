@@ -4,6 +4,10 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
 #include <mutex>
 
 namespace interpool {
@@ -172,6 +176,43 @@ bool InterruptThread(PyInterpreterState* interp, unsigned long threadIdent, cons
   PyThreadState_Clear(borrowed);
   PyThreadState_DeleteCurrent();
   return delivered;
+}
+
+// CPython's allocator statistics (what sys._debugmallocstats() prints, for the calling
+// thread's interpreter): exported by libpython, declared only in its internal headers.
+extern "C" int _PyObject_DebugMallocStats(FILE* out);
+
+namespace {
+
+// The number printed after `label`'s "=" (with thousands separators), or -1.
+long long NumberAfter(const char* text, const char* label) {
+  const char* at = text != nullptr ? strstr(text, label) : nullptr;
+  const char* equals = at != nullptr ? strchr(at, '=') : nullptr;
+  if (equals == nullptr) return -1;
+  long long value = 0;
+  for (const char* c = equals + 1; *c != '\0' && *c != '\n'; c++) {
+    if (*c >= '0' && *c <= '9') value = value * 10 + (*c - '0');
+  }
+  return value;
+}
+
+}  // namespace
+
+AllocatorStats ReadAllocatorStats() {
+  AllocatorStats stats;
+  char* text = nullptr;
+  size_t length = 0;
+  FILE* out = open_memstream(&text, &length);
+  if (out == nullptr) return stats;
+  bool printed = _PyObject_DebugMallocStats(out) != 0;  // 0: pymalloc is not in use
+  fclose(out);
+  if (printed) {
+    stats.allocatedBytes = NumberAfter(text, "# bytes in allocated blocks");
+    // The "Total" closing the block figures: the arenas held, whole.
+    stats.arenaBytes = NumberAfter(strstr(text, "# bytes lost to arena alignment"), "Total");
+  }
+  free(text);
+  return stats;
 }
 
 NativeFailure TakePythonException() {

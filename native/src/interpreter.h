@@ -73,6 +73,16 @@ class GilRelease {
 // gone to wait in JS, while this thread waited for the GIL). Returns whether it was.
 bool InterruptThread(PyInterpreterState* interp, unsigned long threadIdent, const std::function<bool()>& deliver);
 
+// The small-object allocator (pymalloc) of the interpreter whose GIL the caller holds:
+// its own with use_main_obmalloc = 0 (an own-GIL subinterpreter), else the process's,
+// shared by every interpreter that uses the main one. -1 when pymalloc is not in use.
+// Objects over 512 bytes come from the C malloc, shared by all, and are not counted.
+struct AllocatorStats {
+  long long allocatedBytes = -1;  // in blocks in use
+  long long arenaBytes = -1;      // held from the system (whole arenas)
+};
+AllocatorStats ReadAllocatorStats();
+
 // The Python exception now set (the caller holds that interpreter's GIL), cleared and
 // turned into a NativeFailure with code PYTHON_EXCEPTION: message is its last line,
 // detail the whole traceback.

@@ -41,7 +41,17 @@ interface NativeAddon {
   end(): void;
   /** While a call runs, a nonzero control[slot] is taken and raised as interpool.RequestTimeout. */
   watchInterrupts(control: Int32Array, slot: number): void;
+  /** This subinterpreter's small-object allocator (its own with an own GIL, else the process's); -1 when unknown. */
+  allocatorStats(): { allocatedBytes: number; arenaBytes: number };
 }
+
+/**
+ * How often an own-GIL interpreter's memory is measured (the allocator walks its arenas
+ * and prints its figures: a fraction of a millisecond, too much for every request): once
+ * this many requests or this long has passed since the last measure.
+ */
+const MEASURE_EVERY_REQUESTS = 32;
+const MEASURE_EVERY_MS = 1000;
 
 /** An error from the addon: a C-level failure or a Python exception, as data. */
 interface NativeError extends Error {
@@ -128,6 +138,29 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     kind: 'python',
     version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,
     handle: (envelope, writer) => Promise.resolve(runRequest(loaded, envelope, writer, control)),
+    // An own GIL comes with an own allocator: what it holds is this interpreter's. A
+    // shared one holds every interpreter's objects, not attributable to one: the worker
+    // then reports its V8 heap, and says so.
+    ...(ownGil
+      ? { memoryBytes: measureOwnAllocator(loaded), memoryMeasure: 'own allocator (pymalloc arenas)' }
+      : { memoryMeasure: 'V8 heap (the Python allocator is shared by every interpreter)' }),
+  };
+}
+
+/** The interpreter's pymalloc arenas, measured at most every so many requests or ms. */
+function measureOwnAllocator(addon: NativeAddon): () => number {
+  let measured = -1;
+  let calls = 0;
+  let at = 0;
+  return () => {
+    const now = performance.now();
+    if (measured < 0 || ++calls >= MEASURE_EVERY_REQUESTS || now - at >= MEASURE_EVERY_MS) {
+      const { arenaBytes } = addon.allocatorStats();
+      measured = Math.max(0, arenaBytes);
+      calls = 0;
+      at = now;
+    }
+    return measured;
   };
 }
 

@@ -74,6 +74,8 @@ export interface BootStats {
   totalMs: number;
   stages: { name: string; ms: number }[];
   error: string | null;
+  /** What the interpreter's memoryBytes measures, when not the obvious (native: own allocator, or the V8 heap). */
+  memory: string | null;
 }
 
 export interface ReloadFailureStats {
@@ -111,6 +113,7 @@ export function toBootStats(report: BootReport): BootStats {
     totalMs: Math.round(report.stages.reduce((sum, stage) => sum + stage.ms, 0) * 10) / 10,
     stages: report.stages.map(({ name, ms }) => ({ name, ms })),
     error: report.error?.message ?? null,
+    memory: report.memory ?? null,
   };
 }
 

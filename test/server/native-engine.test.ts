@@ -95,3 +95,55 @@ for (const engine of nativeEngines().filter((candidate) => !candidate.name.endsW
     });
   });
 }
+
+// Per-interpreter memory: with an own GIL, the interpreter's own allocator (its pymalloc
+// arenas), measured every few requests; with a shared GIL the allocator is everyone's, so
+// the figure is the worker's V8 heap, and the admin says which.
+for (const engine of nativeEngines()) {
+  const ownGil = !engine.name.endsWith('3.11');
+  describe.skipIf(engine.skip !== undefined)(`native engine memory: ${engineTitle(engine)}`, () => {
+    interface Kept { token: string; kept: number }
+    interface Interp { memoryBytes: number; boot: { memory: string | null } | null }
+    const MiB = 1024 * 1024;
+    const get = async (url: string): Promise<Kept> => (await (await fetch(url)).json()) as Kept;
+    const interpreterOf = async (t: TestServer): Promise<Interp> => {
+      const stats = (await (await fetch(`${t.url}/admin/api/stats`)).json()) as { apps: { interpreters: Interp[] }[] };
+      return stats.apps[0]!.interpreters[0]!;
+    };
+    // Enough requests after the last that allocated for a measure to follow it (native.ts).
+    const settle = async (t: TestServer) => { for (let i = 0; i < 33; i++) await get(`${t.url}/`); };
+
+    it(ownGil ? 'the admin shows the interpreter\'s own allocations, labelled' : 'the admin says the figure is the V8 heap', async () => {
+      const t = await startTestServer(['/=test/fixtures/apps/grows-small-objects.py', '--workers', '1', ...engine.args]);
+      try {
+        await settle(t);
+        const before = await interpreterOf(t);
+        expect(before.boot?.memory).toMatch(ownGil ? /^own allocator/ : /^V8 heap/);
+        if (!ownGil) return;
+        for (let i = 0; i < 12; i++) await get(`${t.url}/grow`);
+        await settle(t);
+        const after = await interpreterOf(t);
+        // 12 × ~1 MiB of short strings kept.
+        expect(after.memoryBytes - before.memoryBytes).toBeGreaterThan(8 * MiB);
+      } finally {
+        await t.close();
+      }
+    }, 60_000);
+
+    it.skipIf(!ownGil)('--memory-limit recycles an interpreter whose own allocations pass it', async () => {
+      const t = await startTestServer(['/=test/fixtures/apps/grows-small-objects.py', '--workers', '1', '--memory-limit', '24', ...engine.args]);
+      try {
+        const first = await get(`${t.url}/`);
+        let replaced: Kept | undefined;
+        for (let i = 0; i < 100 && !replaced; i++) {
+          const now = await get(`${t.url}/grow`);
+          if (now.token !== first.token) replaced = now;
+        }
+        expect(replaced, 'a replacement interpreter').toBeDefined();
+        await waitFor(() => t.logs.some((l) => l.msg === 'interpreter exited: memory'), 10_000, 'the memory exit');
+      } finally {
+        await t.close();
+      }
+    }, 60_000);
+  });
+}
