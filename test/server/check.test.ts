@@ -2,25 +2,12 @@
  * `interpool check` as an operator runs it before a deploy: the real CLI, a real
  * interpreter, its exit code and what it prints.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import { runCli } from './support.ts';
 
-const BIN = new URL('../../bin/interpool.js', import.meta.url).pathname;
 const BOOT_MS = 90_000; // a cold Pyodide boot on a busy two-core machine
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
-async function check(...args: string[]): Promise<Run> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_')));
-  const child = spawn(process.execPath, [BIN, 'check', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (data: Buffer) => { stdout += data; });
-  child.stderr.on('data', (data: Buffer) => { stderr += data; });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const check = (...args: string[]) => runCli(['check', ...args]);
 
 describe('interpool check', () => {
   it('a good Python app: engine, stages, snapshot, memory, 200 under wsgiref.validate; exit 0', async () => {

@@ -2,24 +2,9 @@
  * The command line as a user meets it: a real `interpool` process, its exit code and
  * what it prints. Bad input: one line naming the problem, exit code 2, no stack trace.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-
-const BIN = new URL('../../bin/interpool.js', import.meta.url).pathname;
-
-interface Run { code: number | null; stdout: string; stderr: string }
-
-async function runCli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (data: Buffer) => { stdout += data; });
-  child.stderr.on('data', (data: Buffer) => { stderr += data; });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+import { runCli } from './support.ts';
 
 describe('interpool CLI', () => {
   it('--version prints the version', async () => {

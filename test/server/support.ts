@@ -4,6 +4,7 @@
  * merge, forbid or hide what a test needs to see.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { resolveConfig } from '../../server/config.ts';
@@ -71,6 +72,23 @@ export function startChild(args: string[], listening = /listening on (http:\/\/[
     child.stdout!.on('data', onData);
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited with ${code}:\n${output}`)); });
   });
+}
+
+export interface CliRun { code: number | null; stdout: string; stderr: string }
+
+/**
+ * Run the real `interpool` command to its end: its exit code and what it printed. Its
+ * environment is the test process's without INTERPOOL_* variables, plus `env`.
+ */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_')));
+  const child = spawn(process.execPath, ['bin/interpool.js', ...args], { cwd: process.cwd(), env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (data: Buffer) => { stdout += data; });
+  child.stderr.on('data', (data: Buffer) => { stderr += data; });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
 }
 
 /** A free TCP port on 127.0.0.1, for a service a test starts (redis, nginx, ...). */
