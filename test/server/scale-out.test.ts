@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type Service } from './python-network-services.ts';
-import { freePort, waitFor } from './support.ts';
+import { freePort, startChild, waitFor } from './support.ts';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
 const REDIS = existsSync('/usr/bin/redis-server');
@@ -23,26 +23,11 @@ interface Instance {
 }
 
 /** `interpool serve` as its own process on a fixed port (nginx's upstream names it). */
-function startInstance(port: number, storeUrl: string): Promise<Instance> {
-  const child = spawn(process.execPath, [
-    'bin/interpool.js', 'serve', 'test/fixtures/apps/shared-counter.ts', '--workers', '2', '--max-queue', '1000',
-    '--shared-store', storeUrl, '--bind', `127.0.0.1:${port}`, '--log-level', 'info',
-  ], {
-    env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (data: Buffer) => { output += data.toString(); });
-  child.stderr!.on('data', (data: Buffer) => { output += data.toString(); });
-  return new Promise((resolve, reject) => {
-    const onData = () => {
-      if (!/listening on http/.test(output)) return;
-      child.stdout!.off('data', onData);
-      resolve({ port, child, output: () => output });
-    };
-    child.stdout!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`interpool exited with ${code}:\n${output}`)));
-  });
+async function startInstance(port: number, storeUrl: string): Promise<Instance> {
+  const { child, output } = await startChild(
+    ['test/fixtures/apps/shared-counter.ts', '--workers', '2', '--max-queue', '1000', '--shared-store', storeUrl],
+    undefined, `127.0.0.1:${port}`);
+  return { port, child, output };
 }
 
 async function stopInstance(instance: Instance): Promise<void> {

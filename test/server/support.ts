@@ -51,8 +51,8 @@ export interface StartedChild {
  * it logs `listening` (a regexp whose group 1 is the URL). Its options come from its
  * arguments only: INTERPOOL_* variables of the test process are not passed on.
  */
-export function startChild(args: string[], listening = /listening on (http:\/\/[\d.]+:\d+)/): Promise<StartedChild> {
-  const child = spawn(process.execPath, ['bin/interpool.js', 'serve', ...args, '--bind', '127.0.0.1:0', '--log-level', 'info'], {
+export function startChild(args: string[], listening = /listening on (http:\/\/[\d.]+:\d+)/, bind = '127.0.0.1:0'): Promise<StartedChild> {
+  const child = spawn(process.execPath, ['bin/interpool.js', 'serve', ...args, '--bind', bind, '--log-level', 'info'], {
     cwd: process.cwd(),
     env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))),
     stdio: ['ignore', 'pipe', 'pipe'],
