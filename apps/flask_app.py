@@ -1,7 +1,10 @@
-"""A Flask app, unmodified, served from Debian's python3-flask under Python 3.12:
+"""A Flask app, unmodified, served from Debian's python3-flask under Pyodide's Python 3.12,
+or in four parallel subinterpreters of the project-built CPython 3.13 (see the README):
 
     apt-get install python3-flask
     npx interpool serve /flask=apps/flask_app.py:app --python 3.12 --python-path /usr/lib/python3/dist-packages
+    npx interpool serve /flask=apps/flask_app.py:app --python native --cpython .cpython/3.13/bin/python3.13 \\
+        --python-path /usr/lib/python3/dist-packages --workers 4
 """
 from flask import Flask, jsonify, redirect, render_template_string, request, url_for
 
