@@ -407,13 +407,37 @@ if PYODIDE:
 
     WebLoop.is_running = _webloop_is_running
 
+    # asyncio.run() in a request runs the coroutine to its end on the WebLoop, as it did
+    # while the loop was registered (Pyodide's asyncio.run waits through JSPI), instead of
+    # making a new WebLoop, which would replace the policy's and stay registered.
+    _pyodide_asyncio_run = asyncio.run
+
+    def _asyncio_run(main, *, debug=None, loop_factory=None):
+        loop = _request_loop
+        if loop is None or loop_factory is not None or asyncio._get_running_loop() is not None:
+            return _pyodide_asyncio_run(main, debug=debug, loop_factory=loop_factory)
+        asyncio._set_running_loop(loop)
+        try:
+            return _pyodide_asyncio_run(main, debug=debug)
+        finally:
+            asyncio._set_running_loop(None)
+
+    _asyncio_run.__doc__ = asyncio.run.__doc__
+    asyncio.run = _asyncio_run
+
+# The loop unregistered while a request runs (PYODIDE), for asyncio.run().
+_request_loop = None
+
 
 def _leave_event_loop():
     """Unregister the running loop for a synchronous request; returns it for
     _restore_event_loop."""
+    global _request_loop
     if not PYODIDE:
         return None
     loop = asyncio._get_running_loop()
+    if loop is not None:
+        _request_loop = loop
     asyncio._set_running_loop(None)
     return loop
 
