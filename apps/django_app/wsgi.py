@@ -8,7 +8,6 @@ model on SQLite, a template. On Debian 12's CPython 3.11, in four subinterpreter
 The database is one SQLite file in the temporary directory (DJANGO_APP_DB names
 another), shared by every interpreter; the first to import creates its table.
 """
-import fcntl
 import os
 
 from django.core.management import call_command
@@ -18,8 +17,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings")
 application = get_wsgi_application()
 
 # Interpreters import this at the same time: one migrates, the others wait for it.
+# (Pyodide has no fcntl, and no need: each of its interpreters has a /tmp of its own.)
 from django.conf import settings  # noqa: E402
 
 with open(f"{settings.DATABASES['default']['NAME']}.lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        import fcntl
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    except ImportError:
+        pass
     call_command("migrate", run_syncdb=True, verbosity=0)

@@ -51,9 +51,8 @@ function missingModule(engine: PythonEngine, framework: Framework): string | und
     return ['Bottle', 'Django', 'Falcon', 'Pyramid', 'WebOb'].includes(framework.name) ? 'cgi' : undefined;
   }
   if (engine.name === 'pyodide') {
-    // Pyodide's npm package has no `sqlite3` (a wheel of its own), nor `fcntl`, whose
-    // flock the Django app takes so that one of its interpreters migrates at a time.
-    return { Django: 'fcntl', SQLAlchemy: 'sqlite3' }[framework.name];
+    // Pyodide 0.27 (Python 3.12) has no `sqlite3`.
+    return ['Django', 'SQLAlchemy'].includes(framework.name) ? 'sqlite3' : undefined;
   }
   return undefined;
 }
