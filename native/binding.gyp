@@ -12,7 +12,10 @@
       "target_name": "interpool_native",
       "sources": ["src/addon.cc", "src/convert.cc", "src/interpreter.cc"],
       "include_dirs": ["<(addon_api_include_dir)", "<(python_include_dir)"],
-      "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_CPP_EXCEPTIONS", "PY_SSIZE_T_CLEAN"],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: an error for a thread being terminated
+      # (worker.terminate() during a call) cannot be thrown into JS; without it,
+      # node-addon-api throws it on as a C++ exception through Node, which aborts the process.
+      "defines": ["NAPI_VERSION=9", "NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS", "PY_SSIZE_T_CLEAN"],
       "cflags_cc": ["-std=c++20", "-fexceptions", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
       "libraries": [

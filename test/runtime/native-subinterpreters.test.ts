@@ -3,6 +3,9 @@
 // without corrupting the process. Each run is a child process, so that a crash is a
 // failed test (its signal in the message), not a dead test runner.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listNativeBuilds } from '../../native/builds.ts';
 import { PREIMPORT } from '../../runtime/interpreters/native.ts';
@@ -42,5 +45,22 @@ for (const engine of nativeEngines()) {
       const run = bootAndEnd(version, PREIMPORT, STDLIB_EXTENSIONS);
       expect(run.ok, run.how).toBe(true);
     }, 180_000);
+
+    // The addon's error for a Python exception cannot be thrown into a thread being
+    // terminated: node-addon-api then threw it on as a C++ exception through Node, and
+    // the process aborted ("terminate called after throwing an instance of 'Napi::Error'";
+    // a server closed while an app's import was failing).
+    it('a worker terminated while its Python runs, which then raises, leaves the process alive', () => {
+      const build = listNativeBuilds().find((candidate) => candidate.version === version)!;
+      const dir = mkdtempSync(join(tmpdir(), 'interpool-terminated-'));
+      try {
+        const result = spawnSync(process.execPath, ['test/fixtures/native/raises-while-terminated.ts', build.addon, build.executable, JSON.stringify(PREIMPORT), dir], {
+          encoding: 'utf8', timeout: 60_000,
+        });
+        expect(result.stdout.trim(), `status ${result.status}, signal ${result.signal}: ${result.stderr.trim()}`).toBe('ok');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 90_000);
   });
 }
