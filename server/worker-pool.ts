@@ -535,10 +535,10 @@ export class WorkerPool {
    */
   #unlessExited(handle: WorkerHandle): void {
     const thread = handle.thread;
-    if (this.#workers.get(handle.workerId) !== handle || this.#destroying || !thread) return;
+    if (this.#workers.get(handle.workerId) !== handle || !thread) return;
     handle.exitReason = 'stuck';
     this.#log.error({ worker: handle.workerId, generation: this.generation, afterMs: STUCK_AFTER_MS },
-      'a worker thread is stuck in C code and cannot be ended: it leaves the pool (a replacement starts) and stays until the process ends');
+      'a worker thread is stuck in C code and cannot be ended: it leaves the pool (a replacement starts unless the pool is closing) and stays until the process ends');
     // #onExit runs from the emitted event (this pool's own 'exit' listener).
     thread.emit('exit', 1);
     this.#stuck.set(handle.workerId, handle);
@@ -592,8 +592,12 @@ export class WorkerPool {
     // A close waiting for the drain stops waiting (and finds the pool destroyed).
     this.#notifyDrain();
     this.#drainWaiters.clear();
-    // Terminates every worker, a booting one too (piscina does not wait for its boot).
-    await this.#piscina.destroy();
+    // Terminates every worker, a booting one too (piscina does not wait for its boot),
+    // and waits for their exits: one stuck in C code would be waited for forever.
+    const destroyed = this.#piscina.destroy();
+    const giveUp = setTimeout(() => { for (const handle of [...this.#workers.values()]) this.#unlessExited(handle); }, STUCK_AFTER_MS);
+    await destroyed;
+    clearTimeout(giveUp);
     for (const handle of this.#workers.values()) handle.port.close();
   }
 

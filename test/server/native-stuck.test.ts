@@ -48,6 +48,21 @@ for (const engine of nativeEngines()) {
       expect(output()).toMatch(/1 worker threads are stuck in C code and cannot be joined: ending the process with SIGKILL/);
     }, 60_000);
 
+    it('a server stopped while a thread is blocked in C code (no --timeout) still stops', async () => {
+      const { child, url, output } = await start(['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', '--timeout', '0', '--graceful-timeout', '1', ...engine.args]);
+      void fetch(`${url}/block`).catch(() => undefined);
+      await waitFor(async () => {
+        const stats = await (await fetch(`${url}/admin/api/stats`)).json() as { apps: { interpreters: { state: string }[] }[] };
+        return stats.apps[0]!.interpreters.some((i) => i.state === 'busy');
+      }, 10_000, 'the blocking request to run');
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+      child.kill('SIGTERM');
+      // Terminated at the graceful timeout, the thread never exits: it counts as stuck,
+      // and the process ends itself instead of waiting for it forever.
+      expect(await exited).toBe('SIGKILL');
+      expect(output()).toMatch(/a worker thread is stuck in C code/);
+    }, 60_000);
+
     it('with --processes 2, a process holding more than --max-stuck-threads is replaced', async () => {
       const { url, output } = await start(
         ['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', '--processes', '2', '--max-stuck-threads', '0', ...STUCK_ARGS, ...engine.args],
