@@ -5,7 +5,9 @@
 // CPython 3.11: Python 3.13 removed `cgi`, so there the frameworks that import it must
 // fail to boot with the line that names the module and the fix, and the others must pass
 // the same checks as on 3.11.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listNativeBuilds } from '../../native/builds.ts';
 import { engineTitle, pythonEngines, type PythonEngine } from './python-engines.ts';
@@ -38,6 +40,8 @@ const FRAMEWORKS: Framework[] = [
   { name: 'Werkzeug', debian: ['python3-werkzeug', 'werkzeug/__init__.py'], mount: '/werkzeug', app: `${FIXTURES}/werkzeug-app.py:app`, redirect: 302, template: true },
   { name: 'SQLAlchemy', debian: ['python3-sqlalchemy', 'sqlalchemy/__init__.py'], mount: '/sqlalchemy', app: `${FIXTURES}/sqlalchemy-app.py:app`, redirect: 302, orm: true },
 ];
+
+const DJANGO = FRAMEWORKS.find(({ name }) => name === 'Django')!;
 
 const missing = FRAMEWORKS.filter(({ debian: [, file] }) => !existsSync(`${DIST}/${file}`)).map(({ debian: [name] }) => name);
 if (missing.length > 0) {
@@ -123,6 +127,31 @@ for (const engine of pythonEngines()) {
         expect((await fetch(`${t.url}${mount}/notes/${note.id + 1_000_000}`)).status).toBe(404);
       });
     });
+
+    // The README's Django example: four interpreters import the app at once and share one
+    // SQLite file; one migrates while the others wait (its flock), then writes from all
+    // four land. A fresh file (DJANGO_APP_DB, read by CPython from the process's environment).
+    it.runIf(engine.name !== 'pyodide' && missingModule(engine, DJANGO) === undefined)('Django in four interpreters sharing one new SQLite file', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'interpool-django-'));
+      process.env.DJANGO_APP_DB = join(dir, 'notes.sqlite3');
+      const four = await startTestServer([`/django=${DJANGO.app}`, '--python-path', DIST, '--workers', '4', ...argsOf(engine)]);
+      try {
+        await waitFor(() => four.logs.filter((l) => l.app === '/django' && l.msg === 'interpreter booted').length === 4, 60_000, 'four Django interpreters booted');
+        const texts = Array.from({ length: 12 }, (_, i) => `note ${i}`);
+        const created = await Promise.all(texts.map(async (text) => {
+          const response = await fetch(`${four.url}/django/notes`, { method: 'POST', body: new URLSearchParams({ text }) });
+          expect(response.status).toBe(201);
+          return (await response.json()) as { id: number };
+        }));
+        expect(new Set(created.map(({ id }) => id)).size).toBe(12);
+        expect(await (await fetch(`${four.url}/django/page?name=all`)).text()).toContain('<p>12 notes.</p>');
+        expect(four.logs.filter((l) => /failed to boot/.test(String(l.msg)))).toEqual([]);
+      } finally {
+        delete process.env.DJANGO_APP_DB;
+        await four.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 120_000);
 
     it.runIf(failing.length > 0)(`${failing.map(({ name }) => name).join(', ') || 'none'} fail to boot with the line that names the missing module`, async () => {
       for (const framework of failing) {
