@@ -542,7 +542,9 @@ export class WorkerPool {
     // #onExit runs from the emitted event (this pool's own 'exit' listener).
     thread.emit('exit', 1);
     this.#stuck.set(handle.workerId, handle);
-    // The real exit, if the thread ever returns from C.
+    // The real exit, if the thread ever returns from C: piscina has been told already
+    // (hearing it twice, it would start workers again, in a pool that may be closed).
+    thread.removeAllListeners('exit');
     thread.once('exit', () => this.#onExit(handle, 1));
     this.#hooks.onStuckChange?.(this);
   }

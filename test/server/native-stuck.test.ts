@@ -4,6 +4,10 @@
 // bound the thread leaves the pool, a replacement serves, the admin lists it as stuck;
 // with --processes the process is replaced once it holds more than --max-stuck-threads.
 // Real child servers: a stuck thread cannot be joined, so only a whole process ends it.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { engineTitle, nativeEngines } from './python-engines.ts';
 import { startChild, waitFor, type StartedChild } from './support.ts';
@@ -46,6 +50,27 @@ for (const engine of nativeEngines()) {
       child.kill('SIGTERM');
       expect(await exited).toBe('SIGKILL');
       expect(output()).toMatch(/1 worker threads are stuck in C code and cannot be joined: ending the process with SIGKILL/);
+    }, 60_000);
+
+    it('a stuck thread that returns from C after all exits, and is no longer counted', async () => {
+      const fifo = join(mkdtempSync(join(tmpdir(), 'interpool-stuck-')), 'gate');
+      execFileSync('mkfifo', [fifo]);
+      const { url, output } = await start(['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', ...STUCK_ARGS, ...engine.args]);
+      expect((await fetch(`${url}/fifo?${fifo}`)).status).toBe(504);
+      await waitFor(() => /a worker thread is stuck in C code/.test(output()), 15_000, 'the stuck line');
+      const stuck = async () => ((await (await fetch(`${url}/admin/api/stats`)).json()) as { apps: { stuck: number }[] }).apps[0]!.stuck;
+      expect(await stuck()).toBe(1);
+      // Open the gate: the app's open() returns, the thread gets back to Python (which
+      // raises the pending timeout, closing its end: the write may then find no reader)
+      // and to JS, where its termination ends it.
+      try {
+        writeFileSync(fifo, 'x');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+      }
+      await waitFor(() => output().includes('a stuck worker thread exited after all'), 15_000, 'the late exit');
+      expect(await stuck()).toBe(0);
+      expect(await answer(url)).toBeTruthy();
     }, 60_000);
 
     it('a server stopped while a thread is blocked in C code (no --timeout) still stops', async () => {
