@@ -229,6 +229,8 @@ function updateInterpreterRow(row, interpreter, key) {
   c.serving.title = request ? `${request.method} ${request.path}` : '';
   setText(c.served, interpreter.served);
   setText(c.memory, formatBytes(interpreter.memoryBytes));
+  // What the figure measures, where it is not the obvious (the native engine's own allocator, or the V8 heap).
+  c.memory.title = interpreter.boot?.memory ?? '';
   setText(c.uptime, formatDuration(interpreter.uptimeSeconds));
   const boot = interpreter.boot;
   setText(row.bootSummary, boot ? (boot.error ? 'failed (the error is shown above)' : `${boot.kind} ${boot.totalMs} ms`) : 'booting…');
