@@ -15,7 +15,7 @@ import { buildServer } from './app.ts';
 import { createAdmin } from './admin/admin.ts';
 import { buildAdminServer } from './admin/listener.ts';
 import { adminExposureWarning } from './admin/start-warning.ts';
-import { resolveConfig, type ConfigSources, type ServerConfig } from './config.ts';
+import { resolveConfig, type AppConfig, type ConfigSources, type ServerConfig } from './config.ts';
 import { InterpoolError } from './errors.ts';
 import { runPrimary } from './cluster.ts';
 import { watchForReload } from './file-watcher.ts';
@@ -200,6 +200,18 @@ function exitProcess(groups: readonly ApplicationGroup[], logger: Logger): void 
   process.exit(0);
 }
 
+/**
+ * Own-GIL subinterpreters recycled by --max-requests or --memory-limit: CPython (3.13.5)
+ * keeps each ended one's allocator arenas (docs/python.md, loadtest:native-recycle).
+ */
+function describeOwnGilRecycling(config: AppConfig): string | undefined {
+  const { settings } = config;
+  if (settings.python !== 'native' || settings.isolation === 'shared-gil' || Number(String(settings.cpythonVersion).split('.')[1]) < 12) return undefined;
+  if (config.maxRequests <= 0 && config.memoryLimit <= 0) return undefined;
+  return 'each recycled own-GIL interpreter keeps about 2-3 MiB in this process (CPython frees an ended interpreter\'s allocator only when nothing is left in it, and it leaves some): '
+    + 'recycle whole processes instead (--processes), or use a large --max-requests';
+}
+
 /** The `serve` command: resolve the config, start, print where, and handle signals. */
 export async function startServer(sources: ConfigSources): Promise<RunningServer> {
   const config = resolveConfig(sources);
@@ -214,6 +226,8 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
     logger.info({ app: name, file, callable, kind, workers }, `serving ${server.url}${name === '/' ? '/' : `${name}/`} from ${relative(sources.cwd, file) || file}:${callable}`);
     const engine = describeNativeEngine(group.config.settings, workers);
     if (engine) logger.info({ app: name, cpython: group.config.settings.cpython }, `app ${name}: ${engine}`);
+    const recycleCost = describeOwnGilRecycling(group.config);
+    if (recycleCost) logger.warn({ app: name }, `app ${name}: ${recycleCost}`);
   }
   watchStuckThreads(server.groups, config.maxStuckThreads, logger);
   const stop = (signal: NodeJS.Signals) => {

@@ -2,7 +2,7 @@
 // real CPython subinterpreters, one per worker thread, driving runtime/wsgi.py.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineTitle, nativeEngines } from './python-engines.ts';
-import { startTestServer, waitFor, type TestServer } from './support.ts';
+import { startChild, startTestServer, waitFor, type TestServer } from './support.ts';
 
 interface Count { worker: string; served: number; dumps: string }
 
@@ -127,6 +127,16 @@ for (const engine of nativeEngines()) {
         expect(after.memoryBytes - before.memoryBytes).toBeGreaterThan(8 * MiB);
       } finally {
         await t.close();
+      }
+    }, 60_000);
+
+    it(ownGil ? 'with --max-requests, the start says what each recycle keeps' : 'with --max-requests, the start says nothing of recycling costs (a shared allocator)', async () => {
+      const { child, output } = await startChild(['/=apps/hello.py', '--workers', '1', '--max-requests', '100', ...engine.args]);
+      try {
+        await waitFor(() => /app \/: native engine on/.test(output()), 10_000, 'the engine line');
+        expect(/each recycled own-GIL interpreter keeps about 2-3 MiB/.test(output())).toBe(ownGil);
+      } finally {
+        child.kill('SIGKILL');
       }
     }, 60_000);
 
