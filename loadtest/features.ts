@@ -3,7 +3,7 @@
  * the CLI parses), so that rows needing a feature light up as soon as it lands and are
  * marked "not available in this build" until then — never faked.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -18,6 +18,8 @@ export interface ServerFeatures {
   pythonRuntime: boolean;
   /** SIGHUP reloads apps without downtime (it came with the --reload option). */
   reload: boolean;
+  /** Why `--python native` cannot run in this build, or undefined when it can (an addon is built). */
+  nativeAbsent: string | undefined;
 }
 
 interface OptionLike {
@@ -45,5 +47,14 @@ export async function detectFeatures(root: string): Promise<ServerFeatures> {
     pythonOption: names.has('python'),
     pythonRuntime: existsSync(join(root, 'runtime/interpreters/python.ts')),
     reload: names.has('reload'),
+    nativeAbsent: nativeAbsentReason(root),
   };
+}
+
+/** The native engine needs its module and an addon built for some CPython (build/native/cpython-X.Y). */
+function nativeAbsentReason(root: string): string | undefined {
+  if (!existsSync(join(root, 'runtime/interpreters/native.ts'))) return 'the native engine (runtime/interpreters/native.ts) is not in this build';
+  const builds = join(root, 'build/native');
+  const built = existsSync(builds) && readdirSync(builds).some((dir) => existsSync(join(builds, dir, 'interpool_native.node')));
+  return built ? undefined : 'no native addon is built here (npm run build:cpython && npm run build:native)';
 }

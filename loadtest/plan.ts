@@ -49,6 +49,7 @@ export function bootVariants(root: string, features: ServerFeatures): BootVarian
     { label: 'TypeScript (V8 isolate per worker)', appFile: 'apps/hello.ts' },
     { label: 'Python 3.14 (Pyodide 314)', appFile: interpoolPythonApp('hello'), python: '3.14', absent },
     { label: 'Python 3.12 (Pyodide 0.27)', appFile: interpoolPythonApp('hello'), python: '3.12', absent },
+    { label: 'Python native (CPython subinterpreters, the newest built)', appFile: interpoolPythonApp('hello'), python: 'native', absent: absent ?? features.nativeAbsent },
   ];
 }
 
@@ -60,7 +61,7 @@ function pythonAbsentReason(root: string, app: string, features: ServerFeatures)
 
 function pythonTarget(root: string, app: string, workers: number, features: ServerFeatures, python?: string): Target {
   const target = interpoolTarget({ root, appFile: interpoolPythonApp(app), workers, python });
-  const absent = pythonAbsentReason(root, app, features);
+  const absent = pythonAbsentReason(root, app, features) ?? (python === 'native' ? features.nativeAbsent : undefined);
   return absent ? { ...target, absent } : target;
 }
 
@@ -104,6 +105,7 @@ export function buildPlan(options: PlanOptions): Comparison[] {
         interpoolTarget({ root, appFile: `apps/${scenario.app}.ts`, workers: 2 }),
         ...(all ? [pythonTarget(root, scenario.app, 2, features)] : []),
         ...(!quick ? [pythonTarget(root, scenario.app, 2, features, '3.12')] : []),
+        ...(all ? [pythonTarget(root, scenario.app, 2, features, 'native')] : []),
         ...(all ? peerTargets(root, scenario.app) : []),
       ],
       referenceIds: [`interpool-${scenario.app}-py-w2`, `interpool-${scenario.app}-ts-w2`],
@@ -131,6 +133,7 @@ export function buildPlan(options: PlanOptions): Comparison[] {
   // 5. The benchmark this project comes from: the same CPU-bound work four ways.
   plan.push(cpuBenchmark('ts', options));
   if (!quick) plan.push(cpuBenchmark('py', options));
+  plan.push(cpuBenchmark('native', options));
   return plan;
 }
 
@@ -165,7 +168,7 @@ function reloadUnderLoad(options: PlanOptions): Comparison {
  * each (--processes P --workers 1); (d) one process, a pool of N interpreters.
  * Fixed number of requests; wall time and speed-up against (a).
  */
-function cpuBenchmark(kind: 'ts' | 'py', options: PlanOptions): Comparison {
+function cpuBenchmark(kind: 'ts' | 'py' | 'native', options: PlanOptions): Comparison {
   const { root, quick, runs, cpus, features } = options;
   // About 17 ms of work per request in V8 (fib 32), 10-20 ms in CPython/Pyodide (fib 25).
   const n = kind === 'ts' ? (quick ? 30 : 32) : (quick ? 23 : 25);
@@ -173,21 +176,22 @@ function cpuBenchmark(kind: 'ts' | 'py', options: PlanOptions): Comparison {
   const scenario = cpuScenario(n);
   const appFile = kind === 'ts' ? 'apps/cpu.ts' : interpoolPythonApp('cpu');
   const concurrent = 2 * cpus;
-  const pyAbsent = kind === 'py' ? pythonAbsentReason(root, 'cpu', features) : undefined;
+  const pyAbsent = kind === 'ts' ? undefined : pythonAbsentReason(root, 'cpu', features) ?? (kind === 'native' ? features.nativeAbsent : undefined);
+  const python = kind === 'native' ? 'native' : undefined;
   const way = (id: string, label: string, target: Target, absent?: string): Target =>
     ({ ...target, id, label, absent: pyAbsent ?? absent ?? target.absent });
   const targets = [
-    way('a-sequential', `(a) sequential: 1 interpreter, 1 request at a time`, interpoolTarget({ root, appFile, workers: 1 })),
-    way('b-inline', `(b) embedded: 1 interpreter shared by ${concurrent} concurrent requests (--workers 0)`, interpoolTarget({ root, appFile, workers: 0 }),
+    way('a-sequential', `(a) sequential: 1 interpreter, 1 request at a time`, interpoolTarget({ root, appFile, workers: 1, python })),
+    way('b-inline', `(b) embedded: 1 interpreter shared by ${concurrent} concurrent requests (--workers 0)`, interpoolTarget({ root, appFile, workers: 0, python }),
       features.inline ? undefined : 'not available in this build (--workers 0, inline mode, is not an option yet)'),
-    way('c-processes', `(c) ${cpus} processes × 1 interpreter, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: 1, processes: cpus }),
+    way('c-processes', `(c) ${cpus} processes × 1 interpreter, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: 1, processes: cpus, python }),
       features.processes ? undefined : 'not available in this build (--processes is not an option yet)'),
-    way('d-pool', `(d) 1 process, pool of ${cpus} interpreters, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: cpus })),
+    way('d-pool', `(d) 1 process, pool of ${cpus} interpreters, ${concurrent} concurrent`, interpoolTarget({ root, appFile, workers: cpus, python })),
   ];
   const shape = (connections: number): LoadShape => ({ connections, duration: 0, amount: requests });
   return {
     id: `cpu-benchmark-${kind}`, section: 'cpu-benchmark', metric: 'wall',
-    title: `CPU benchmark (${kind === 'ts' ? 'TypeScript' : 'Python'}): ${requests} requests of fib(${n}), four ways`,
+    title: `CPU benchmark (${{ ts: 'TypeScript', py: 'Python, Pyodide', native: 'Python, native CPython subinterpreters' }[kind]}): ${requests} requests of fib(${n}), four ways`,
     scenario, targets, referenceIds: ['a-sequential'],
     shape: shape(concurrent), shapes: { 'a-sequential': shape(1) },
     runs, warmupSec: 1,
