@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startChild, waitFor, type StartedChild } from './support.ts';
 
@@ -9,10 +10,16 @@ import { startChild, waitFor, type StartedChild } from './support.ts';
 const ANSI = /\x1b\[[0-9;]*m/g;
 const children: ChildProcess[] = [];
 
-afterEach(() => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-  }
+// `script` runs the server in a session of its own on the pseudo-terminal, out of reach
+// of a signal to script's process group: stop it as a person would, with Ctrl-C typed on
+// that terminal (the server finishes and exits; script exits with it).
+afterEach(async () => {
+  await Promise.all(children.splice(0).map(async (child) => {
+    if (child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.stdin!.write('\x03');
+    await exited;
+  }));
 });
 
 function startOnTerminal(extra: string[] = []): { child: ChildProcess; screen: () => string } {
@@ -21,7 +28,6 @@ function startOnTerminal(extra: string[] = []): { child: ChildProcess; screen: (
     cwd: process.cwd(),
     env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))),
     stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true, // its own process group, so the test can end script and the server together
   });
   children.push(child);
   let screen = '';
