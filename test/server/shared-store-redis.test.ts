@@ -6,21 +6,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { missingPackages, redisCli, startRedis, type Service } from './python-network-services.ts';
 import { getRequest, rawRequest, startChild, startTestServer, waitFor, type StartedChild, type TestServer } from './support.ts';
+import { APPS, getJson, REQUESTS } from './shared-store-apps.ts';
 
 const missing = missingPackages([['redis-server', '/usr/bin/redis-server']]);
 if (missing.length > 0) console.warn('shared-store-redis.test.ts skipped: Debian package redis-server not installed');
 
-const REQUESTS = 400;
-const APPS = [
-  ['python', 'test/fixtures/apps/shared-counter.py'],
-  ['javascript', 'test/fixtures/apps/shared-counter.ts'],
-] as const;
-
-async function getJson(url: string): Promise<unknown> {
-  const response = await fetch(url);
-  expect(response.status, `${url}: ${response.status}`).toBe(200);
-  return response.json();
-}
 
 function oneTo(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i + 1);

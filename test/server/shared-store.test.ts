@@ -6,18 +6,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { engineTitle, nativeEngines } from './python-engines.ts';
 import { startChild, startTestServer, waitFor, type TestServer } from './support.ts';
+import { APPS, getJson, REQUESTS } from './shared-store-apps.ts';
 
-const REQUESTS = 400;
-const APPS = [
-  ['python', 'test/fixtures/apps/shared-counter.py'],
-  ['javascript', 'test/fixtures/apps/shared-counter.ts'],
-] as const;
-
-async function getJson(url: string): Promise<unknown> {
-  const response = await fetch(url);
-  expect(response.status).toBe(200);
-  return response.json();
-}
 
 function oneTo(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i + 1);
