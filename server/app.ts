@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { logAccess, refusedAppOf } from './access-log.ts';
 import { createAdmin, isAdminTarget } from './admin/admin.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
-import type { ApplicationGroup } from './application-group.ts';
+import type { ApplicationGroup } from './pool/application-group.ts';
 import type { ServerConfig } from './config.ts';
 import { dispatchRequest } from './dispatch.ts';
 import { InterpoolError } from './errors.ts';

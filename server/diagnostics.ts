@@ -5,7 +5,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import type { BootReport } from '../runtime/protocol.ts';
-import type { WorkerExit } from './worker-pool.ts';
+import type { WorkerExit } from './pool/application-group.ts';
 
 /**
  * A request was admitted to an app (it runs now or waits in the queue). `path` is the

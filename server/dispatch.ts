@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WireRequest } from '../runtime/protocol.ts';
 import { logAccess, markRefusedFor, requestTarget } from './access-log.ts';
-import type { ApplicationGroup, RequestTicket } from './application-group.ts';
+import type { ApplicationGroup, RequestTicket } from './pool/application-group.ts';
 import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
 import { clientFacts } from './client-view.ts';
 import { channels, type RequestStarted } from './diagnostics.ts';

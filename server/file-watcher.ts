@@ -6,7 +6,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import type { ApplicationGroup } from './application-group.ts';
+import type { ApplicationGroup } from './pool/application-group.ts';
 
 const IGNORED = /(^|\/)(__pycache__|node_modules|\.git)(\/|$)|\.(pyc|swp|swx|tmp)$|~$/;
 const DEBOUNCE_MS = 200;

@@ -6,7 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { HeaderPair, StreamMessage, TaskResult } from '../runtime/protocol.ts';
-import type { StreamReceiver } from './application-group.ts';
+import type { StreamReceiver } from './pool/application-group.ts';
 import { InterpoolError, fromWorkerError } from './errors.ts';
 import { findHeaderFault, parseStatusLine } from './response-rules.ts';
 

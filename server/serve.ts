@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { SCRATCH_DIR_NAME } from '../runtime/protocol.ts';
-import { ApplicationGroup, type ReloadOutcome } from './application-group.ts';
+import { ApplicationGroup, type ReloadOutcome } from './pool/application-group.ts';
 import { buildServer } from './app.ts';
 import { createAdmin } from './admin/admin.ts';
 import { buildAdminServer } from './admin/listener.ts';

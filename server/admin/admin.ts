@@ -3,7 +3,7 @@
  * metrics) and which request targets are its. One Admin serves either the public
  * listener (app.ts routes its paths to it) or its own --admin-bind listener.
  */
-import type { ApplicationGroup } from '../application-group.ts';
+import type { ApplicationGroup } from '../pool/application-group.ts';
 import type { ServerConfig } from '../config.ts';
 import { buildTrustedProxies, type TrustedProxies } from '../forwarded.ts';
 import { InterpreterSlots } from './interpreter-slots.ts';

@@ -8,7 +8,7 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { channels, type InterpreterBooted, type InterpreterExited } from '../diagnostics.ts';
-import type { ExitReason } from '../worker-pool.ts';
+import type { ExitReason } from '../pool/application-group.ts';
 
 export interface Slot {
   /** 1, 2, ... per app, in order of first boot. */

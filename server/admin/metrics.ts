@@ -8,9 +8,9 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BootReport } from '../../runtime/protocol.ts';
-import type { ApplicationGroup } from '../application-group.ts';
+import type { ApplicationGroup } from '../pool/application-group.ts';
 import { channels, type InterpreterBooted, type RequestFinished } from '../diagnostics.ts';
-import { EXIT_REASONS } from '../worker-pool.ts';
+import { EXIT_REASONS } from '../pool/application-group.ts';
 import { bootKindOf } from './stats.ts';
 
 const STATES = ['booting', 'idle', 'busy', 'draining', 'failed', 'stuck'] as const;

@@ -5,8 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { BootReport } from '../../runtime/protocol.ts';
-import type { ApplicationGroup, BootFailure } from '../application-group.ts';
-import type { ExitReason, WorkerView } from '../worker-pool.ts';
+import type { ApplicationGroup, BootFailure } from '../pool/application-group.ts';
+import type { ExitReason, WorkerView } from '../pool/application-group.ts';
 import { exceptionOf, ownFramesOf, type ExceptionSummary, type Frame } from './boot-failure.ts';
 import type { InterpreterSlots } from './interpreter-slots.ts';
 import { readProcessUsage, type ProcessUsage } from './process-usage.ts';

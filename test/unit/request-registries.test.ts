@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AdmissionQueue } from '../../server/admission-queue.ts';
+import { AdmissionQueue } from '../../server/pool/admission-queue.ts';
 import { IdTable } from '../../server/id-table.ts';
 
 describe('IdTable', () => {

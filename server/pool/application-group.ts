@@ -9,18 +9,18 @@
  * retries instead of waiting for them.
  */
 import type { Logger } from 'pino';
-import { listNativeBuilds } from '../native/builds.ts';
-import type { BootReport, ErrorData, TaskResult, WireRequest, WorkerHello } from '../runtime/protocol.ts';
+import { listNativeBuilds } from '../../native/builds.ts';
+import type { BootReport, ErrorData, TaskResult, WireRequest, WorkerHello } from '../../runtime/protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
-import { hintForBootFailure } from './boot-hints.ts';
-import type { AppConfig } from './config.ts';
-import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited, type ThreadsStuck } from './diagnostics.ts';
-import { InterpoolError } from './errors.ts';
-import type { SharedStore, SharedStoreStats } from './shared-store/store.ts';
-import { WorkerLink } from './shared-store/worker-link.ts';
+import { hintForBootFailure } from '../boot-hints.ts';
+import type { AppConfig } from '../config.ts';
+import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited, type ThreadsStuck } from '../diagnostics.ts';
+import { InterpoolError } from '../errors.ts';
+import type { SharedStore, SharedStoreStats } from '../shared-store/store.ts';
+import { WorkerLink } from '../shared-store/worker-link.ts';
 import { EXIT_REASONS, WorkerPool, type ExitReason, type PoolHooks, type Requeueable, type RunningTask, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
 
-export type { StreamReceiver } from './worker-pool.ts';
+export { EXIT_REASONS, type ExitReason, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
 
 /** Boot retries wait 1 s, 2 s, 4 s ... up to this. */
 const MAX_BOOT_BACKOFF_MS = 60_000;

@@ -5,7 +5,7 @@
  * message round trip: cancel, interrupt, pause and resume.
  */
 import type { MessagePort, Worker } from 'node:worker_threads';
-import { ControlSlot, MAX_PREFETCH, RetireReason, WorkerState, type BootReport, type WorkerHello } from '../runtime/protocol.ts';
+import { ControlSlot, MAX_PREFETCH, RetireReason, WorkerState, type BootReport, type WorkerHello } from '../../runtime/protocol.ts';
 
 export const EXIT_REASONS = ['recycled', 'memory', 'idle', 'timeout', 'crashed', 'reload', 'shutdown', 'boot-failed', 'stuck'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];

@@ -12,15 +12,15 @@ import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { Piscina } from 'piscina';
-import { MAX_PREFETCH, WITHDRAWN, type BootReport, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../runtime/protocol.ts';
-import type { AppConfig } from './config.ts';
-import { IdTable } from './id-table.ts';
+import { MAX_PREFETCH, WITHDRAWN, type BootReport, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
+import type { AppConfig } from '../config.ts';
+import { IdTable } from '../id-table.ts';
 import { WorkerHandle, type ExitReason, type WorkerView } from './worker-handle.ts';
 
 export { EXIT_REASONS, type ExitReason, type WorkerView } from './worker-handle.ts';
 
 // A path, not a file: URL: piscina converts a URL back to a path on every run() call.
-const WORKER_ENTRY = fileURLToPath(new URL('../runtime/worker.ts', import.meta.url));
+const WORKER_ENTRY = fileURLToPath(new URL('../../runtime/worker.ts', import.meta.url));
 
 /**
  * How long a worker terminated at its timeout's grace may take to exit before it counts
