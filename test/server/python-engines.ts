@@ -40,3 +40,21 @@ export function pythonEngines(): PythonEngine[] {
 export function engineTitle(engine: PythonEngine): string {
   return engine.skip ? `${engine.name} (skipped: ${engine.skip})` : engine.name;
 }
+
+/** An interpreter kind a suite written for every app runs against, with its fixtures' extension. */
+export interface AppKind extends PythonEngine {
+  /** "counter" -> test/fixtures/apps/counter.ts or counter.py */
+  fixture(name: string): string;
+}
+
+/**
+ * JavaScript (V8 isolates) and each Python engine. JavaScript, like Pyodide, is tested
+ * in the main run only: the processes given to one CPython test the native engine alone.
+ */
+export function appKinds(): AppKind[] {
+  const fixture = (extension: string) => (name: string) => `test/fixtures/apps/${name}.${extension}`;
+  return [
+    ...(PYODIDE_TESTED ? [{ name: 'javascript', args: [], fixture: fixture('ts') }] : []),
+    ...pythonEngines().map((engine) => ({ ...engine, fixture: fixture('py') })),
+  ];
+}
