@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './support.ts';
 
 export const GATED_APP = 'test/fixtures/apps/gated.ts';
 
@@ -79,4 +80,32 @@ export function holdResponse(url: string, name: string): Promise<HeldResponse> {
       res.on('error', reject);
     }).on('error', reject).end();
   });
+}
+
+/**
+ * One file gate for the fixtures that take ?gate=PATH (waits-for-gate.ts, overlap-probe.ts,
+ * exits-mid-request.ts, spins-on-request.ts): the app writes PATH.entered when the request
+ * starts running, then waits until the test writes PATH.
+ */
+export interface FileGate {
+  /** The gate's path, URL-encoded, for a query string. */
+  query: string;
+  /** Resolves once the request holding at this gate is running in an interpreter. */
+  entered(): Promise<void>;
+  /** Has the request reached the gate? */
+  isEntered(): boolean;
+  /** Let the request go on. */
+  open(): void;
+}
+
+export function fileGate(dir: string, name: string): FileGate {
+  const path = join(dir, name);
+  const isEntered = () => existsSync(`${path}.entered`);
+  return {
+    query: `gate=${encodeURIComponent(path)}`,
+    isEntered,
+    // A bounded poll for the app's file: the bound only turns a hang into a failure.
+    entered: async () => { await waitFor(isEntered, 30_000, `the request at gate ${name} to start`); },
+    open: () => writeFileSync(path, ''),
+  };
 }
