@@ -1,26 +1,60 @@
 // Failures around the pool: a body over --body-limit never reaches a worker, a worker
 // that exits mid-request gives 502 and is replaced while other requests carry on, and a
-// request past --timeout gives 504 and the app serves again afterwards.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// request past --timeout gives 504 and the app serves again afterwards. Events are
+// ordered by file gates (the apps take ?gate=PATH, see gates.ts), never by sleeps.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRequest, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
+import { fileGate, type FileGate } from './gates.ts';
+import { getRequest, parseRawResponse, rawRequest, startTestServer, waitFor, type RawResponse, type TestServer } from './support.ts';
 
 let limited: TestServer;
 let exiting: TestServer;
 let timing: TestServer;
+let untimed: TestServer;
 let stalling: TestServer;
+let dir: string;
 
 beforeAll(async () => {
-  [limited, exiting, timing, stalling] = await Promise.all([
+  dir = mkdtempSync(join(tmpdir(), 'interpool-pool-failures-'));
+  [limited, exiting, timing, untimed, stalling] = await Promise.all([
     startTestServer(['/=test/fixtures/apps/counter.ts', '--workers', '1', '--body-limit', '1024']),
     startTestServer(['/=test/fixtures/apps/exits-mid-request.ts', '/timer=test/fixtures/apps/throws-in-timer.ts', '--workers', '2']),
     startTestServer(['/=test/fixtures/apps/spins-on-request.ts', '/other=test/fixtures/apps/counter.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '0.5']),
+    startTestServer(['/=test/fixtures/apps/spins-on-request.ts', '/other=test/fixtures/apps/counter.ts', '--workers', '1', '--timeout', '0']),
     startTestServer(['/=test/fixtures/apps/records-close.ts', '--workers', '1', '--timeout', '1', '--timeout-grace', '3']),
   ]);
 });
-afterAll(() => Promise.all([limited?.close(), exiting?.close(), timing?.close(), stalling?.close()]));
+afterAll(async () => {
+  await Promise.all([limited?.close(), exiting?.close(), timing?.close(), untimed?.close(), stalling?.close()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let gates = 0;
+const gate = (): FileGate => fileGate(dir, `gate-${++gates}`);
+
+/** Like rawRequest, but open `gate` once the client has received `text`: the app goes on only then. */
+function rawRequestOpening(port: number, request: string, text: string, opens: FileGate): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const parts: Buffer[] = [];
+    socket.on('data', (data: Buffer) => {
+      parts.push(data);
+      if (Buffer.concat(parts).includes(text)) opens.open();
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => { if (error.code !== 'ECONNRESET') reject(error); });
+    socket.on('close', () => resolve(parseRawResponse(Buffer.concat(parts))));
+    socket.write(request);
+  });
+}
+
+/** Both of the app's workers are up and idle (a replacement has booted). */
+const bothIdle = (server: TestServer) => waitFor(() => {
+  const { interpreters } = server.server.groups[0]!.stats();
+  return interpreters.length === 2 && interpreters.every((interpreter) => interpreter.state === 'idle');
+}, 20_000, 'two idle workers');
 
 describe('--body-limit', () => {
   it('a body over the limit gets 413 and no worker ever sees it', async () => {
@@ -46,30 +80,34 @@ describe('--body-limit', () => {
 describe('a worker that exits mid-request', () => {
   it('gives 502, a concurrent request on the other worker completes, and the app keeps serving', async () => {
     const before = (await (await fetch(`${exiting.url}/`)).json()) as { worker: number };
-    const slow = fetch(`${exiting.url}/?hold=700`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(before.worker).toBeGreaterThan(0);
+    const slowGate = gate();
+    const slow = fetch(`${exiting.url}/?${slowGate.query}`);
+    await slowGate.entered();
+    // One worker holds the slow request: this one goes to the other, which dies.
     const dying = await fetch(`${exiting.url}/?exit=1`);
     expect(dying.status).toBe(502);
     expect(await dying.text()).toMatch(/INTERPOOL_ERR_WORKER_DIED/);
+    slowGate.open();
     const survived = await slow;
     expect(survived.status).toBe(200);
-    // A replacement starts: the app answers again, from both workers over time.
-    const workers = new Set<number>();
-    for (let i = 0; i < 20 && workers.size < 2; i++) {
-      const answers = await Promise.all([fetch(`${exiting.url}/?hold=50`), fetch(`${exiting.url}/?hold=50`)]);
-      for (const answer of answers) {
-        expect(answer.status).toBe(200);
-        workers.add(((await answer.json()) as { worker: number }).worker);
-      }
-    }
-    expect(workers.size).toBe(2);
-    expect(before.worker).toBeGreaterThan(0);
+    // A replacement starts: the app answers again, from both workers at once.
+    await bothIdle(exiting);
+    const heldGate = gate();
+    const held = fetch(`${exiting.url}/?${heldGate.query}`);
+    await heldGate.entered();
+    const other = await fetch(`${exiting.url}/`);
+    expect(other.status).toBe(200);
+    heldGate.open();
+    const first = (await (await held).json()) as { worker: number };
+    expect(((await other.json()) as { worker: number }).worker).not.toBe(first.worker);
     const line = await waitFor(() => exiting.logs.find((l) => l.status === 502), 5000, 'the 502 log line');
     expect(line.code).toBe('INTERPOOL_ERR_WORKER_DIED');
   });
 
   it('after its headers went out: the connection is aborted, and the app keeps serving', async () => {
-    const response = await rawRequest(exiting.port, getRequest('/?exit=after-chunk'));
+    const afterChunk = gate();
+    const response = await rawRequestOpening(exiting.port, getRequest(`/?exit=after-chunk&${afterChunk.query}`), 'first chunk', afterChunk);
     expect(response.status).toBe(200);
     expect(response.body.toString()).toBe('first chunk\n');
     expect(response.truncated).toBe(true);
@@ -91,9 +129,12 @@ async function servesAgain(url: string): Promise<{ worker: number }> {
 
 describe('a worker that fails while idle', () => {
   it('is replaced, the server keeps running, and the app keeps serving', async () => {
-    const armed = await fetch(`${exiting.url}/timer?arm=1`);
+    const trigger = join(dir, 'throw-now');
+    const armed = await fetch(`${exiting.url}/timer?arm=${encodeURIComponent(trigger)}`);
     expect(armed.status).toBe(200);
     const { worker } = (await armed.json()) as { worker: number };
+    // The response is complete: the worker is idle when it throws.
+    writeFileSync(trigger, '');
     await waitFor(() => exiting.logs.find((l) => l.app === '/timer' && l.level === 50 && l.msg !== 'request'), 5000, 'the worker failure in the log');
     const seen = new Set<number>();
     for (let i = 0; i < 20 && seen.size < 2; i++) {
@@ -109,15 +150,16 @@ describe('a worker that fails while idle', () => {
 
 describe('--timeout', () => {
   it('a spinning app does not hold up another app', async () => {
-    const order: string[] = [];
-    const spinning = rawRequest(timing.port, getRequest('/?spin=1')).then((r) => { order.push('spinning'); return r; });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const other = await fetch(`${timing.url}/other`);
-    order.push('other');
+    // No --timeout here: the app spins, never yielding its thread, until the test lets it stop.
+    const spinGate = gate();
+    let spinDone = false;
+    const spinning = fetch(`${untimed.url}/?spin=1&${spinGate.query}`).then((r) => { spinDone = true; return r; });
+    await spinGate.entered();
+    const other = await fetch(`${untimed.url}/other`);
     expect(other.status).toBe(200);
-    expect((await spinning).status).toBe(504);
-    expect(order).toEqual(['other', 'spinning']);
-    await servesAgain(timing.url);
+    expect(spinDone).toBe(false);
+    spinGate.open();
+    expect((await spinning).status).toBe(200);
   });
 
   it('a spinning request gets 504, and the app serves again afterwards', async () => {
@@ -134,7 +176,8 @@ describe('--timeout', () => {
   });
 
   it('after its headers went out: the connection is aborted, and the app serves again', async () => {
-    const response = await rawRequest(timing.port, getRequest('/?spin=after-chunk'));
+    const afterChunk = gate();
+    const response = await rawRequestOpening(timing.port, getRequest(`/?spin=after-chunk&${afterChunk.query}`), 'first chunk', afterChunk);
     expect(response.status).toBe(200);
     expect(response.body.toString()).toBe('first chunk\n');
     expect(response.truncated).toBe(true);
@@ -144,23 +187,18 @@ describe('--timeout', () => {
 
 describe('--timeout while the app waits between chunks', () => {
   it('aborts the response, calls close(), and keeps the interpreter', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'interpool-timeout-'));
-    try {
-      const record = join(dir, 'record.txt');
-      const lines = () => { try { return readFileSync(record, 'utf8').trim().split('\n'); } catch { return []; } };
-      const response = await rawRequest(stalling.port, getRequest(`/?mode=stalls&record=${encodeURIComponent(record)}`));
-      expect(response.body.toString()).toBe('chunk 1\n');
-      expect(response.truncated).toBe(true);
-      await waitFor(() => lines().includes('close'), 5000, 'close()');
-      const worker = lines().find((line) => line.startsWith('worker'));
-      // The interpreter returned from its request: it is kept, not replaced.
-      const next = join(dir, 'next.txt');
-      await rawRequest(stalling.port, getRequest(`/?mode=complete&record=${encodeURIComponent(next)}`));
-      const again = await rawRequest(stalling.port, getRequest(`/?mode=stalls&record=${encodeURIComponent(join(dir, 'again.txt'))}`));
-      expect(again.truncated).toBe(true);
-      expect(readFileSync(join(dir, 'again.txt'), 'utf8')).toContain(worker!);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const record = join(dir, 'record.txt');
+    const lines = () => { try { return readFileSync(record, 'utf8').trim().split('\n'); } catch { return []; } };
+    const response = await rawRequest(stalling.port, getRequest(`/?mode=stalls&record=${encodeURIComponent(record)}`));
+    expect(response.body.toString()).toBe('chunk 1\n');
+    expect(response.truncated).toBe(true);
+    await waitFor(() => lines().includes('close'), 5000, 'close()');
+    const worker = lines().find((line) => line.startsWith('worker'));
+    // The interpreter returned from its request: it is kept, not replaced.
+    const next = join(dir, 'next.txt');
+    await rawRequest(stalling.port, getRequest(`/?mode=complete&record=${encodeURIComponent(next)}`));
+    const again = await rawRequest(stalling.port, getRequest(`/?mode=stalls&record=${encodeURIComponent(join(dir, 'again.txt'))}`));
+    expect(again.truncated).toBe(true);
+    expect(readFileSync(join(dir, 'again.txt'), 'utf8')).toContain(worker!);
   });
 });
