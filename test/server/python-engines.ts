@@ -14,12 +14,17 @@ export interface PythonEngine {
   args: string[];
   /** why it is skipped, when it is */
   skip?: string;
+  /** The native engine on a CPython whose subinterpreters share the main GIL and allocator (3.11). */
+  sharedGil?: boolean;
 }
 
 const TESTED_CPYTHON = process.env.INTERPOOL_TEST_CPYTHON;
 
 /** Whether this test process tests Pyodide too (not in the processes given to one CPython). */
 export const PYODIDE_TESTED = TESTED_CPYTHON === undefined;
+
+/** Whether this is the main run, which tests everything (JavaScript apps too), not a process given to one CPython. */
+export const MAIN_RUN = PYODIDE_TESTED;
 
 export function nativeEngines(): PythonEngine[] {
   const version = TESTED_CPYTHON ?? '3.13';
@@ -29,7 +34,7 @@ export function nativeEngines(): PythonEngine[] {
     const how = version === '3.13' ? 'npm run build:cpython && npm run build:native' : `apt-get install python${version}-dev && npm run build:native`;
     return [{ name, args: [], skip: `the native engine is not built for CPython ${version} (${how})` }];
   }
-  return [{ name, args: ['--python', 'native', '--cpython', build.executable] }];
+  return [{ name, args: ['--python', 'native', '--cpython', build.executable], sharedGil: Number(version.split('.')[1]) < 12 }];
 }
 
 export function pythonEngines(): PythonEngine[] {
@@ -54,7 +59,7 @@ export interface AppKind extends PythonEngine {
 export function appKinds(): AppKind[] {
   const fixture = (extension: string) => (name: string) => `test/fixtures/apps/${name}.${extension}`;
   return [
-    ...(PYODIDE_TESTED ? [{ name: 'javascript', args: [], fixture: fixture('ts') }] : []),
+    ...(MAIN_RUN ? [{ name: 'javascript', args: [], fixture: fixture('ts') }] : []),
     ...pythonEngines().map((engine) => ({ ...engine, fixture: fixture('py') })),
   ];
 }
