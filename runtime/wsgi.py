@@ -912,7 +912,9 @@ def _to_error_data(error):
     if isinstance(error, SystemExit):
         # As in a gunicorn worker process: sys.exit() ends the interpreter, which is
         # replaced; the client gets 502 as for any interpreter that dies mid-request.
-        return "WORKER_DIED", f"the Python app called sys.exit({error.code!r}): its interpreter exits", detail
+        # (The native engine's os._exit raises a SystemExit that names itself: native.ts.)
+        call = getattr(error, "interpool_call", "sys.exit")
+        return "WORKER_DIED", f"the Python app called {call}({error.code!r}): its interpreter exits", detail
     summary = traceback.format_exception_only(type(error), error)[-1].strip()
     return "APP_RAISED", summary, detail
 

@@ -97,6 +97,28 @@ def interpool_handle(cgi, url_scheme, body, host):
     sys.modules["interpool_wsgi"].handle(cgi, url_scheme, body, types.SimpleNamespace(**host))
 `;
 
+/**
+ * os._exit() would end the server process, every app's interpreters with it. On the
+ * interpreter's own thread it ends the interpreter instead, as it ends a gunicorn or
+ * mod_wsgi worker process: wsgi.py reports the SystemExit as WORKER_DIED (502, in a
+ * request) or a boot failure (at import), and the worker is replaced. Anywhere else (a
+ * thread the app started, a forked child) it is the real one.
+ */
+const EXIT_GLUE = `
+import _thread, os
+
+class InterpreterExit(SystemExit):
+    interpool_call = "os._exit"
+
+def _interpool_exit(status, _exit=os._exit, _thread_id=_thread.get_ident(), _pid=os.getpid()):
+    if _thread.get_ident() != _thread_id or os.getpid() != _pid:
+        _exit(status)
+    raise InterpreterExit(status)
+
+os._exit = _interpool_exit
+del _interpool_exit
+`;
+
 export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: Int32Array): Promise<Interpreter> {
   const addonPath = String(spec.settings.nativeAddon ?? '');
   const executable = String(spec.settings.cpython ?? '');
@@ -118,6 +140,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => loaded.watchInterrupts(control, ControlSlot.INTERRUPT));
     failAsBoot(() => {
       loaded.run(GLUE);
+      loaded.run(EXIT_GLUE);
       loaded.call('interpool_install', ADAPTER_FILE);
       // interpool.shared, usable from the app's import on (kept: no snapshot here).
       loaded.call('interpool_bind_shared', sharedStoreClient.callFromPython.bind(sharedStoreClient));
@@ -134,10 +157,13 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => loaded.run(`import sys; sys.modules["interpool_wsgi"].configure(${flag(spec.overlap)}, ${flag(spec.multiprocess)})`));
   });
   const gil = ownGil ? 'own GIL' : 'shared GIL';
+  // Set once the app ended its interpreter (sys.exit(), os._exit()): replaced after the request.
+  const life = { ended: false };
   return {
     kind: 'python',
     version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,
-    handle: (envelope, writer) => Promise.resolve(runRequest(loaded, envelope, writer, control)),
+    handle: (envelope, writer) => Promise.resolve(runRequest(loaded, envelope, writer, control, life)),
+    healthy: () => !life.ended,
     // An own GIL comes with an own allocator: what it holds is this interpreter's. A
     // shared one holds every interpreter's objects, not attributable to one: the worker
     // then reports its V8 heap, and says so.
@@ -183,7 +209,7 @@ function failAsBoot<T>(run: () => T): T {
   }
 }
 
-function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: ResponseWriter, control: Int32Array): TaskResult {
+function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: ResponseWriter, control: Int32Array, life: { ended: boolean }): TaskResult {
   let outcome: TaskResult | undefined;
   const host: RequestHost = {
     setHeaders: (status, headers) => writer.setHeaders(status, headers),
@@ -198,7 +224,11 @@ function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: Respo
     sleep: (seconds) => sleepUnlessInterrupted(seconds, control),
     finishWhole: (body) => { outcome = writer.finishWhole([body]); },
     finishStream: () => { outcome = writer.finishStream(); },
-    fail: (code, message, detail) => { outcome = writer.fail({ code, message, ...(detail ? { detail } : {}) }); },
+    fail: (code, message, detail) => {
+      // sys.exit() or os._exit() in the app (wsgi.py): the interpreter ends, as a worker process would.
+      if (code === 'WORKER_DIED') life.ended = true;
+      outcome = writer.fail({ code, message, ...(detail ? { detail } : {}) });
+    },
   };
   try {
     addon.call('interpool_handle', envelope.cgi, envelope.urlScheme, envelope.body, host);

@@ -1,15 +1,17 @@
 // Every way a Pyodide interpreter can end mid-request (os._exit, sys.exit, os.abort,
 // os.kill of itself, a C-level recursion that overflows the runtime's stack) gives 502
 // INTERPOOL_ERR_WORKER_DIED with the cause in the log, and a new interpreter serves
-// the next request. Deep recursion the app can see (Python frames under a raised
+// the next request. On the native engine os._exit() and sys.exit() in a request do the
+// same (each ends its subinterpreter, not the process); os.abort() is a crash of the
+// process, which --processes replaces. Deep recursion the app can see (Python frames under a raised
 // sys.setrecursionlimit, repr() recursing through __repr__) is a RecursionError in the
 // app, and the interpreter keeps serving. Whatever the interpreter prints — Python's
 // print(), the runtime's fatal-error banner — reaches the server's own stdout and
 // stderr as JSON log lines only, as does a JS app's console.log. One real `interpool
-// serve` process, whose output is read whole.
+// serve` process per engine, whose output is read whole.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PYODIDE_TESTED } from './python-engines.ts';
+import { engineTitle, nativeEngines, PYODIDE_TESTED } from './python-engines.ts';
 import { startChild, waitFor, type StartedChild } from './support.ts';
 
 let server: StartedChild;
@@ -29,17 +31,29 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-/** Every line the server wrote, stdout and stderr alike; each must be a JSON object. */
-function logLines(): Record<string, unknown>[] {
-  return server.output().split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+/** Every line a server wrote, stdout and stderr alike; each must be a JSON object. */
+function logLines(of = server): Record<string, unknown>[] {
+  return of.output().split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 /** The name of the interpreter that serves `/`, once one does (a replacement boots first). */
-function interpreterName(): Promise<string> {
+function interpreterName(of = server): Promise<string> {
   return waitFor(async () => {
-    const response = await fetch(`${server.url}/`);
-    return response.status === 200 && response.text();
+    const response = await fetch(`${of.url}/`).catch(() => undefined);
+    return response?.status === 200 && response.text();
   }, 30_000, 'an interpreter to serve /');
+}
+
+/** `path` ends the interpreter serving it: 502 WORKER_DIED, `cause` in the log line, a new interpreter next. */
+async function expectEndedAndReplaced(of: StartedChild, path: string, cause: RegExp): Promise<void> {
+  const before = await interpreterName(of);
+  const response = await fetch(`${of.url}${path}`);
+  expect(response.status).toBe(502);
+  expect(await response.text()).toMatch(/INTERPOOL_ERR_WORKER_DIED/);
+  const line = await waitFor(() => logLines(of).find((l) => l.path === path && l.status === 502), 5000, `the 502 line of ${path}`);
+  expect(line.code).toBe('INTERPOOL_ERR_WORKER_DIED');
+  expect(line.msg).toMatch(cause);
+  expect(await interpreterName(of)).not.toBe(before);
 }
 
 describe.skipIf(!PYODIDE_TESTED)('a Python interpreter that ends mid-request', () => {
@@ -50,17 +64,49 @@ describe.skipIf(!PYODIDE_TESTED)('a Python interpreter that ends mid-request', (
     ['/kill', /the Python interpreter exited with status 137/],
     // hash() of a nested tuple recurses in C where CPython does not check its stack.
     ['/recurse-hash', /the Python interpreter overflowed its stack/],
-  ])('%s: 502 WORKER_DIED, the cause in the log, and a new interpreter serves next', async (path, cause) => {
-    const before = await interpreterName();
-    const response = await fetch(`${server.url}${path}`);
-    expect(response.status).toBe(502);
-    expect(await response.text()).toMatch(/INTERPOOL_ERR_WORKER_DIED/);
-    const line = await waitFor(() => logLines().find((l) => l.path === path && l.status === 502), 5000, `the 502 line of ${path}`);
-    expect(line.code).toBe('INTERPOOL_ERR_WORKER_DIED');
-    expect(line.msg).toMatch(cause);
-    expect(await interpreterName()).not.toBe(before);
-  }, 60_000);
+  ])('%s: 502 WORKER_DIED, the cause in the log, and a new interpreter serves next', (path, cause) => expectEndedAndReplaced(server, path, cause), 60_000);
 });
+
+for (const engine of nativeEngines()) {
+  describe.skipIf(engine.skip !== undefined)(`a native interpreter that ends mid-request: ${engineTitle(engine)}`, () => {
+    let native: StartedChild;
+    beforeAll(async () => {
+      native = await startChild(['/=test/fixtures/apps/ends-its-interpreter.py', '--workers', '1', ...engine.args]);
+    }, 120_000);
+    afterAll(() => (native ? stop(native.child) : undefined));
+
+    // A worker process of gunicorn or mod_wsgi ends on these, and is replaced: here the
+    // subinterpreter is that process (os._exit() would otherwise end every app's).
+    it.each([
+      ['/os-exit', /the Python app called os\._exit\(3\): its interpreter exits/],
+      ['/sys-exit', /the Python app called sys\.exit\(4\): its interpreter exits/],
+    ])('%s: 502 WORKER_DIED, the cause in the log, and a new interpreter serves next', (path, cause) => expectEndedAndReplaced(native, path, cause), 60_000);
+
+    it('the server process goes on serving after them', async () => {
+      expect(native.child.exitCode).toBeNull();
+      expect(native.child.signalCode).toBeNull();
+      expect(await interpreterName(native)).toMatch(/^[0-9a-f]{8}$/);
+    });
+  });
+
+  describe.skipIf(engine.skip !== undefined)(`a native app that crashes its process: ${engineTitle(engine)}`, () => {
+    // docs/python.md: a crash in extension code (here os.abort()) ends the whole server
+    // process, every interpreter in it; --processes is the isolation boundary.
+    it('os.abort() ends its server process; with --processes 2 the primary replaces it', async () => {
+      const cluster = await startChild(['/=test/fixtures/apps/ends-its-interpreter.py', '--workers', '1', '--processes', '2', ...engine.args], /listening on (http:\/\/[\d.]+:\d+) with 2 processes/);
+      try {
+        await interpreterName(cluster);
+        // The connection dies with the process: no response at all.
+        expect(await fetch(`${cluster.url}/abort`, { headers: { connection: 'close' } }).then((r) => r.status, () => 'no response')).toBe('no response');
+        const died = await waitFor(() => logLines(cluster).find((l) => l.msg === 'a server process died; starting a replacement'), 10_000, 'the primary to see the death');
+        expect(died.signal).toBe('SIGABRT');
+        await interpreterName(cluster);
+      } finally {
+        await stop(cluster.child);
+      }
+    }, 60_000);
+  });
+}
 
 describe.skipIf(!PYODIDE_TESTED)('deep recursion in a Python app', () => {
   it.each([
