@@ -193,7 +193,8 @@ export const ControlSlot = {
 } as const;
 /** Requests a busy worker may hold beyond the one it runs. */
 export const MAX_PREFETCH = 3;
-export const CONTROL_SLOTS = 8 + MAX_PREFETCH;
+/** The control block's length: the claim cells are its last slots. */
+export const CONTROL_SLOTS = ControlSlot.PREFETCH + MAX_PREFETCH;
 
 export const WorkerState = {
   BOOTING: 0,

@@ -1,7 +1,8 @@
 /**
  * One request's journey on the main thread: match a mount, build the envelope, admit
- * it to the app (run, queue or refuse), stream the answer back, enforce --timeout,
- * stop the app when the client goes away, and write the access-log line.
+ * it to the app (run, queue or refuse; its ticket keeps --queue-timeout and --timeout,
+ * server/pool/request-ticket.ts), stream the answer back, stop the app when the client
+ * goes away, and write the access-log line.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -66,18 +67,9 @@ export async function dispatchRequest(
     sender.clientGone();
     ticket.cancel();
   });
-  let settled = false;
-  ticket.result.then(
-    (result) => { settled = true; sender.onTaskResult(result); },
-    (error: Error) => {
-      settled = true;
-      if (error.name === 'AbortError') return;
-      sender.fail(error instanceof InterpoolError ? error : new InterpoolError('INTERPOOL_ERR_WORKER_DIED', [error.message]));
-    },
-  );
-  const stopTimeout = enforceTimeout(group, ticket, sender, () => settled, logger);
+  // The ticket answers the sender (result, error, --timeout) from here; the sender's
+  // outcome is the end of the request on the main thread.
   const outcome = await sender.finished;
-  stopTimeout();
   ticket.release();
   logAccess(logger, request, reply.elapsedTime, outcome, group.config.name);
 }
@@ -96,31 +88,6 @@ function requestFacts(request: FastifyRequest, target: string, bodyLength: numbe
     ...clientFacts(request),
     bodyLength,
   };
-}
-
-/**
- * --timeout, escalating: at the deadline the client gets 504 (or, mid-stream, an
- * aborted connection) and the interpreter is interrupted; if the task has not returned
- * after --timeout-grace, its worker is terminated and replaced. A request still queued
- * at its deadline just leaves the queue and never reaches an interpreter.
- */
-function enforceTimeout(
-  group: ApplicationGroup, ticket: RequestTicket, sender: ResponseSender, settled: () => boolean, logger: Logger,
-): () => void {
-  const { timeout, timeoutGrace, name } = group.config;
-  if (timeout <= 0) return () => {};
-  const deadline = setTimeout(() => {
-    if (settled()) return;
-    sender.fail(new InterpoolError('INTERPOOL_ERR_TIMEOUT', [timeout]));
-    if (ticket.interrupt() === 'dequeued') return;
-    setTimeout(() => {
-      if (settled()) return;
-      logger.warn({ app: name, timeoutGrace }, 'interpreter did not return after its timeout interrupt; terminating its worker');
-      ticket.terminate();
-    }, timeoutGrace * 1000).unref();
-  }, timeout * 1000);
-  deadline.unref();
-  return () => clearTimeout(deadline);
 }
 
 /**

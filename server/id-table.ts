@@ -31,6 +31,11 @@ export class IdTable<T> {
     this.#entries[id] = value;
   }
 
+  /** A snapshot of the values (the table may change while the caller walks it). */
+  values(): T[] {
+    return Object.values(this.#entries);
+  }
+
   delete(id: number): boolean {
     if (!(id in this.#entries)) return false;
     delete this.#entries[id];

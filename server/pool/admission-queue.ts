@@ -14,9 +14,12 @@ export class AdmissionQueue<T> {
    * is bounded by --max-queue, so finding an entry to remove is a short scan.
    */
   readonly #waiting: T[] = [];
+  /** Admission order: an entry put back goes before every entry admitted after it. */
+  readonly #orderOf: (entry: T) => number;
 
-  constructor(maxSize: number) {
+  constructor(maxSize: number, orderOf: (entry: T) => number) {
     this.#maxSize = maxSize;
+    this.#orderOf = orderOf;
   }
 
   get size(): number {
@@ -34,11 +37,15 @@ export class AdmissionQueue<T> {
   }
 
   /**
-   * Put an entry back at the head, past the size limit if need be: it was admitted
-   * already, and handed out (rarely: it was taken back from a busy worker).
+   * Put an entry back, past the size limit if need be: it was admitted already, and
+   * handed out (rarely: it was taken back from a busy worker). It goes before every
+   * entry admitted after it, so that several taken back at once keep their order.
    */
-  unshift(entry: T): void {
-    this.#waiting.unshift(entry);
+  putBack(entry: T): void {
+    const order = this.#orderOf(entry);
+    let index = 0;
+    while (index < this.#waiting.length && this.#orderOf(this.#waiting[index]!) < order) index++;
+    this.#waiting.splice(index, 0, entry);
   }
 
   /** Take the oldest entry out, or undefined when the queue is empty. */

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { listNativeBuilds } from '../../native/builds.ts';
-import type { BootReport, ErrorData, TaskResult, WireRequest, WorkerHello } from '../../runtime/protocol.ts';
+import type { BootReport, ErrorData, WireRequest, WorkerHello } from '../../runtime/protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
 import { hintForBootFailure } from '../boot-hints.ts';
 import type { AppConfig } from '../config.ts';
@@ -18,9 +18,11 @@ import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExi
 import { InterpoolError } from '../errors.ts';
 import type { SharedStore, SharedStoreStats } from '../shared-store/store.ts';
 import { WorkerLink } from '../shared-store/worker-link.ts';
-import { EXIT_REASONS, WorkerPool, type ExitReason, type PoolHooks, type Requeueable, type RunningTask, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
+import { RequestTicket, type RequestReceiver, type Run, type TicketLine } from './request-ticket.ts';
+import { EXIT_REASONS, WorkerPool, type ExitReason, type PoolHooks, type WorkerExit, type WorkerView } from './worker-pool.ts';
 
-export { EXIT_REASONS, type ExitReason, type StreamReceiver, type WorkerExit, type WorkerView } from './worker-pool.ts';
+export { EXIT_REASONS, type ExitReason, type WorkerExit, type WorkerView } from './worker-pool.ts';
+export type { RequestReceiver, RequestTicket, StreamReceiver } from './request-ticket.ts';
 
 /** Boot retries wait 1 s, 2 s, 4 s ... up to this. */
 const MAX_BOOT_BACKOFF_MS = 60_000;
@@ -64,151 +66,19 @@ export interface BootFailure {
   attempts: number;
 }
 
-/**
- * A request from admission to release: queued, then running on one pool generation.
- * `result` settles with the task's result, or rejects when the request never ran
- * (queue timeout, dequeued) or its worker died.
- */
-export class RequestTicket implements Requeueable {
-  readonly envelope: WireRequest;
-  readonly result: Promise<TaskResult>;
-  #resolve!: (result: TaskResult) => void;
-  #reject!: (error: unknown) => void;
-  readonly #group: ApplicationGroup;
-  readonly #receiver: StreamReceiver;
-  #pool: WorkerPool | undefined;
-  #task: RunningTask | undefined;
-  readonly #admittedAt = Date.now();
-  /**
-   * --queue-timeout, counted from admission: armed when the request first has to wait,
-   * in the queue or offered to a busy worker, and cleared once it runs or settles.
-   */
-  #waitLimit: NodeJS.Timeout | undefined;
-
-  constructor(group: ApplicationGroup, envelope: WireRequest, receiver: StreamReceiver) {
-    this.#group = group;
-    this.envelope = envelope;
-    this.#receiver = receiver;
-    this.result = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
-  }
-
-  /** A worker has room: run on the group's current generation (now, or offered to a busy worker). */
-  start(): void {
-    this.#pool = this.#group.currentPool;
-    const task = this.#pool.run(this.envelope, this.#receiver, this);
-    this.#task = task;
-    if (task.offered) this.waits();
-    else this.#stopWaiting();
-    task.result.then(
-      (result) => {
-        // A task this ticket has left behind (taken back, or failed while offered) is ignored.
-        if (this.#task !== task) return;
-        if (!result) {
-          this.requeue();
-          return;
-        }
-        this.#stopWaiting();
-        this.#resolve(result);
-      },
-      (error: unknown) => {
-        if (this.#task !== task) return;
-        this.#stopWaiting();
-        this.#reject(error);
-      },
-    ).finally(() => this.#group.pump());
-  }
-
-  /**
-   * The request waits for an interpreter (queued, or offered to a busy one): hold it to
-   * --queue-timeout, counted from admission, wherever it waits.
-   */
-  waits(): void {
-    const limit = this.#group.config.queueTimeout * 1000;
-    if (limit <= 0 || this.#waitLimit) return;
-    this.#waitLimit = setTimeout(() => this.#waitedTooLong(), Math.max(0, limit - (Date.now() - this.#admittedAt)));
-    this.#waitLimit.unref();
-  }
-
-  #stopWaiting(): void {
-    clearTimeout(this.#waitLimit);
-    this.#waitLimit = undefined;
-  }
-
-  #waitedTooLong(): void {
-    const error = new InterpoolError('INTERPOOL_ERR_QUEUE_TIMEOUT', [this.#group.config.queueTimeout]);
-    if (!this.#pool) this.#group.dequeue(this, error);
-    else if (this.#pool.withdraw(this.envelope.id)) this.#leave(error);
-    // Otherwise it runs already: --timeout applies from here.
-  }
-
-  /** The request did not run where it was offered: back to the head of the queue (its deadline stays). */
-  requeue(): void {
-    this.#pool = undefined;
-    this.#task = undefined;
-    this.#group.requeue(this);
-  }
-
-  /** Settle a request taken back before it ran (client gone, timeout). */
-  #leave(error: InterpoolError): void {
-    this.#task = undefined;
-    this.fail(error);
-  }
-
-  /** Settle a request that will never run (it left the queue, or was taken back). */
-  fail(error: InterpoolError): void {
-    this.#stopWaiting();
-    this.#reject(error);
-  }
-
-  /** The client went away: leave the queue, or stop iterating and call close(). */
-  cancel(): void {
-    if (!this.#pool) this.#group.dequeue(this, new InterpoolError('INTERPOOL_ERR_CLIENT_GONE'));
-    else if (this.#pool.withdraw(this.envelope.id)) this.#leave(new InterpoolError('INTERPOOL_ERR_CLIENT_GONE'));
-    else this.#pool.cancel(this.envelope.id);
-  }
-
-  /**
-   * Timeout: raise the interrupt in a running interpreter ('running'), or take a queued
-   * request out of the queue so that it never reaches one ('dequeued').
-   */
-  interrupt(): 'running' | 'dequeued' {
-    if (this.#pool?.withdraw(this.envelope.id)) {
-      this.#leave(new InterpoolError('INTERPOOL_ERR_TIMEOUT', [this.#group.config.timeout]));
-      return 'dequeued';
-    }
-    if (this.#pool) {
-      this.#pool.interrupt(this.envelope.id);
-      return 'running';
-    }
-    this.#group.dequeue(this, new InterpoolError('INTERPOOL_ERR_TIMEOUT', [this.#group.config.timeout]));
-    return 'dequeued';
-  }
-
-  /** Flow control: the client's socket is full (true) or drained (false). */
-  setPaused(paused: boolean): void {
-    this.#pool?.setPaused(this.envelope.id, paused);
-  }
-
-  /** Hard stop: terminate the worker running this request. */
-  terminate(): void {
-    this.#task?.terminate();
-  }
-
-  /** The response is finished on the main thread. */
-  release(): void {
-    this.#pool?.release(this.envelope.id);
-  }
-}
-
 export class ApplicationGroup {
   readonly config: AppConfig;
   readonly #log: Logger;
   readonly #queue: AdmissionQueue<RequestTicket>;
   readonly #exits = Object.fromEntries(EXIT_REASONS.map((reason) => [reason, 0])) as Record<ExitReason, number>;
-  readonly #hooks: PoolHooks;
-  #pool: WorkerPool;
+  readonly #hooks: PoolHooks<RequestTicket>;
+  /** What each request's ticket sees of this group. */
+  readonly #line: TicketLine;
+  #pool: WorkerPool<RequestTicket>;
   #generation = 1;
   #nextRequestId = 1;
+  /** Tickets admitted so far: each one's admission order. */
+  #admitted = 0;
   #bootFailures = 0;
   #lastBootError: ErrorData | undefined;
   #bootFailure: BootFailure | null = null;
@@ -218,9 +88,9 @@ export class ApplicationGroup {
   /** The one reload asked for meanwhile: it starts when the current one is done; later asks join it. */
   #nextReload: Promise<ReloadOutcome> | undefined;
   /** The generation a reload is booting: a close stops it. */
-  #incoming: WorkerPool | undefined;
+  #incoming: WorkerPool<RequestTicket> | undefined;
   /** Older generations finishing their requests after a reload. */
-  readonly #draining = new Map<WorkerPool, Promise<void>>();
+  readonly #draining = new Map<WorkerPool<RequestTicket>, Promise<void>>();
   /** Pending boot retries: the failed worker each replaces, and when. */
   readonly #retries = new Map<number, { timer: NodeJS.Timeout; at: number }>();
   #closed = false;
@@ -228,16 +98,24 @@ export class ApplicationGroup {
   readonly #sharedStore: SharedStore;
   readonly #storeLinks = new Map<number, WorkerLink>();
   /** Generations (the current one, or closed ones) holding threads stuck in C code. */
-  readonly #stuckPools = new Set<WorkerPool>();
+  readonly #stuckPools = new Set<WorkerPool<RequestTicket>>();
 
   constructor(config: AppConfig, log: Logger, sharedStore: SharedStore) {
     this.config = config;
     this.#log = log.child({ app: config.name });
-    this.#queue = new AdmissionQueue(config.maxQueue);
+    this.#queue = new AdmissionQueue(config.maxQueue, (ticket) => ticket.order);
     this.#sharedStore = sharedStore;
+    this.#line = {
+      limits: config,
+      log: this.#log,
+      run: (ticket): Run => this.#pool.run(ticket.envelope, ticket),
+      dequeue: (ticket) => { this.#queue.remove(ticket); },
+    };
     this.#hooks = {
       onBooted: (pool, report) => this.#onBooted(pool, report),
       onExit: (pool, exit) => this.#onExit(pool, exit),
+      onTakenBack: (_pool, tickets) => this.#requeue(tickets),
+      onRoom: (pool) => { if (pool === this.#pool) this.pump(); },
       onStarted: (_pool, hello) => this.#linkSharedStore(hello),
       onStuckChange: (pool) => {
         if (pool.stuckThreads > 0) this.#stuckPools.add(pool);
@@ -246,10 +124,6 @@ export class ApplicationGroup {
       },
     };
     this.#pool = new WorkerPool(config, this.#generation, this.#log, this.#hooks);
-  }
-
-  get currentPool(): WorkerPool {
-    return this.#pool;
   }
 
   get queueSize(): number {
@@ -286,49 +160,58 @@ export class ApplicationGroup {
 
   /**
    * Admit a request: run it now, queue it, or refuse it without touching an
-   * interpreter (queue full: 503; app failing to boot: 503).
+   * interpreter (queue full: 503; app failing to boot: 503). The ticket answers
+   * `receiver` from then on: the result, or the error that ends the request.
    */
-  submit(envelope: WireRequest, receiver: StreamReceiver): RequestTicket {
+  submit(envelope: WireRequest, receiver: RequestReceiver): RequestTicket {
     if (this.#closed) throw new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN');
     if (this.#failing) throw this.#unavailable();
-    const ticket = new RequestTicket(this, envelope, receiver);
     // Requests offered to busy workers wait as queued ones do, and count against --max-queue.
     const waiting = this.#pool.offered;
-    if (this.#queue.size === 0 && this.#pool.hasCapacity && (this.#pool.hasIdleWorker || waiting < this.config.maxQueue)) {
-      ticket.start();
-      return ticket;
-    }
-    if (!this.#queue.push(ticket, waiting)) {
+    const runsNow = this.#queue.size === 0 && this.#pool.hasCapacity && (this.#pool.hasIdleWorker || waiting < this.config.maxQueue);
+    if (!runsNow && this.#queue.size + waiting >= this.config.maxQueue) {
       throw new InterpoolError('INTERPOOL_ERR_QUEUE_FULL', [this.config.name, this.config.maxQueue]);
     }
-    ticket.waits();
+    const ticket = new RequestTicket(this.#line, envelope, receiver, ++this.#admitted);
+    if (runsNow) ticket.start();
+    else {
+      this.#queue.push(ticket, waiting);
+      ticket.queued();
+    }
     return ticket;
   }
 
-  /** Start queued requests while the current generation has room; then even out the offers. */
+  /**
+   * Start queued requests while the current generation has room. Then, while a worker
+   * is idle and another holds offered requests, move the oldest offer to the idle one:
+   * taken back, it is queued first and started at once. Each turn takes one offer back,
+   * so the loop ends.
+   */
   pump(): void {
     if (this.#closed || this.#failing) return;
-    while (this.#queue.size > 0 && this.#pool.hasCapacity) this.#queue.shift()!.start();
-    if (this.#queue.size === 0) this.#pool.rebalance();
-  }
-
-  /**
-   * A request taken back before it ran (from a busy or retiring worker, or from a
-   * generation that closes or fails to boot): first in line again, then pump; or
-   * refused, if the app cannot serve it any more.
-   */
-  requeue(ticket: RequestTicket): void {
-    if (this.#closed) ticket.fail(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN'));
-    else if (this.#failing) ticket.fail(this.#unavailable());
-    else {
-      this.#queue.unshift(ticket);
-      this.pump();
+    for (;;) {
+      while (this.#queue.size > 0 && this.#pool.hasCapacity) this.#queue.shift()!.start();
+      if (this.#queue.size > 0) return;
+      const moved = this.#pool.takeBackOldestOffer();
+      if (!moved) return;
+      moved.queued();
+      this.#queue.putBack(moved);
     }
   }
 
-  /** Take a request out of the queue; it never reaches an interpreter. */
-  dequeue(ticket: RequestTicket, error: InterpoolError): void {
-    if (this.#queue.remove(ticket)) ticket.fail(error);
+  /**
+   * Requests taken back before they ran (from a busy or retiring worker, or from a
+   * generation that closes or fails to boot): queued again in admission order, ahead of
+   * later ones, then pumped; or refused, if the app cannot serve them any more.
+   */
+  #requeue(tickets: RequestTicket[]): void {
+    for (const ticket of tickets) {
+      ticket.queued();
+      if (this.#closed) ticket.refuse(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN'));
+      else if (this.#failing) ticket.refuse(this.#unavailable());
+      else this.#queue.putBack(ticket);
+    }
+    this.pump();
   }
 
   /**
@@ -466,7 +349,7 @@ export class ApplicationGroup {
   #stopAdmitting(): void {
     this.#closed = true;
     this.#cancelRetries();
-    this.#queue.drain((ticket) => ticket.fail(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN')));
+    this.#queue.drain((ticket) => ticket.refuse(new InterpoolError('INTERPOOL_ERR_SHUTTING_DOWN')));
   }
 
   #cancelRetries(): void {
@@ -499,7 +382,7 @@ export class ApplicationGroup {
     return hintForBootFailure(message, { python, ...(python === 'native' ? { nativeBuilds: listNativeBuilds() } : {}) }) ?? null;
   }
 
-  #onBooted(pool: WorkerPool, report: BootReport): void {
+  #onBooted(pool: WorkerPool<RequestTicket>, report: BootReport): void {
     channels.interpreterBooted.publish({ app: this.config.name, generation: pool.generation, report } satisfies InterpreterBooted);
     if (pool !== this.#pool) return;
     if (!report.error) {
@@ -534,7 +417,7 @@ export class ApplicationGroup {
     // Requests waiting for this generation cannot be served while it keeps failing:
     // those queued here, and those handed to the pool that no worker took.
     if (this.#failing) {
-      this.#queue.drain((ticket) => ticket.fail(this.#unavailable()));
+      this.#queue.drain((ticket) => ticket.refuse(this.#unavailable()));
       pool.takeBackUnplaced();
     }
   }
@@ -545,7 +428,7 @@ export class ApplicationGroup {
     this.#storeLinks.set(hello.workerId, link);
   }
 
-  #onExit(pool: WorkerPool, exit: WorkerExit): void {
+  #onExit(pool: WorkerPool<RequestTicket>, exit: WorkerExit): void {
     // Whatever the interpreter held in the shared store is free again (locks, waits).
     this.#storeLinks.get(exit.workerId)?.close();
     this.#storeLinks.delete(exit.workerId);

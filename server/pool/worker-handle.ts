@@ -2,10 +2,11 @@
  * One worker thread as the main thread knows it: its stream port, its shared control
  * block (runtime/protocol.ts ControlSlot), its boot report, and why it is going away.
  * Everything the main thread tells a running worker goes through here, without a
- * message round trip: cancel, interrupt, pause and resume.
+ * message round trip: cancel, interrupt, pause and resume. (Its claim cells, where
+ * requests wait their turn in it, are prefetch.ts's.)
  */
-import type { MessagePort, Worker } from 'node:worker_threads';
-import { ControlSlot, MAX_PREFETCH, RetireReason, WorkerState, type BootReport, type WorkerHello } from '../../runtime/protocol.ts';
+import type { MessagePort } from 'node:worker_threads';
+import { ControlSlot, RetireReason, WorkerState, type BootReport, type WorkerHello } from '../../runtime/protocol.ts';
 
 export const EXIT_REASONS = ['recycled', 'memory', 'idle', 'timeout', 'crashed', 'reload', 'shutdown', 'boot-failed', 'stuck'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
@@ -36,19 +37,15 @@ export class WorkerHandle {
   readonly workerId: number;
   readonly control: Int32Array;
   readonly port: MessagePort;
-  readonly thread: Worker | undefined;
   readonly startedAt = Date.now();
   boot: BootReport | undefined;
   /** Set when the server decides this worker goes (retire, timeout, back-off, close). */
   exitReason: ExitReason | undefined;
-  /** Requests handed to this worker whose task has not settled yet. */
-  assigned = 0;
 
-  constructor(hello: WorkerHello, thread: Worker | undefined) {
+  constructor(hello: WorkerHello) {
     this.workerId = hello.workerId;
     this.control = new Int32Array(hello.control);
     this.port = hello.streamPort as MessagePort;
-    this.thread = thread;
   }
 
   /** The app failed to boot in this worker. */
@@ -72,27 +69,6 @@ export class WorkerHandle {
   /** May take a new request: booted fine (or still booting), not going away. */
   get accepts(): boolean {
     return !this.failed && !this.exitReason && this.retireReason === undefined;
-  }
-
-  /**
-   * Put a request in a free claim cell, to hand it to this worker while it is busy;
-   * the cell's index, or undefined when all are taken.
-   */
-  offer(id: number): number | undefined {
-    for (let claim = 0; claim < MAX_PREFETCH; claim++) {
-      if (Atomics.compareExchange(this.control, ControlSlot.PREFETCH + claim, 0, id) === 0) return claim;
-    }
-    return undefined;
-  }
-
-  /** The request still waits in its claim cell (not claimed, not taken back). */
-  holds(id: number, claim: number): boolean {
-    return Atomics.load(this.control, ControlSlot.PREFETCH + claim) === id;
-  }
-
-  /** Take an offered request back; true when the worker had not claimed it yet. */
-  withdraw(id: number, claim: number): boolean {
-    return Atomics.compareExchange(this.control, ControlSlot.PREFETCH + claim, id, 0) === id;
   }
 
   /** Ask the worker to stop this request's iteration and call close(). */

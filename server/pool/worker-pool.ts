@@ -7,14 +7,20 @@
  * and shared control block, then its boot report), routes stream messages back to the
  * request they belong to, and replaces workers that retire (max requests, memory),
  * time out, or die — with the reason for every exit.
+ *
+ * Each hand-out of a request is a {@link Placement}: where it went (its worker, or
+ * piscina's queue while workers boot) and whose it is. Whether an offered request still
+ * waits is read from its worker's claim cell (prefetch.ts), never kept here.
  */
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { Piscina } from 'piscina';
 import { MAX_PREFETCH, WITHDRAWN, type BootReport, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
 import type { AppConfig } from '../config.ts';
 import { IdTable } from '../id-table.ts';
+import { PiscinaAdapter, type PlacedTask, type ThreadView } from './piscina-adapter.ts';
+import * as prefetch from './prefetch.ts';
+import type { Run } from './request-ticket.ts';
 import { WorkerHandle, type ExitReason, type WorkerView } from './worker-handle.ts';
 
 export { EXIT_REASONS, type ExitReason, type WorkerView } from './worker-handle.ts';
@@ -29,9 +35,15 @@ const WORKER_ENTRY = fileURLToPath(new URL('../../runtime/worker.ts', import.met
  */
 export const STUCK_AFTER_MS = 3000;
 
-/** Receives the stream messages of one request, in order. */
-export interface StreamReceiver {
+/** Whoever a placement's request belongs to (the request's ticket): the pool reports to it. */
+export interface PlacementOwner {
+  /** Admission order: taken-back requests go back to the queue in it. */
+  readonly order: number;
   onStream(message: StreamMessage, workerId: number): void;
+  /** The request ran: its result. */
+  onResult(result: TaskResult): void;
+  /** Its worker died running it (or the pool was destroyed before it ran). */
+  onFailed(error: unknown): void;
 }
 
 export interface WorkerExit {
@@ -42,101 +54,93 @@ export interface WorkerExit {
   uptimeMs: number;
 }
 
-export interface PoolHooks {
-  onBooted(pool: WorkerPool, report: BootReport): void;
-  onExit(pool: WorkerPool, exit: WorkerExit): void;
-  /** A worker started (before its interpreter boots): link it to the app's shared store. */
-  onStarted?(pool: WorkerPool, hello: WorkerHello): void;
-  /** A stuck thread (see {@link STUCK_AFTER_MS}) left the pool, or exited after all. */
-  onStuckChange?(pool: WorkerPool): void;
-}
-
-/** Whoever holds a request that may be taken back from a busy worker and run elsewhere. */
-export interface Requeueable {
-  requeue(): void;
-}
-
-/** What the load balancer reads from a task, and fills in: where it went, as what. */
-interface Placement {
-  envelope: WireRequest;
-  owner: Requeueable;
-  /** The array piscina posts the task with (the body's buffer, or nothing). */
-  transferList: ArrayBuffer[];
-  handle: WorkerHandle | undefined;
-  offer: Offer | undefined;
+export interface PoolHooks<O extends PlacementOwner = PlacementOwner> {
+  onBooted(pool: WorkerPool<O>, report: BootReport): void;
+  onExit(pool: WorkerPool<O>, exit: WorkerExit): void;
   /**
-   * Taken back while it waited in piscina's queue for a worker (one booting, or not yet
-   * started): it must not run. piscina cannot drop a queued task, so the next worker
-   * with room gets it marked {@link WITHDRAWN} and answers `not-run`.
+   * The pool took these requests back before they ran (their worker retires or died, the
+   * pool closes, or its workers fail to boot), oldest first: hand them out again.
    */
-  withdrawn: boolean;
-}
-
-/** What piscina's load balancer is given for each worker. */
-type PiscinaWorkerView = { id: number; currentUsage: number };
-
-/** A request offered to a busy worker (prefetch), until that worker claims it or it is taken back. */
-interface Offer {
-  id: number;
-  claim: number;
-  handle: WorkerHandle;
-  owner: Requeueable;
-  /** Offered; taken back by the main thread (it never ran there); or claimed by the worker. */
-  state: 'offered' | 'taken-back' | 'claimed';
+  onTakenBack(pool: WorkerPool<O>, owners: O[]): void;
+  /** A task settled: a worker may have room. */
+  onRoom(pool: WorkerPool<O>): void;
+  /** A worker started (before its interpreter boots): link it to the app's shared store. */
+  onStarted?(pool: WorkerPool<O>, hello: WorkerHello): void;
+  /** A stuck thread (see {@link STUCK_AFTER_MS}) left the pool, or exited after all. */
+  onStuckChange?(pool: WorkerPool<O>): void;
 }
 
 /**
- * A request handed to a worker: its result, and the hard stop for timeouts. `result`
- * resolves undefined when the request did not run there (see {@link WorkerPool.run}).
- *
- * A class on purpose, not an object literal with a getter: V8 gives each literal whose
- * getter is a fresh closure a hidden class (map) of its own, maps live in the old
- * generation, and through the getter's closure every such map kept its whole request
- * alive across young-generation GCs until the next full one. That promoted about 10 MB
- * per minor GC under load (docs/loadtest.md, "The promoted garbage").
+ * One hand-out of a request to this generation. A class on purpose, not an object
+ * literal with closures: V8 gives each literal whose methods are fresh closures a hidden
+ * class (map) of its own, maps live in the old generation, and through those closures
+ * every such map kept its whole request alive across young-generation GCs until the
+ * next full one (docs/loadtest.md, "The promoted garbage").
  */
-export class RunningTask {
-  readonly result: Promise<TaskResult | undefined>;
-  readonly #placement: Placement;
-  readonly #terminate: () => void;
+export class Placement<O extends PlacementOwner = PlacementOwner> implements PlacedTask, Run {
+  /** What is posted; `claim` is its claim cell once it is offered to a busy worker. */
+  readonly envelope: WireRequest;
+  /** The body's buffer, transferred unless the request is offered (it may be sent again). */
+  readonly transferList: ArrayBuffer[];
+  /** Undefined once taken back: whatever piscina reports for it afterwards is no one's. */
+  owner: O | undefined;
+  /** The worker piscina posted it to; undefined while it waits in piscina's queue. */
+  handle: WorkerHandle | undefined;
+  /** Its worker retires once this response is complete. */
+  retiresWorker = false;
+  readonly #pool: WorkerPool<O>;
 
-  constructor(result: Promise<TaskResult | undefined>, placement: Placement, terminate: () => void) {
-    this.result = result;
-    this.#placement = placement;
-    this.#terminate = terminate;
+  constructor(pool: WorkerPool<O>, envelope: WireRequest, owner: O) {
+    this.#pool = pool;
+    this.envelope = PiscinaAdapter.freshTask(envelope);
+    this.transferList = this.envelope.body ? [this.envelope.body.buffer as ArrayBuffer] : [];
+    this.owner = owner;
+    this.handle = undefined;
   }
 
-  /** Handed to a busy worker, where it waits its turn (it counts as queued). */
   get offered(): boolean {
-    return this.#placement.offer !== undefined;
+    return this.envelope.claim !== undefined && this.envelope.claim !== WITHDRAWN;
   }
 
-  /** Terminate the worker running this task (piscina replaces it). */
+  withdraw(): boolean {
+    return this.#pool.withdraw(this);
+  }
+
+  cancel(): void {
+    this.#pool.runningOn(this)?.cancel(this.envelope.id);
+  }
+
+  interrupt(): void {
+    this.#pool.runningOn(this)?.interrupt(this.envelope.id);
+  }
+
+  setPaused(paused: boolean): void {
+    this.#pool.runningOn(this)?.setPaused(this.envelope.id, paused);
+  }
+
   terminate(): void {
-    this.#terminate();
+    this.#pool.terminateRun(this);
+  }
+
+  release(): void {
+    this.#pool.release(this);
   }
 }
 
-
-export class WorkerPool {
+export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   readonly config: AppConfig;
   readonly generation: number;
   readonly #log: Logger;
-  readonly #hooks: PoolHooks;
-  readonly #piscina: Piscina<WireRequest, TaskResult>;
+  readonly #hooks: PoolHooks<O>;
+  readonly #piscina: PiscinaAdapter<Placement<O>>;
   readonly #workers = new Map<number, WorkerHandle>();
   /** Workers that did not exit when terminated (blocked in C code): out of the pool, still alive. */
   readonly #stuck = new Map<number, WorkerHandle>();
-  readonly #receivers = new IdTable<StreamReceiver>();
-  /** Requests whose worker retires once their response is complete. */
-  readonly #retireOnRelease = new Map<number, number>();
+  /** Requests handed to this generation, by id, until their response is over (or they are taken back). */
+  readonly #placements = new IdTable<Placement<O>>();
   readonly #bootWaiters = new Set<() => boolean>();
   readonly #drainWaiters = new Set<() => boolean>();
-  /** Offered, not yet claimed requests, oldest first (an array: see IdTable for why not a Map). */
-  readonly #offers: Offer[] = [];
-  /** Requests handed to piscina that no worker has taken yet, oldest first. */
-  readonly #unplaced: Placement[] = [];
-  #rebalancing = false;
+  /** Placements that may still run here: handed out, not settled, not taken back. */
   #inFlight = 0;
   #closing: ExitReason | undefined;
   #destroying: Promise<void> | undefined;
@@ -144,7 +148,7 @@ export class WorkerPool {
   readonly #destroyed: Promise<never>;
   #markDestroyed!: (error: Error) => void;
 
-  constructor(config: AppConfig, generation: number, log: Logger, hooks: PoolHooks) {
+  constructor(config: AppConfig, generation: number, log: Logger, hooks: PoolHooks<O>) {
     this.config = config;
     this.generation = generation;
     this.#log = log;
@@ -161,30 +165,22 @@ export class WorkerPool {
       // "an equivalent application object may be simultaneously invoked").
       multiprocess: config.workers > 1 || cluster.isWorker,
     };
-    this.#piscina = new Piscina({
+    this.#piscina = new PiscinaAdapter<Placement<O>>({
       filename: WORKER_ENTRY,
       workerData: spec,
       minThreads: config.minWorkers,
       maxThreads: config.workers,
-      // Embedded mode: the one interpreter takes every admitted request at once.
-      ...(config.inline ? { concurrentTasksPerWorker: config.maxQueue } : {}),
+      concurrentTasksPerWorker: this.#concurrency,
       idleTimeout: config.minWorkers < config.workers ? config.idleTimeout * 1000 : Infinity,
-      ...(config.inline ? {} : { concurrentTasksPerWorker: 1 + MAX_PREFETCH }),
-      // Keep each idle worker's event loop running (timers, sockets of the app):
-      // piscina's default Atomics.wait would freeze it between tasks.
-      atomics: 'async',
-      // piscina's run- and wait-time histograms: nothing reads them (the admin keeps its own).
-      recordTiming: false,
-      loadBalancer: (task, workers) => this.#place((task as unknown as Record<symbol, Placement | null>)[Piscina.queueOptionsSymbol] ?? null, workers),
       ...(config.kind === 'javascript' && config.memoryLimit > 0
         // A hard ceiling for a leak within one request; the soft limit is checked after each.
         ? { resourceLimits: { maxOldGenerationSizeMb: config.memoryLimit * 2 } }
         : {}),
+      place: (placement, workers) => this.#place(placement, workers),
+      onMessage: (message) => this.#onWorkerMessage(message),
+      // piscina replaces a worker that fails while idle (an uncaught exception in a timer).
+      onIdleError: (error) => this.#log.error({ err: error }, 'a worker failed while idle'),
     });
-    this.#piscina.on('message', (message: unknown) => this.#onWorkerMessage(message));
-    // A worker that fails while idle (an uncaught exception in a timer) is replaced by
-    // piscina; without a listener the 'error' event would take the server down with it.
-    this.#piscina.on('error', (error: Error) => this.#log.error({ err: error }, 'a worker failed while idle'));
   }
 
   get inFlight(): number {
@@ -250,74 +246,41 @@ export class WorkerPool {
    * it waits its turn (prefetch: the worker then goes from one request to the next
    * without waiting for the main thread). A waiting request is only offered: it is
    * taken back when another worker goes idle, when its own worker goes away, or at its
-   * timeout. `result` resolves undefined when the request did not run there and must
-   * be handed out again (`owner.requeue()` is called instead when this pool takes it
-   * back on its own).
+   * deadline. The pool reports to `owner`: its streams, its result, its failure; or, when
+   * the pool takes it back on its own, through {@link PoolHooks.onTakenBack}.
    */
-  run(request: WireRequest, receiver: StreamReceiver, owner: Requeueable): RunningTask {
-    this.#receivers.set(request.id, receiver);
+  run(request: WireRequest, owner: O): Placement<O> {
+    const placement = new Placement(this, request, owner);
+    this.#placements.set(request.id, placement);
     this.#inFlight++;
-    // A request handed out before and taken back goes out again as a new task object:
-    // piscina may still hold the old one in its queue, and reads its placement from it.
-    const envelope: WireRequest = Piscina.queueOptionsSymbol in request ? { ...request, claim: undefined } : request;
-    // Read back by the load balancer, wherever piscina decides where the task goes (at
-    // once, or later from its own queue); a symbol key is not posted to the worker.
-    // The body is transferred, unless the request is offered: it may have to be sent again.
-    const transferList: ArrayBuffer[] = envelope.body ? [envelope.body.buffer as ArrayBuffer] : [];
-    const placement: Placement = { envelope, owner, transferList, handle: undefined, offer: undefined, withdrawn: false };
-    (envelope as WireRequest & { [key: symbol]: Placement })[Piscina.queueOptionsSymbol] = placement;
-    this.#unplaced.push(placement);
-    let settled = false;
-    const done = () => {
-      settled = true;
-      // A withdrawn task left the count when it was withdrawn.
-      if (!placement.withdrawn) this.#inFlight--;
-      this.#forgetUnplaced(placement);
-      if (placement.handle) placement.handle.assigned--;
-    };
-    // No AbortSignal per task: a hard stop terminates the worker that runs the request
-    // (found through its control block), which is what piscina's abort would do anyway.
-    const result = this.#piscina.run(envelope, transferList.length > 0 ? { transferList } : undefined).then(
-      (outcome): TaskResult | undefined => {
-        done();
-        // Its owner went on without it (the worker answered not-run).
-        if (placement.withdrawn) return undefined;
-        const { offer } = placement;
-        if (outcome.kind === 'not-run') {
-          // Taken back already, or declined by a retiring worker (its cell still holds it).
-          if (offer) this.#takeBack(offer);
-          this.#notifyDrain();
-          return undefined;
-        }
-        if (offer) this.#forget(offer, 'claimed');
-        this.#noteRetirement(envelope.id, outcome.workerId);
-        this.#notifyDrain();
-        return outcome;
-      },
-      (error: unknown) => {
-        done();
-        // Withdrawn, then dropped by a pool destroyed before any worker took it.
-        if (placement.withdrawn) return undefined;
-        // Its worker died before claiming it: it never ran, it runs elsewhere.
-        const { offer } = placement;
-        const runsElsewhere = offer !== undefined && (this.#takeBack(offer) || offer.state === 'taken-back');
-        if (!runsElsewhere) this.#receivers.delete(envelope.id);
-        this.#notifyDrain();
-        if (runsElsewhere) return undefined;
-        throw error;
-      },
+    this.#piscina.run(placement).then(
+      (outcome) => this.#onSettled(placement, outcome, undefined),
+      (error: unknown) => this.#onSettled(placement, undefined, error),
     );
-    const terminate = (): void => {
-      if (settled) return;
-      const handle = this.#findRunning(envelope.id);
-      if (handle) {
-        this.terminateWorker(handle.workerId, 'timeout');
-        setTimeout(() => this.#unlessExited(handle), STUCK_AFTER_MS).unref();
+    return placement;
+  }
+
+  /** Where a task's answer from piscina lands: the one place a placement settles. */
+  #onSettled(placement: Placement<O>, outcome: TaskResult | undefined, error: unknown): void {
+    const owner = placement.owner;
+    // Taken back already (it left the count then): its answer, not-run or the pool's end, is no one's.
+    if (owner !== undefined) {
+      this.#inFlight--;
+      if (outcome !== undefined && outcome.kind !== 'not-run') {
+        this.#noteRetirement(placement, outcome.workerId);
+        owner.onResult(outcome);
+      } else {
+        // Declined by a retiring worker (not-run; its claim cell still holds it: empty it),
+        // or its worker died before claiming it: it never ran, it runs elsewhere.
+        const runsElsewhere = this.#reclaim(placement) || error === undefined;
+        placement.owner = undefined;
+        this.#placements.delete(placement.envelope.id);
+        if (runsElsewhere) this.#hooks.onTakenBack(this, [owner]);
+        else owner.onFailed(error);
       }
-      // Handed to piscina but not yet picked up by its worker: look again shortly.
-      else setTimeout(terminate, 50).unref();
-    };
-    return new RunningTask(result, placement, terminate);
+    }
+    this.#notifyDrain();
+    this.#hooks.onRoom(this);
   }
 
   /**
@@ -325,14 +288,14 @@ export class WorkerPool {
    * now; else the least busy worker that has room gets it as an offer (prefetch), in a
    * claim cell of its control block. Null keeps the task in piscina's queue.
    */
-  #place<W extends PiscinaWorkerView>(placement: Placement | null, workers: W[]): W | null {
-    if (placement?.withdrawn) {
-      // Any worker with room answers not-run for it, and piscina's queue moves on.
+  #place<W extends ThreadView>(placement: Placement<O>, workers: readonly W[]): W | null {
+    if (placement.owner === undefined) {
+      // Withdrawn from piscina's queue: any worker with room answers not-run for it, and piscina's queue moves on.
       return workers.find((worker) => worker.currentUsage < this.#concurrency && this.#workers.get(worker.id)?.boot) ?? null;
     }
-    if (this.config.inline || !placement) {
-      const worker = workers.find((candidate) => candidate.currentUsage < this.#concurrency && this.#accepts(candidate.id)) ?? null;
-      if (worker && placement) this.#forgetUnplaced(placement);
+    if (this.config.inline) {
+      const worker = workers.find((candidate) => candidate.currentUsage < this.#concurrency && (this.#workers.get(candidate.id)?.accepts ?? true)) ?? null;
+      if (worker) placement.handle = this.#workers.get(worker.id);
       return worker;
     }
     let leastBusy: { worker: W; handle: WorkerHandle } | undefined;
@@ -341,47 +304,52 @@ export class WorkerPool {
       if (!handle?.accepts) continue;
       const usage = worker.currentUsage;
       if (usage === 0) {
-        this.#assign(placement, handle);
+        placement.handle = handle;
         return worker;
       }
       if (handle.boot && usage < this.#concurrency && (!leastBusy || usage < leastBusy.worker.currentUsage)) leastBusy = { worker, handle };
     }
     if (!leastBusy) return null;
-    const { envelope, owner } = placement;
-    const claim = leastBusy.handle.offer(envelope.id);
+    const claim = prefetch.offer(leastBusy.handle.control, placement.envelope.id);
     if (claim === undefined) return null;
-    envelope.claim = claim;
-    // piscina posts the task with this very array: an offered body is copied instead.
-    placement.transferList.length = 0;
-    placement.offer = { id: envelope.id, claim, handle: leastBusy.handle, owner, state: 'offered' };
-    this.#offers.push(placement.offer);
-    this.#assign(placement, leastBusy.handle);
+    placement.envelope.claim = claim;
+    PiscinaAdapter.keepBody(placement);
+    placement.handle = leastBusy.handle;
     return leastBusy.worker;
   }
 
-  #assign(placement: Placement, handle: WorkerHandle): void {
-    placement.handle = handle;
-    handle.assigned++;
-    this.#forgetUnplaced(placement);
-  }
-
-  #forgetUnplaced(placement: Placement): void {
-    const index = this.#unplaced.indexOf(placement);
-    if (index >= 0) this.#unplaced.splice(index, 1);
-  }
-
   /**
-   * Take back a request still waiting in piscina's queue: it never runs (see
-   * Placement.withdrawn), and stops counting as in flight at once.
+   * Take back a request that has not run: one still in piscina's queue (withdrawn: any
+   * worker answers not-run for it), or one offered to a busy worker (its claim cell
+   * decides). True when taken back; false when it runs, or ran.
    */
-  #withdrawUnplaced(placement: Placement): void {
-    this.#forgetUnplaced(placement);
-    placement.withdrawn = true;
-    placement.envelope.claim = WITHDRAWN;
-    // Posted later to a worker that declines it: its body stays with its owner.
-    placement.transferList.length = 0;
+  withdraw(placement: Placement<O>): boolean {
+    if (placement.owner === undefined) return true;
+    if (placement.handle === undefined) {
+      placement.envelope.claim = WITHDRAWN;
+      // Posted later to a worker that declines it: its body stays with its owner.
+      PiscinaAdapter.keepBody(placement);
+      this.#detach(placement);
+      return true;
+    }
+    if (!this.#reclaim(placement)) return false;
+    this.#detach(placement);
+    return true;
+  }
+
+  /** Swap an offered request out of its claim cell: true when the worker had not claimed it. */
+  #reclaim(placement: Placement<O>): boolean {
+    const { claim, id } = placement.envelope;
+    if (claim === undefined || claim === WITHDRAWN || !placement.handle) return false;
+    return prefetch.takeBack(placement.handle.control, id, claim);
+  }
+
+  /** The request will not run here: it leaves the count, and its answer is no one's. */
+  #detach(placement: Placement<O>): void {
+    placement.owner = undefined;
     this.#inFlight--;
-    this.#receivers.delete(placement.envelope.id);
+    // It may run in another generation now: a closing pool must not wait for it.
+    this.#placements.delete(placement.envelope.id);
     this.#notifyDrain();
   }
 
@@ -391,111 +359,94 @@ export class WorkerPool {
    * refused: nothing should wait on a boot that may never succeed.
    */
   takeBackUnplaced(): void {
-    for (const placement of [...this.#unplaced]) {
-      this.#withdrawUnplaced(placement);
-      placement.owner.requeue();
+    const owners: O[] = [];
+    for (const placement of this.#placements.values()) {
+      const owner = placement.owner;
+      if (owner && placement.handle === undefined && this.withdraw(placement)) owners.push(owner);
     }
+    this.#handBack(owners);
   }
 
   /**
-   * Take back a request offered to a busy worker that has not started it; true when it
-   * was taken back (it never ran), false when its worker claimed it (it runs there).
+   * While a worker is idle and another holds offered requests, take the oldest offer
+   * back (its owner hands it out again, to the idle one); undefined when there is none
+   * to move.
    */
-  withdraw(id: number): boolean {
-    const waiting = this.#unplaced.find((candidate) => candidate.envelope.id === id);
-    if (waiting) {
-      this.#withdrawUnplaced(waiting);
-      return true;
-    }
-    const offer = this.#offers.find((candidate) => candidate.id === id);
-    return offer !== undefined && this.#takeBack(offer);
-  }
-
-  #takeBack(offer: Offer): boolean {
-    if (offer.state !== 'offered') return false;
-    const takenBack = offer.handle.withdraw(offer.id, offer.claim);
-    this.#forget(offer, takenBack ? 'taken-back' : 'claimed');
-    // It may run in another generation now: a closing pool must not wait for it.
-    if (takenBack) this.#receivers.delete(offer.id);
-    return takenBack;
-  }
-
-  #forget(offer: Offer, state: Offer['state']): void {
-    offer.state = state;
-    // The same request may have been offered again since (same id, another offer).
-    const index = this.#offers.indexOf(offer);
-    if (index >= 0) this.#offers.splice(index, 1);
-  }
-
-  /**
-   * While a worker is idle and another holds offered requests, move the oldest offer to
-   * the idle one (its owner hands it out again). Called when nothing waits in the queue.
-   */
-  rebalance(): void {
-    if (this.#rebalancing || this.#offers.length === 0) return;
-    this.#rebalancing = true;
-    try {
-      while (this.#offers.length > 0 && this.hasIdleWorker) {
-        const oldest = this.#offers[0]!;
-        if (this.#takeBack(oldest)) oldest.owner.requeue();
+  takeBackOldestOffer(): O | undefined {
+    if (!this.hasIdleWorker) return undefined;
+    let oldest: Placement<O> | undefined;
+    for (const handle of this.#workers.values()) {
+      for (const id of prefetch.waitingIds(handle.control)) {
+        const placement = this.#placements.get(id);
+        if (placement?.owner && (!oldest || placement.owner.order < oldest.owner!.order)) oldest = placement;
       }
-    } finally {
-      this.#rebalancing = false;
     }
+    const owner = oldest?.owner;
+    return oldest && this.withdraw(oldest) ? owner : undefined;
   }
 
   /** Requests offered to busy workers and not yet claimed: they are waiting, as if queued. */
   get offered(): number {
     let waiting = 0;
-    // An offer its worker has claimed is running, though its result may not be in yet.
-    for (const offer of this.#offers) if (offer.handle.holds(offer.id, offer.claim)) waiting++;
+    for (const handle of this.#workers.values()) waiting += prefetch.countWaiting(handle.control);
     return waiting;
   }
 
   /** A booted worker that takes requests and holds none. */
   get hasIdleWorker(): boolean {
-    for (const handle of this.#workers.values()) if (handle.boot && handle.accepts && handle.assigned === 0) return true;
+    for (const handle of this.#workers.values()) if (handle.boot && handle.accepts && this.#piscina.usage(handle.workerId) === 0) return true;
     return false;
   }
 
-  /** A worker that goes: its offered requests run elsewhere. */
+  /** A worker that goes: the requests waiting in its claim cells run elsewhere. */
   #takeBackOffers(handle: WorkerHandle): void {
-    for (const offer of [...this.#offers]) {
-      if (offer.handle === handle && this.#takeBack(offer)) offer.owner.requeue();
+    const owners: O[] = [];
+    for (const id of prefetch.waitingIds(handle.control)) {
+      const placement = this.#placements.get(id);
+      const owner = placement?.owner;
+      if (owner && placement.handle === handle && this.withdraw(placement)) owners.push(owner);
     }
+    this.#handBack(owners);
   }
 
-  /** The request is over on the main side: drop its receiver, retire its worker if due. */
-  release(id: number): void {
-    this.#receivers.delete(id);
+  #handBack(owners: O[]): void {
+    if (owners.length === 0) return;
+    owners.sort((a, b) => a.order - b.order);
+    this.#hooks.onTakenBack(this, owners);
+  }
+
+  /** The request is over on the main side: forget it, retire its worker if due. */
+  release(placement: Placement<O>): void {
+    if (this.#placements.get(placement.envelope.id) === placement) this.#placements.delete(placement.envelope.id);
     this.#notifyDrain();
-    const retiring = this.#retireOnRelease.get(id);
-    if (retiring !== undefined) {
-      this.#retireOnRelease.delete(id);
-      this.terminateWorker(retiring);
+    if (placement.retiresWorker) {
+      placement.retiresWorker = false;
+      if (placement.handle) this.terminateWorker(placement.handle.workerId);
     }
-  }
-
-  /** Ask the worker running this request to stop iterating and call close(). */
-  cancel(id: number): boolean {
-    const handle = this.#findRunning(id);
-    handle?.cancel(id);
-    return handle !== undefined;
   }
 
   /**
-   * Flow control for a streamed response: pause the worker producing it while the
-   * client's socket is full, resume (and wake it) once drained.
+   * The worker running this request now, if it does: the placement knows its worker, and
+   * the worker's REQUEST_ID says whether it has started it (a signal for a request that
+   * has not started would hit the one before it). Embedded mode: every request in flight
+   * runs in the one interpreter.
    */
-  setPaused(id: number, paused: boolean): void {
-    this.#findRunning(id)?.setPaused(id, paused);
+  runningOn(placement: Placement<O>): WorkerHandle | undefined {
+    const handle = placement.handle;
+    if (!handle) return undefined;
+    if (this.config.inline) return this.#placements.get(placement.envelope.id) === placement ? handle : undefined;
+    return handle.requestId === placement.envelope.id ? handle : undefined;
   }
 
-  /** Raise KeyboardInterrupt in the interpreter running this request (Python). */
-  interrupt(id: number): boolean {
-    const handle = this.#findRunning(id);
-    handle?.interrupt(id);
-    return handle !== undefined;
+  /**
+   * Hard stop (--timeout-grace over): terminate the worker the request was handed to
+   * (piscina replaces it); if its thread does not exit, it is stuck in C code.
+   */
+  terminateRun(placement: Placement<O>): void {
+    const handle = placement.handle;
+    if (!handle || this.#workers.get(handle.workerId) !== handle) return;
+    this.terminateWorker(handle.workerId, 'timeout');
+    setTimeout(() => this.#unlessExited(handle), STUCK_AFTER_MS).unref();
   }
 
   /**
@@ -508,8 +459,8 @@ export class WorkerPool {
     handle.exitReason ??= reason;
     // First take back what waits in it; what it claimed meanwhile is what it runs now.
     this.#takeBackOffers(handle);
-    const running = handle.requestId;
-    if (running !== 0 && this.#receivers.has(running)) this.#retireOnRelease.set(running, workerId);
+    const running = this.#placements.get(handle.requestId);
+    if (running) running.retiresWorker = true;
     else this.terminateWorker(workerId);
   }
 
@@ -518,34 +469,25 @@ export class WorkerPool {
     const handle = this.#workers.get(workerId);
     if (!handle) return;
     if (reason) handle.exitReason ??= reason;
-    void handle.thread?.terminate();
+    this.#piscina.terminate(workerId);
   }
 
   /**
    * A worker terminated at its timeout that has not exited: its thread is blocked in C
    * code, where neither the interrupt nor the termination reaches it, and nothing can end
-   * it short of ending the process. Count it as stuck and take it out of the pool; it
-   * stays listed, as stuck, until it exits on its own, if ever.
-   *
-   * piscina lets go of a worker only when it exits (its terminate waits for the thread),
-   * or through a task's abort signal — and a signal on every task changes how piscina
-   * queues them. So the pool tells piscina what it would hear if the thread could end:
-   * the worker's 'exit' event, emitted here. piscina then drops the worker, fails its
-   * tasks (the timed-out one, and offers, which run elsewhere) and starts a replacement.
+   * it short of ending the process. Count it as stuck and take it out of the pool
+   * (piscina then fails its tasks: the timed-out one, and offers, which run elsewhere);
+   * it stays listed, as stuck, until it exits on its own, if ever.
    */
   #unlessExited(handle: WorkerHandle): void {
-    const thread = handle.thread;
+    const thread = this.#piscina.thread(handle.workerId);
     if (this.#workers.get(handle.workerId) !== handle || !thread) return;
     handle.exitReason = 'stuck';
     this.#log.error({ worker: handle.workerId, generation: this.generation, afterMs: STUCK_AFTER_MS },
       'a worker thread is stuck in C code and cannot be ended: it leaves the pool (a replacement starts unless the pool is closing) and stays until the process ends');
     // #onExit runs from the emitted event (this pool's own 'exit' listener).
-    thread.emit('exit', 1);
+    this.#piscina.abandon(thread, () => this.#onExit(handle, 1));
     this.#stuck.set(handle.workerId, handle);
-    // The real exit, if the thread ever returns from C: piscina has been told already
-    // (hearing it twice, it would start workers again, in a pool that may be closed).
-    thread.removeAllListeners('exit');
-    thread.once('exit', () => this.#onExit(handle, 1));
     this.#hooks.onStuckChange?.(this);
   }
 
@@ -573,7 +515,7 @@ export class WorkerPool {
     for (const handle of this.#workers.values()) this.#takeBackOffers(handle);
     await new Promise<void>((resolve) => {
       const check = () => {
-        if (!this.#destroying && (this.#inFlight > 0 || this.#receivers.size > 0)) return false;
+        if (!this.#destroying && (this.#inFlight > 0 || this.#placements.size > 0)) return false;
         resolve();
         return true;
       };
@@ -604,24 +546,12 @@ export class WorkerPool {
   }
 
   #notifyDrain(): void {
+    if (this.#drainWaiters.size === 0) return;
     for (const waiter of [...this.#drainWaiters]) if (waiter()) this.#drainWaiters.delete(waiter);
   }
 
-  #accepts(workerId: number): boolean {
-    return this.#workers.get(workerId)?.accepts ?? true;
-  }
-
-  #findRunning(id: number): WorkerHandle | undefined {
-    // Embedded mode: every request in flight runs in the one interpreter.
-    if (this.config.inline) return this.#receivers.has(id) ? this.#workers.values().next().value : undefined;
-    for (const handle of this.#workers.values()) {
-      if (handle.requestId === id) return handle;
-    }
-    return undefined;
-  }
-
   /** The worker set RETIRING before returning: replace it once this response is done. */
-  #noteRetirement(requestId: number, workerId: number): void {
+  #noteRetirement(placement: Placement<O>, workerId: number): void {
     const handle = this.#workers.get(workerId);
     if (!handle) return;
     const retiring = handle.retireReason;
@@ -631,14 +561,14 @@ export class WorkerPool {
     if (this.config.inline) {
       // Embedded mode: the one interpreter may still serve others; stop it once all are done.
       const whenIdle = () => {
-        if (this.#inFlight > 0 || this.#receivers.size > 0) return false;
+        if (this.#inFlight > 0 || this.#placements.size > 0) return false;
         this.terminateWorker(workerId);
         return true;
       };
       if (!whenIdle()) this.#drainWaiters.add(whenIdle);
       return;
     }
-    if (this.#receivers.has(requestId)) this.#retireOnRelease.set(requestId, workerId);
+    if (this.#placements.get(placement.envelope.id) === placement) placement.retiresWorker = true;
     else this.terminateWorker(workerId);
   }
 
@@ -649,11 +579,10 @@ export class WorkerPool {
   }
 
   #onHello(hello: WorkerHello): void {
-    const thread = this.#piscina.threads.find((worker) => worker.threadId === hello.workerId);
-    const handle = new WorkerHandle(hello, thread);
+    const handle = new WorkerHandle(hello);
     handle.port.on('message', (stream: StreamMessage) => this.#onStreamMessage(stream, handle));
     handle.port.unref();
-    thread?.once('exit', (code: number) => this.#onExit(handle, code));
+    this.#piscina.thread(handle.workerId)?.once('exit', (code: number) => this.#onExit(handle, code));
     this.#workers.set(handle.workerId, handle);
     this.#hooks.onStarted?.(this, hello);
   }
@@ -673,7 +602,7 @@ export class WorkerPool {
       else this.#log.warn({ worker: handle.workerId, stream: message.stream ?? 'wsgi.errors' }, message.line);
       return;
     }
-    this.#receivers.get(message.id)?.onStream(message, handle.workerId);
+    this.#placements.get(message.id)?.owner?.onStream(message, handle.workerId);
   }
 
   #onExit(handle: WorkerHandle, code: number): void {

@@ -31,36 +31,46 @@ describe('IdTable', () => {
   });
 });
 
+/** Entries named by their admission order: 'a3' was admitted third. */
+const orderOf = (entry: string) => Number(entry.slice(1));
+
 describe('AdmissionQueue', () => {
   it('is first in, first out, and refuses past its size (counting requests waiting elsewhere)', () => {
-    const queue = new AdmissionQueue<string>(3);
-    expect(queue.push('a')).toBe(true);
-    expect(queue.push('b')).toBe(true);
-    expect(queue.push('c', 1)).toBe(false);
-    expect(queue.push('c')).toBe(true);
-    expect(queue.push('d')).toBe(false);
+    const queue = new AdmissionQueue<string>(3, orderOf);
+    expect(queue.push('a1')).toBe(true);
+    expect(queue.push('b2')).toBe(true);
+    expect(queue.push('c3', 1)).toBe(false);
+    expect(queue.push('c3')).toBe(true);
+    expect(queue.push('d4')).toBe(false);
     expect(queue.size).toBe(3);
-    expect([queue.shift(), queue.shift(), queue.shift(), queue.shift()]).toEqual(['a', 'b', 'c', undefined]);
+    expect([queue.shift(), queue.shift(), queue.shift(), queue.shift()]).toEqual(['a1', 'b2', 'c3', undefined]);
   });
 
-  it('removes an entry from anywhere, and puts a taken-back one first, even when full', () => {
-    const queue = new AdmissionQueue<string>(2);
-    queue.push('a');
-    queue.push('b');
-    expect(queue.remove('a')).toBe(true);
-    expect(queue.remove('a')).toBe(false);
-    queue.push('a');
-    queue.unshift('back');
+  it('removes an entry from anywhere, and puts a taken-back one before later ones, even when full', () => {
+    const queue = new AdmissionQueue<string>(2, orderOf);
+    queue.push('a5');
+    queue.push('b6');
+    expect(queue.remove('a5')).toBe(true);
+    expect(queue.remove('a5')).toBe(false);
+    queue.push('a7');
+    queue.putBack('back1');
     expect(queue.size).toBe(3);
-    expect([queue.shift(), queue.shift(), queue.shift()]).toEqual(['back', 'b', 'a']);
+    expect([queue.shift(), queue.shift(), queue.shift()]).toEqual(['back1', 'b6', 'a7']);
+  });
+
+  it('puts back several taken-back entries in admission order, whatever order they come back in', () => {
+    const queue = new AdmissionQueue<string>(2, orderOf);
+    queue.push('q5');
+    for (const entry of ['t3', 't1', 't4', 't2']) queue.putBack(entry);
+    expect([queue.shift(), queue.shift(), queue.shift(), queue.shift(), queue.shift()]).toEqual(['t1', 't2', 't3', 't4', 'q5']);
   });
 
   it('drains every entry, oldest first', () => {
-    const queue = new AdmissionQueue<string>(5);
-    for (const entry of ['a', 'b', 'c']) queue.push(entry);
+    const queue = new AdmissionQueue<string>(5, orderOf);
+    for (const entry of ['a1', 'b2', 'c3']) queue.push(entry);
     const rejected: string[] = [];
     queue.drain((entry) => rejected.push(entry));
-    expect(rejected).toEqual(['a', 'b', 'c']);
+    expect(rejected).toEqual(['a1', 'b2', 'c3']);
     expect(queue.size).toBe(0);
   });
 });
