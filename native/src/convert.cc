@@ -79,6 +79,60 @@ PyObject* ToPythonBytes(const void* data, size_t length) {
   return Checked(PyBytes_FromStringAndSize(static_cast<const char*>(data), static_cast<Py_ssize_t>(length)));
 }
 
+// A JS string as a Python str, read through a buffer on the stack when it fits: what
+// Napi::String::Utf8Value does costs a pass to measure the UTF-8 length and an
+// allocation, for each of the two dozen strings of a request's environ. V8 writes at
+// most capacity - 1 bytes and ends them with a NUL, so a string that fills the buffer
+// may have been cut: it is read again at its full length. Lone surrogates become
+// U+FFFD either way (V8's encoder), as they did.
+PyObject* ToPythonString(Napi::Env env, napi_value value) {
+  char stack[256];
+  size_t length = 0;
+  napi_status status = napi_get_value_string_utf8(env, value, stack, sizeof stack, &length);
+  if (status != napi_ok) throw Napi::Error::New(env);
+  if (length < sizeof stack - 1) return Checked(PyUnicode_DecodeUTF8(stack, static_cast<Py_ssize_t>(length), "surrogatepass"));
+  std::string text = Napi::String(env, value).Utf8Value();
+  return Checked(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "surrogatepass"));
+}
+
+// A plain object as a dict: its own enumerable string-keyed properties (the environ's
+// CGI variables, a host's functions), in order. Own keys only: walking the prototype
+// chain for enumerable inherited ones found none and cost a third of the conversion.
+PyObject* ToPythonDict(Napi::Env env, Napi::Object object) {
+  napi_value names = nullptr;
+  if (napi_get_all_property_names(env, object, napi_key_own_only, static_cast<napi_key_filter>(napi_key_enumerable | napi_key_skip_symbols),
+                                  napi_key_numbers_to_strings, &names) != napi_ok) {
+    throw Napi::Error::New(env);
+  }
+  uint32_t count = 0;
+  if (napi_get_array_length(env, names, &count) != napi_ok) throw Napi::Error::New(env);
+  PyObject* dict = Checked(PyDict_New());
+  try {
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value name = nullptr, item = nullptr;
+      if (napi_get_element(env, names, i, &name) != napi_ok || napi_get_property(env, object, name, &item) != napi_ok) {
+        throw Napi::Error::New(env);
+      }
+      PyObject* key = ToPythonString(env, name);
+      PyObject* converted = nullptr;
+      try {
+        converted = ToPython(env, Napi::Value(env, item));
+      } catch (...) {
+        Py_DECREF(key);
+        throw;
+      }
+      int failed = PyDict_SetItem(dict, key, converted);
+      Py_DECREF(key);
+      Py_DECREF(converted);
+      if (failed != 0) throw TakePythonException();
+    }
+  } catch (...) {
+    Py_DECREF(dict);
+    throw;
+  }
+  return dict;
+}
+
 [[noreturn]] void ThrowPythonAsTypeError(Napi::Env env, const std::string& what) {
   NativeFailure failure = TakePythonException();
   throw Napi::TypeError::New(env, what + ": " + failure.what());
@@ -91,18 +145,38 @@ void SetEnvironmentTearingDown(bool tearingDown) { environmentTearingDown = tear
 void SetInJsFlag(std::atomic<bool>* flag) { inJsFlag = flag; }
 
 PyObject* ToPython(Napi::Env env, Napi::Value value) {
-  if (value.IsUndefined() || value.IsNull()) Py_RETURN_NONE;
-  if (value.IsBoolean()) return PyBool_FromLong(value.As<Napi::Boolean>().Value());
-  if (value.IsNumber()) {
-    double number = value.As<Napi::Number>().DoubleValue();
-    if (std::isfinite(number) && std::trunc(number) == number && std::fabs(number) <= 9007199254740992.0) {
-      return Checked(PyLong_FromLongLong(static_cast<long long>(number)));
+  // One napi_typeof, rather than a Napi::Value::Is* call per type tried: a string (most
+  // of what a request carries) was found after five.
+  switch (value.Type()) {
+    case napi_undefined:
+    case napi_null:
+      Py_RETURN_NONE;
+    case napi_boolean:
+      return PyBool_FromLong(value.As<Napi::Boolean>().Value());
+    case napi_number: {
+      double number = value.As<Napi::Number>().DoubleValue();
+      if (std::isfinite(number) && std::trunc(number) == number && std::fabs(number) <= 9007199254740992.0) {
+        return Checked(PyLong_FromLongLong(static_cast<long long>(number)));
+      }
+      return Checked(PyFloat_FromDouble(number));
     }
-    return Checked(PyFloat_FromDouble(number));
-  }
-  if (value.IsString()) {
-    std::string text = value.As<Napi::String>().Utf8Value();
-    return Checked(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "surrogatepass"));
+    case napi_string:
+      return ToPythonString(env, value);
+    case napi_function: {
+      auto* held = new HeldFunction{Napi::Persistent(value.As<Napi::Function>())};
+      PyObject* capsule = PyCapsule_New(held, kCapsuleName, ReleaseHeldFunction);
+      if (capsule == nullptr) {
+        delete held;
+        throw TakePythonException();
+      }
+      PyObject* function = PyCFunction_New(&heldFunctionDef, capsule);
+      Py_DECREF(capsule);
+      return Checked(function);
+    }
+    case napi_object:
+      break;
+    default:
+      throw Napi::TypeError::New(env, "cannot pass this JavaScript value to Python (a symbol or bigint)");
   }
   if (value.IsTypedArray()) {
     auto view = value.As<Napi::TypedArray>();
@@ -114,53 +188,17 @@ PyObject* ToPython(Napi::Env env, Napi::Value value) {
   }
   if (value.IsArray()) {
     auto array = value.As<Napi::Array>();
-    PyObject* list = Checked(PyList_New(array.Length()));
+    uint32_t length = array.Length();
+    PyObject* list = Checked(PyList_New(length));
     try {
-      for (uint32_t i = 0; i < array.Length(); i++) PyList_SET_ITEM(list, i, ToPython(env, array.Get(i)));
+      for (uint32_t i = 0; i < length; i++) PyList_SET_ITEM(list, i, ToPython(env, array.Get(i)));
     } catch (...) {
       Py_DECREF(list);
       throw;
     }
     return list;
   }
-  if (value.IsFunction()) {
-    auto* held = new HeldFunction{Napi::Persistent(value.As<Napi::Function>())};
-    PyObject* capsule = PyCapsule_New(held, kCapsuleName, ReleaseHeldFunction);
-    if (capsule == nullptr) {
-      delete held;
-      throw TakePythonException();
-    }
-    PyObject* function = PyCFunction_New(&heldFunctionDef, capsule);
-    Py_DECREF(capsule);
-    return Checked(function);
-  }
-  if (value.IsObject()) {
-    auto object = value.As<Napi::Object>();
-    Napi::Array names = object.GetPropertyNames();
-    PyObject* dict = Checked(PyDict_New());
-    try {
-      for (uint32_t i = 0; i < names.Length(); i++) {
-        Napi::Value name = names.Get(i);
-        PyObject* key = ToPython(env, name.ToString());
-        PyObject* item = nullptr;
-        try {
-          item = ToPython(env, object.Get(name));
-        } catch (...) {
-          Py_DECREF(key);
-          throw;
-        }
-        int failed = PyDict_SetItem(dict, key, item);
-        Py_DECREF(key);
-        Py_DECREF(item);
-        if (failed != 0) throw TakePythonException();
-      }
-    } catch (...) {
-      Py_DECREF(dict);
-      throw;
-    }
-    return dict;
-  }
-  throw Napi::TypeError::New(env, "cannot pass this JavaScript value to Python (a symbol or bigint)");
+  return ToPythonDict(env, value.As<Napi::Object>());
 }
 
 Napi::Value ToJs(Napi::Env env, PyObject* value) {

@@ -59,25 +59,20 @@ interface NativeError extends Error {
   detail?: string;
 }
 
-/** What wsgi.py calls back during one request (the same host as python.ts gives it). */
-interface RequestHost {
-  setHeaders(status: string, headers: HeaderPair[]): void;
-  sendChunk(data: Uint8Array): void;
-  log(line: string): void;
-  cancelled(): boolean;
-  sleep(seconds: number): boolean;
-  finishWhole(body: Uint8Array): void;
-  finishStream(): void;
-  fail(code: ErrorCode, message: string, detail?: string): void;
-}
-
 /**
  * Glue run in each subinterpreter's __main__: wsgi.py imported from its file (tracebacks
- * show its lines), and the two entry points the addon calls. The host arrives as a dict
- * of JS functions; wsgi.py reads it by attribute, as it reads Pyodide's JS proxy.
+ * show its lines), and the entry points the addon calls.
+ *
+ * The request host wsgi.py calls (RequestHost, as python.ts gives it) is made once per
+ * interpreter, not per request: a JS function handed to Python costs a Node-API
+ * reference, a capsule and a function object, made and freed again, and hello paid for
+ * eight of them per request. What can wait until the app returns (its status and
+ * headers, a whole body, a failure) is kept by the Python host and returned by
+ * interpool_handle as one value, so a request that returns a list crosses from Python
+ * to JS not at all; the headers cross with the first streamed chunk.
  */
 const GLUE = `
-import importlib.util, sys, types
+import importlib.util, sys
 
 sys.dont_write_bytecode = True
 
@@ -93,9 +88,60 @@ def interpool_bind_shared(call):
 def interpool_load(path, callable_name, app_dir, extra_paths, validate):
     return sys.modules["interpool_wsgi"].load_app(path, callable_name, app_dir, extra_paths, validate)
 
-def interpool_handle(cgi, url_scheme, body, host):
-    sys.modules["interpool_wsgi"].handle(cgi, url_scheme, body, types.SimpleNamespace(**host))
+class InterpoolHost:
+    __slots__ = ("_send", "log", "cancelled", "sleep", "_status", "_headers", "_outcome")
+
+    def __init__(self, send, log, cancelled, sleep):
+        self._send, self.log, self.cancelled, self.sleep = send, log, cancelled, sleep
+        self._status = self._headers = self._outcome = None
+
+    def setHeaders(self, status, headers):
+        self._status, self._headers = status, headers
+
+    def sendChunk(self, data):
+        status = self._status
+        if status is None:
+            self._send(data)
+        else:
+            self._status = None
+            self._send(data, status, self._headers)
+
+    def finishWhole(self, body):
+        self._outcome = ("whole", self._status, self._headers, body)
+
+    def finishStream(self):
+        self._outcome = ("stream", self._status, self._headers)
+
+    def fail(self, code, message, detail=None):
+        self._outcome = ("fail", self._status, self._headers, code, message, detail)
+
+    def take(self):
+        outcome = self._outcome
+        self._status = self._headers = self._outcome = None
+        return outcome
+
+interpool_host = None
+
+def interpool_bind_host(send, log, cancelled, sleep):
+    global interpool_host
+    interpool_host = InterpoolHost(send, log, cancelled, sleep)
+
+def interpool_handle(cgi, url_scheme, body):
+    sys.modules["interpool_wsgi"].handle(cgi, url_scheme, body, interpool_host)
+    return interpool_host.take()
 `;
+
+/** What interpool_handle returns: how the request ended, with the headers not yet sent. */
+type Outcome =
+  | [kind: 'whole', status: string | null, headers: HeaderPair[] | null, body: Uint8Array]
+  | [kind: 'stream', status: string | null, headers: HeaderPair[] | null]
+  | [kind: 'fail', status: string | null, headers: HeaderPair[] | null, code: ErrorCode, message: string, detail: string | null]
+  | null;
+
+/** The request being served on this thread, for the host functions bound once. */
+interface CurrentRequest {
+  writer: ResponseWriter;
+}
 
 /**
  * os._exit() would end the server process, every app's interpreters with it. On the
@@ -134,6 +180,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
   // --python-isolation shared-gil: legacy subinterpreters, for C extensions without
   // per-interpreter GIL support (3.11's are always so).
   const ownGil = runtime.ownGil && spec.settings.isolation !== 'shared-gil';
+  const current: { request: CurrentRequest | null } = { request: null };
   await timer.stage('create interpreter', () => {
     failAsBoot(() => loaded.start(ownGil));
     // A timeout (the main thread sets INTERRUPT) raises interpool.RequestTimeout in the app.
@@ -144,6 +191,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
       loaded.call('interpool_install', ADAPTER_FILE);
       // interpool.shared, usable from the app's import on (kept: no snapshot here).
       loaded.call('interpool_bind_shared', sharedStoreClient.callFromPython.bind(sharedStoreClient));
+      bindHost(loaded, current, control);
     });
   });
   await timer.stage('import app', () => {
@@ -162,7 +210,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
   return {
     kind: 'python',
     version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,
-    handle: (envelope, writer) => Promise.resolve(runRequest(loaded, envelope, writer, control, life)),
+    handle: (envelope, writer) => Promise.resolve(runRequest(loaded, current, envelope, writer, life)),
     healthy: () => !life.ended,
     // An own GIL comes with an own allocator: what it holds is this interpreter's. A
     // shared one holds every interpreter's objects, not attributable to one: the worker
@@ -209,35 +257,54 @@ function failAsBoot<T>(run: () => T): T {
   }
 }
 
-function runRequest(addon: NativeAddon, envelope: RequestEnvelope, writer: ResponseWriter, control: Int32Array, life: { ended: boolean }): TaskResult {
-  let outcome: TaskResult | undefined;
-  const host: RequestHost = {
-    setHeaders: (status, headers) => writer.setHeaders(status, headers),
-    sendChunk: (data) => {
-      writer.sendChunk(data);
-      // Backpressure: the app runs synchronously on this thread, so a slow client blocks
-      // this worker (its GIL is released while it waits).
-      if (writer.paused) writer.waitUntilWritableSync();
-    },
-    log: (line) => writer.log(line),
-    cancelled: () => writer.cancelled,
-    sleep: (seconds) => sleepUnlessInterrupted(seconds, control),
-    finishWhole: (body) => { outcome = writer.finishWhole([body]); },
-    finishStream: () => { outcome = writer.finishStream(); },
-    fail: (code, message, detail) => {
-      // sys.exit() or os._exit() in the app (wsgi.py): the interpreter ends, as a worker process would.
-      if (code === 'WORKER_DIED') life.ended = true;
-      outcome = writer.fail({ code, message, ...(detail ? { detail } : {}) });
-    },
+/**
+ * The host's JS half, bound once per interpreter (see GLUE): each function acts on the
+ * request this thread is serving. Python calls them synchronously, on this thread.
+ */
+function bindHost(addon: NativeAddon, current: { request: CurrentRequest | null }, control: Int32Array): void {
+  const writer = (): ResponseWriter => {
+    if (current.request === null) throw new Error('no request is being served on this thread');
+    return current.request.writer;
   };
+  const send = (data: Uint8Array, status?: string, headers?: HeaderPair[]) => {
+    const target = writer();
+    if (status !== undefined) target.setHeaders(status, headers!);
+    target.sendChunk(data);
+    // Backpressure: the app runs synchronously on this thread, so a slow client blocks
+    // this worker (its GIL is released while it waits).
+    if (target.paused) target.waitUntilWritableSync();
+  };
+  const log = (line: string) => writer().log(line);
+  const cancelled = () => writer().cancelled;
+  const sleep = (seconds: number) => sleepUnlessInterrupted(seconds, control);
+  addon.call('interpool_bind_host', send, log, cancelled, sleep);
+}
+
+function runRequest(addon: NativeAddon, current: { request: CurrentRequest | null }, envelope: RequestEnvelope, writer: ResponseWriter, life: { ended: boolean }): TaskResult {
+  let outcome: Outcome;
+  current.request = { writer };
   try {
-    addon.call('interpool_handle', envelope.cgi, envelope.urlScheme, envelope.body, host);
+    outcome = addon.call('interpool_handle', envelope.cgi, envelope.urlScheme, envelope.body) as Outcome;
   } catch (error) {
     // Only a failure outside the app gets here (wsgi.py reports the app's through fail).
     const native = error as NativeError;
     return writer.fail({ code: 'APP_RAISED', message: `the Python interpreter failed: ${native.message}`, ...(native.detail ? { detail: native.detail } : {}) });
+  } finally {
+    current.request = null;
   }
-  return outcome ?? writer.fail({ code: 'APP_RAISED', message: 'interpool_wsgi returned without a response' });
+  if (outcome === null) return writer.fail({ code: 'APP_RAISED', message: 'interpool_wsgi returned without a response' });
+  // Headers the app set that no streamed chunk has taken yet.
+  if (outcome[1] !== null) writer.setHeaders(outcome[1], outcome[2]!);
+  switch (outcome[0]) {
+    case 'whole':
+      return writer.finishWhole([outcome[3]]);
+    case 'stream':
+      return writer.finishStream();
+    case 'fail':
+      // sys.exit() or os._exit() in the app (wsgi.py): the interpreter ends, as a worker process would.
+      if (outcome[3] === 'WORKER_DIED') life.ended = true;
+      return writer.fail({ code: outcome[3], message: outcome[4], ...(outcome[5] ? { detail: outcome[5] } : {}) });
+  }
 }
 
 /**
