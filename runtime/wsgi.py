@@ -729,6 +729,17 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Control characters except horizontal tab (C0 and DEL); CR and LF have their own message.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _DIGITS = re.compile(r"[0-9]+")
+# A header value with nothing to object to: tab and printable latin-1 only (printable
+# ASCII is asked of str first, quicker still). Anything else goes through the checks
+# that name the problem.
+_PLAIN_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+# Statuses and header names (with their lower case) already found valid: an app answers
+# with the same few, so their checks are paid once per value rather than per request
+# (they were half of what this module spends on a small response). Bounded, so an app
+# that makes up reason phrases or header names does not grow them.
+_VALID_STATUSES = set()
+_VALID_NAMES = {}
+_VALID_MAX = 256
 HOP_BY_HOP = frozenset((
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
     "transfer-encoding", "upgrade",
@@ -737,6 +748,8 @@ HOP_BY_HOP = frozenset((
 
 def check_status(status):
     """The status as PEP 3333 defines it: a native str, "NNN reason", latin-1, one line."""
+    if type(status) is str and status in _VALID_STATUSES:
+        return status
     if type(status) is not str:
         hint = f"; decode it: {status.decode('latin-1')!r}" if isinstance(status, bytes) else ""
         raise TypeError(f"status must be a native str like '200 OK', got {_show(status)}{hint}")
@@ -749,6 +762,8 @@ def check_status(status):
         raise ValueError(f"status {_clip(status)} must be a three-digit code, a space and a reason phrase, e.g. '200 OK'")
     if not 200 <= int(status[:3]) <= 599:
         raise ValueError(f"status {_clip(status)}: an app's status code must be 200-599 (1xx are the server's to send)")
+    if len(_VALID_STATUSES) < _VALID_MAX:
+        _VALID_STATUSES.add(status)
     return status
 
 
@@ -769,19 +784,24 @@ def check_headers(headers):
             raise TypeError(f"header name must be a native str, got {_show(name)}")
         if type(value) is not str:
             raise TypeError(f"value of header {_clip(name)} must be a native str, got {_show(value)}")
-        _require_latin1(name, "header name")
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"header name {_clip(name)} is not a valid token "
-                             "(letters, digits and !#$%&'*+-.^_`|~; no spaces, colons or control characters)")
-        lower = name.lower()
-        if lower in HOP_BY_HOP:
-            raise ValueError(f"hop-by-hop header {name!r} may not be set by an app (PEP 3333): the server runs the connection")
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"value of header {name!r} contains CR or LF (header injection): {_clip(value)}")
-        if _CONTROL.search(value):
-            raise ValueError(f"value of header {name!r} contains a control character: {_clip(value)}")
-        _require_latin1(value, f"value of header {name!r}")
-        if lower == "content-length" and not _DIGITS.fullmatch(value.strip(" \t")):
+        lower = _VALID_NAMES.get(name)
+        if lower is None:
+            _require_latin1(name, "header name")
+            if not _TOKEN.fullmatch(name):
+                raise ValueError(f"header name {_clip(name)} is not a valid token "
+                                 "(letters, digits and !#$%&'*+-.^_`|~; no spaces, colons or control characters)")
+            lower = name.lower()
+            if lower in HOP_BY_HOP:
+                raise ValueError(f"hop-by-hop header {name!r} may not be set by an app (PEP 3333): the server runs the connection")
+            if len(_VALID_NAMES) < _VALID_MAX:
+                _VALID_NAMES[name] = lower
+        if not (value.isascii() and value.isprintable()) and not _PLAIN_VALUE.fullmatch(value):
+            if "\r" in value or "\n" in value:
+                raise ValueError(f"value of header {name!r} contains CR or LF (header injection): {_clip(value)}")
+            if _CONTROL.search(value):
+                raise ValueError(f"value of header {name!r} contains a control character: {_clip(value)}")
+            _require_latin1(value, f"value of header {name!r}")
+        if lower == "content-length" and not (value.isascii() and value.isdigit()) and not _DIGITS.fullmatch(value.strip(" \t")):
             raise ValueError(f"Content-Length must be a non-negative integer, got {_clip(value)}")
         checked.append((name, value))
     return checked
