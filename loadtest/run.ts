@@ -10,7 +10,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { prepareBuild } from './build.ts';
+import { addBaseline } from './baseline.ts';
+import { prepareBuild, type Build } from './build.ts';
 import { liveServers, runComparison, summarizeComparison, type ComparisonResult } from './compare.ts';
 import { detectFeatures } from './features.ts';
 import { measureBoots, summarizeBoot, type BootResult } from './boot.ts';
@@ -24,6 +25,7 @@ const USAGE = `usage: npm run loadtest -- [--quick] [--ref COMMIT] [--runs N] [-
 
   --quick           short runs and fewer rows: about a minute
   --ref COMMIT      measure that commit (exported with git archive) instead of the working tree
+  --baseline COMMIT also measure that commit, beside every interpool row, in the same comparisons
   --runs N          measured runs per server, at least 3 (default 3)
   --duration S      seconds per timed run (default 5, --quick 1; the issue-2 figure: 10, --quick 1)
   --only LIST       comma-separated sections (issue-2, scenarios, scaling, reload, cpu-benchmark, boot)
@@ -48,6 +50,7 @@ function parseOptions(argv: string[]) {
         duration: { type: 'string' },
         only: { type: 'string' },
         ref: { type: 'string' },
+        baseline: { type: 'string' },
         render: { type: 'string' },
         out: { type: 'string', default: join(ROOT, 'loadtest/results') },
         help: { type: 'boolean', default: false },
@@ -65,7 +68,7 @@ function parseOptions(argv: string[]) {
   const duration = parsed.duration === undefined ? undefined : Number(parsed.duration);
   if (duration !== undefined && (!Number.isInteger(duration) || duration < 1 || duration > 120)) fail(`--duration must be a whole number of seconds from 1 to 120, got ${JSON.stringify(parsed.duration)}`);
   const only = parsed.only?.split(',').map((item) => item.trim()).filter(Boolean);
-  return { quick: parsed.quick, runs, duration, only, out: parsed.out, ref: parsed.ref, render: parsed.render };
+  return { quick: parsed.quick, runs, duration, only, out: parsed.out, ref: parsed.ref, baseline: parsed.baseline, render: parsed.render };
 }
 
 function stamp(date: Date): string {
@@ -105,6 +108,15 @@ async function main(argv: string[]): Promise<void> {
     if (unknown.length) fail(`--only: unknown ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
     plan = plan.filter((comparison) => options.only!.includes(comparison.id) || options.only!.includes(comparison.section));
   }
+  let baseline: Build | undefined;
+  if (options.baseline) {
+    try {
+      baseline = prepareBuild(options.baseline);
+    } catch (error) {
+      fail((error as Error).message.replace('--ref', '--baseline'));
+    }
+    plan = addBaseline(plan, baseline);
+  }
 
   const stopAll = () => { for (const server of liveServers) void server.stop(2000); };
   process.once('SIGINT', () => { process.stderr.write('\nloadtest: interrupted, stopping servers\n'); stopAll(); setTimeout(() => process.exit(130), 2500); });
@@ -120,6 +132,7 @@ async function main(argv: string[]): Promise<void> {
     if (measureBoot) boots = await measureBoots(build.root, bootVariants(build.root, features), options.runs, progress);
   } finally {
     build.dispose();
+    baseline?.dispose();
   }
 
   const base = `${stamp(started)}${options.quick ? '-quick' : ''}`;
