@@ -26,8 +26,8 @@ const FLOW_WAIT_MS = 1000;
 /**
  * Watches the control block for a cancel of one request while the app is busy elsewhere
  * (waiting for its next chunk). The main thread only stores the flag, so this polls.
- * A class, not an object literal with a getter over a closure: see RunningTask in
- * server/worker-pool.ts for what such literals cost the garbage collector.
+ * A class, not an object literal with a getter over a closure: see Placement in
+ * server/pool/worker-pool.ts for what such literals cost the garbage collector.
  */
 export class CancellationWatch {
   /** Resolves (never rejects) once the main thread cancels this request. */
