@@ -113,12 +113,14 @@ describe('close() of the returned iterable', () => {
     socket.destroy();
     const lines = await waitFor(() => record.lines().includes('close') && record.lines(), 5000, 'close()');
     expect(lines.filter((line) => line === 'close')).toHaveLength(1);
-    // Production stops: a step already under way may finish, then nothing more.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const settled = record.lines();
-    expect(settled.length - lines.length).toBeLessThanOrEqual(1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(record.lines()).toEqual(settled);
+    // The app's one interpreter serves the next request: it has let go of the iteration.
+    const next = recordFile();
+    expect((await rawRequest(t.port, getRequest(`/close?mode=complete&record=${encodeURIComponent(next.path)}`))).status).toBe(200);
+    // Production stopped: nothing resumed the iteration after close(); a step already
+    // under way (waiting for its next chunk) may still finish, making one chunk more.
+    const afterClose = record.lines().slice(record.lines().indexOf('close') + 1);
+    expect(afterClose).not.toContain('next after close');
+    expect(afterClose.length).toBeLessThanOrEqual(1);
   });
 
   it('is called when the client disconnects while the app waits between chunks', async () => {
@@ -143,16 +145,26 @@ describe('close() of the returned iterable', () => {
 // is paused (ControlSlot.PAUSED) until 'drain', so a client that does not read cannot
 // make a fast app stream its whole body into the server's memory.
 describe('backpressure', () => {
-  it('a client that does not read holds a fast app back', async () => {
+  let timed: TestServer;
+  beforeAll(async () => {
+    timed = await startTestServer(['/fast=test/fixtures/apps/streams-fast.ts', '--workers', '1', '--timeout', '2']);
+  });
+  afterAll(() => timed?.close());
+
+  it('a client that does not read holds a fast app back until --timeout ends the request', async () => {
     const record = recordFile();
-    const socket = connect({ host: '127.0.0.1', port: t.port });
+    const socket = connect({ host: '127.0.0.1', port: timed.port });
     socket.pause();
-    // 64 MiB that the client never reads.
-    socket.write(getRequest(`/fast?chunks=1024&record=${encodeURIComponent(record.path)}`));
+    // 64 MiB that the client never reads: held back, the app cannot finish it, and its
+    // request ends at --timeout, which calls close(); an app not held back would finish
+    // (close() after the last chunk) long before.
+    const chunks = 1024;
+    socket.write(getRequest(`/fast?chunks=${chunks}&record=${encodeURIComponent(record.path)}`));
     try {
-      await new Promise((resolve) => setTimeout(resolve, 1500));
-      const produced = Number(/produced (\d+)/.exec(record.lines().join('\n'))?.[1] ?? 0);
-      expect(produced).toBeLessThan(1024);
+      const line = await waitFor(() => record.lines().find((each) => each.startsWith('produced')), 20_000, 'close()');
+      expect(Number(line.split(' ')[1])).toBeLessThan(chunks);
+      const access = await waitFor(() => timed.logs.find((each) => each.path === '/fast'), 5000, 'the access line');
+      expect(access).toMatchObject({ code: 'INTERPOOL_ERR_TIMEOUT', aborted: true });
     } finally {
       socket.destroy();
     }
