@@ -52,6 +52,11 @@ export class PiscinaAdapter<P extends PlacedTask> {
   readonly #piscina: Piscina<WireRequest, TaskResult>;
   /** Each ready worker's live view, by thread id (piscina's count of its tasks). */
   readonly #views = new Map<number, ThreadView>();
+  /**
+   * Each thread, by id, until it exits: piscina stops listing a thread as soon as it
+   * terminates it (destroy() does so for all), and one blocked in C code never exits.
+   */
+  readonly #threads = new Map<number, Worker>();
 
   constructor(setup: PiscinaSetup<P>) {
     this.#piscina = new Piscina({
@@ -76,7 +81,13 @@ export class PiscinaAdapter<P extends PlacedTask> {
     this.#piscina.on('message', setup.onMessage);
     // Without a listener the 'error' event would take the server down with the worker.
     this.#piscina.on('error', setup.onIdleError);
-    this.#piscina.on('workerCreate', (view: ThreadView) => this.#views.set(view.id, view));
+    this.#piscina.on('workerCreate', (view: ThreadView) => {
+      this.#views.set(view.id, view);
+      const thread = this.#piscina.threads.find((worker) => worker.threadId === view.id);
+      if (!thread) return;
+      this.#threads.set(view.id, thread);
+      thread.once('exit', () => this.#threads.delete(view.id));
+    });
     this.#piscina.on('workerDestroy', (view: ThreadView) => this.#views.delete(view.id));
   }
 
@@ -109,7 +120,7 @@ export class PiscinaAdapter<P extends PlacedTask> {
   }
 
   thread(workerId: number): Worker | undefined {
-    return this.#piscina.threads.find((worker) => worker.threadId === workerId);
+    return this.#threads.get(workerId) ?? this.#piscina.threads.find((worker) => worker.threadId === workerId);
   }
 
   /** Stop one worker now (piscina starts a replacement when the pool needs one). */
@@ -125,6 +136,7 @@ export class PiscinaAdapter<P extends PlacedTask> {
    * the thread ever returns from C and exits after all (piscina must not hear it twice).
    */
   abandon(thread: Worker, onRealExit: () => void): void {
+    this.#threads.delete(thread.threadId);
     thread.emit('exit', 1);
     thread.removeAllListeners('exit');
     thread.once('exit', onRealExit);

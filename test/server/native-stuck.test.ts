@@ -88,6 +88,34 @@ for (const engine of nativeEngines()) {
       expect(output()).toMatch(/a worker thread is stuck in C code/);
     }, 60_000);
 
+    it('with no --timeout, a reload takes effect while a thread is blocked in C, whose request waits on; a stop ends the process, reporting it stuck', async () => {
+      // As under mod_wsgi with no request-timeout: nothing interrupts the request. A
+      // reload does not wait for it; a stop waits --graceful-timeout, then ends the process.
+      const { child, url, output } = await start(['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', '--timeout', '0', '--graceful-timeout', '1', ...engine.args]);
+      const before = await waitFor(() => answer(url), 10_000, 'the first answer');
+      let blocked: number | string | undefined;
+      void fetch(`${url}/block`).then((response) => { blocked = response.status; }, () => { blocked = 'no response'; });
+      await waitFor(async () => {
+        const stats = await (await fetch(`${url}/admin/api/stats`)).json() as { apps: { interpreters: { state: string }[] }[] };
+        return stats.apps[0]!.interpreters.some((i) => i.state === 'busy');
+      }, 10_000, 'the blocking request to run');
+      child.kill('SIGHUP');
+      await waitFor(() => output().includes('reloaded: new interpreters serve'), 15_000, 'the reload to take effect');
+      const after = await waitFor(() => answer(url), 10_000, 'an answer from the new generation');
+      expect(after.token).not.toBe(before.token);
+      expect(after.pid).toBe(before.pid);
+      // The blocked request is still waiting: no timeout ended it, the reload did not.
+      expect(blocked).toBeUndefined();
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe('SIGKILL');
+      const lines = output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+      // The stuck interpreter is the old generation's, named in the log.
+      expect(lines.find((line) => /a worker thread is stuck in C code/.test(String(line.msg)))).toMatchObject({ app: '/', generation: 1 });
+      expect(output()).toMatch(/1 worker threads are stuck in C code and cannot be joined: ending the process with SIGKILL/);
+      await waitFor(() => blocked !== undefined, 10_000, 'the blocked request to end with its process');
+    }, 60_000);
+
     it('with --processes 2, a process holding more than --max-stuck-threads is replaced', async () => {
       const { url, output } = await start(
         ['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', '--processes', '2', '--max-stuck-threads', '0', ...STUCK_ARGS, ...engine.args],
