@@ -2,10 +2,11 @@
 // os.kill of itself, a C-level recursion that overflows the runtime's stack) gives 502
 // INTERPOOL_ERR_WORKER_DIED with the cause in the log, and a new interpreter serves
 // the next request. On the native engine os._exit() and sys.exit() in a request do the
-// same (each ends its subinterpreter, not the process); os.abort() is a crash of the
-// process, which --processes replaces. Deep recursion the app can see (Python frames under a raised
-// sys.setrecursionlimit, repr() recursing through __repr__) is a RecursionError in the
-// app, and the interpreter keeps serving. Whatever the interpreter prints — Python's
+// same (each ends its subinterpreter, not the process; at import, os._exit() fails the
+// app's boot); os.abort() is a crash of the process, which --processes replaces. Deep
+// recursion the app can see (Python frames under a raised sys.setrecursionlimit, repr()
+// recursing through __repr__) is a RecursionError in the app, and the interpreter keeps
+// serving. Whatever the interpreter prints — Python's
 // print(), the runtime's fatal-error banner — reaches the server's own stdout and
 // stderr as JSON log lines only, as does a JS app's console.log. One real `interpool
 // serve` process per engine, whose output is read whole.
@@ -71,7 +72,9 @@ for (const engine of nativeEngines()) {
   describe.skipIf(engine.skip !== undefined)(`a native interpreter that ends mid-request: ${engineTitle(engine)}`, () => {
     let native: StartedChild;
     beforeAll(async () => {
-      native = await startChild(['/=test/fixtures/apps/ends-its-interpreter.py', '--workers', '1', ...engine.args]);
+      native = await startChild([
+        '/=test/fixtures/apps/ends-its-interpreter.py', '/import-exit=test/fixtures/apps/exits-at-import.py', '--workers', '1', ...engine.args,
+      ]);
     }, 120_000);
     afterAll(() => (native ? stop(native.child) : undefined));
 
@@ -81,6 +84,13 @@ for (const engine of nativeEngines()) {
       ['/os-exit', /the Python app called os\._exit\(3\): its interpreter exits/],
       ['/sys-exit', /the Python app called sys\.exit\(4\): its interpreter exits/],
     ])('%s: 502 WORKER_DIED, the cause in the log, and a new interpreter serves next', (path, cause) => expectEndedAndReplaced(native, path, cause), 60_000);
+
+    it('os._exit() while the app is imported is a boot failure of that app (503, retried), not the end of the process', async () => {
+      const refused = await fetch(`${native.url}/import-exit`);
+      expect(refused.status).toBe(503);
+      expect(await refused.text()).toContain('INTERPOOL_ERR_APP_UNAVAILABLE');
+      await waitFor(() => logLines(native).find((l) => l.app === '/import-exit' && /failed to import: InterpreterExit: 5/.test(String(l.msg))), 10_000, 'the boot failure line');
+    });
 
     it('the server process goes on serving after them', async () => {
       expect(native.child.exitCode).toBeNull();
