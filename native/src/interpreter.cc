@@ -4,6 +4,8 @@
 
 #include <dlfcn.h>
 
+#include "arenas.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,6 +70,8 @@ RuntimeInfo InitializeMain(const std::string& executable, const std::vector<std:
   config.parse_argv = 0;
   config.install_signal_handlers = 0;
   // sys.prefix and the standard library are found from the executable's path.
+  // Before the first arena: see arenas.h.
+  TrackArenas();
   PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, executable.c_str());
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
   PyConfig_Clear(&config);
@@ -119,6 +123,7 @@ PyThreadState* CreateSubinterpreter(bool ownGil) {
   sub = Py_NewInterpreter();
   if (sub == nullptr) throw NativeFailure("NATIVE_INTERPRETER_FAILED", "cannot create a subinterpreter: Py_NewInterpreter failed");
 #endif
+  if (ownGil) NoteOwnAllocator(PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub)));
   // The new interpreter is current (and, with its own GIL, holds it): back to the main
   // thread state, which the guard then releases. The sub's GIL is free on return.
   PyThreadState_Swap(mainState);
@@ -131,8 +136,10 @@ void EndSubinterpreter(PyThreadState* sub) {
   // PyGILState_Ensure here could hand back this very subinterpreter's. End it as
   // _PyXI_EndInterpreter does: attach it (taking its GIL) and end it; CPython detaches
   // it, so nothing is held afterwards.
+  int64_t id = PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub));
   PyEval_RestoreThread(sub);
   Py_EndInterpreter(sub);
+  ReleaseLeftArenas(id);
 #else
   MainInterpreterGuard main;
   PyThreadState* mainState = PyThreadState_Get();
