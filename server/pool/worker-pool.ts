@@ -373,7 +373,8 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
    * to move.
    */
   takeBackOldestOffer(): O | undefined {
-    if (!this.hasIdleWorker) return undefined;
+    // Called after every result: the common answer (no offer waits) allocates nothing.
+    if (this.offered === 0 || !this.hasIdleWorker) return undefined;
     let oldest: Placement<O> | undefined;
     for (const handle of this.#workers.values()) {
       for (const id of prefetch.waitingIds(handle.control)) {
