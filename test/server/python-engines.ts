@@ -48,6 +48,7 @@ export function engineTitle(engine: PythonEngine): string {
 
 /** An interpreter kind a suite written for every app runs against, with its fixtures' extension. */
 export interface AppKind extends PythonEngine {
+  language: 'javascript' | 'python';
   /** "counter" -> test/fixtures/apps/counter.ts or counter.py */
   fixture(name: string): string;
 }
@@ -59,7 +60,7 @@ export interface AppKind extends PythonEngine {
 export function appKinds(): AppKind[] {
   const fixture = (extension: string) => (name: string) => `test/fixtures/apps/${name}.${extension}`;
   return [
-    ...(MAIN_RUN ? [{ name: 'javascript', args: [], fixture: fixture('ts') }] : []),
-    ...pythonEngines().map((engine) => ({ ...engine, fixture: fixture('py') })),
+    ...(MAIN_RUN ? [{ name: 'javascript', args: [], language: 'javascript' as const, fixture: fixture('ts') }] : []),
+    ...pythonEngines().map((engine) => ({ ...engine, language: 'python' as const, fixture: fixture('py') })),
   ];
 }

@@ -26,10 +26,9 @@ const exits = (server: TestServer, app = '/') => server.server.groups.find((grou
  * of gated.py in the gate directory (a Pyodide interpreter sees its app's directory).
  */
 function gatedApp(kind: AppKind, gates: Gates): string {
-  const fixture = kind.fixture('gated');
-  if (!fixture.endsWith('.py')) return GATED_APP;
+  if (kind.language === 'javascript') return GATED_APP;
   const copy = join(gates.dir, 'gated.py');
-  copyFileSync(fixture, copy);
+  copyFileSync(kind.fixture('gated'), copy);
   return copy;
 }
 
@@ -66,6 +65,9 @@ describe.skipIf(!MAIN_RUN)('an app that fails to boot', () => {
   });
 });
 
+/** A test that boots several interpreters (each recycle does; a Pyodide one takes seconds on a loaded machine). */
+const BOOTS_MS = 90_000;
+
 for (const kind of appKinds()) {
   describe.skipIf(kind.skip !== undefined)(`recycling: ${engineTitle(kind)}`, () => {
     it('--max-requests replaces an interpreter after N requests, with a fresh module state', async () => {
@@ -76,7 +78,7 @@ for (const kind of appKinds()) {
       expect(new Set(answers.map((answer) => answer.worker)).size).toBe(3);
       await waitFor(() => exits(t!).recycled >= 2, 5000, 'two recycle exits');
       expect(t.logs.some((line) => line.msg === 'interpreter exited: recycled' && line.served === 3)).toBe(true);
-    });
+    }, BOOTS_MS);
 
     // Under a shared GIL the allocator is every interpreter's: the figure is the worker's
     // V8 heap, which Python's objects do not grow (docs/python.md).
@@ -84,7 +86,7 @@ for (const kind of appKinds()) {
     it.skipIf(kind.sharedGil === true)(`--memory-limit replaces an interpreter whose heap grew past the limit, after its response${measured}`, async () => {
       // JavaScript: 8 MB of V8 heap per request (and the heap capped at the limit);
       // Python: 4 MiB of small objects per request, over a runtime of ~30 MiB.
-      const python = kind.fixture('leaks-memory').endsWith('.py');
+      const python = kind.language === 'python';
       t = await startTestServer([`/=${kind.fixture('leaks-memory')}`, '--workers', '1', '--memory-limit', python ? '80' : '40', ...kind.args]);
       const answers: { kept: number }[] = [];
       // The native engine measures its allocator every 32 requests (or second) at most.
@@ -97,7 +99,7 @@ for (const kind of appKinds()) {
       expect(answers.some((answer, index) => index > 0 && answer.kept === 1)).toBe(true);
       if (!python) expect(answers.findIndex((answer, index) => index > 0 && answer.kept === 1)).toBeLessThan(10);
       await waitFor(() => exits(t!).memory >= 1, 5000, 'a memory exit');
-    });
+    }, BOOTS_MS);
 
     it('reload: new interpreters take over once ready, in-flight requests finish on the old ones, none fails', async () => {
       const gates = openGates({ version: 'v1' });
@@ -130,7 +132,7 @@ for (const kind of appKinds()) {
       expect(answers.every((answer) => answer === 'v1' || answer === 'v2')).toBe(true);
       expect(group.stats().generation).toBe(2);
       await waitFor(() => exits(t!).reload === 2, 10_000, 'the old generation to exit');
-    }, 60_000);
+    }, BOOTS_MS);
   });
 }
 
@@ -267,6 +269,30 @@ describe.skipIf(!MAIN_RUN)('crashes cost only the request they hit', () => {
     expect(t.logs.some((line) => JSON.stringify(line).includes('unreachable'))).toBe(true);
   });
 });
+
+for (const kind of appKinds().filter((candidate) => candidate.language === 'python')) {
+  describe.skipIf(kind.skip !== undefined)(`crashes cost only the request they hit: ${engineTitle(kind)}`, () => {
+    it('an interpreter that ends itself (os._exit) answers 502; a response another app\'s interpreter streams meanwhile completes; a replacement serves', async () => {
+      const gates = openGates({ version: 'v1' });
+      t = await startTestServer(['/=test/fixtures/apps/ends-its-interpreter.py', `/c=${gatedApp(kind, gates)}`, '--workers', '1', ...kind.args]);
+      const before = await (await fetch(`${t.url}/`)).text();
+      const held = await holdResponse(`${t.url}/c/`, 'released');
+      const dying = await fetch(`${t.url}/os-exit`);
+      expect(dying.status).toBe(502);
+      expect(await dying.text()).toContain('INTERPOOL_ERR_WORKER_DIED');
+      gates.set('released');
+      expect(await held.rest).toBe('end\n');
+      const after = await waitFor(async () => {
+        const response = await fetch(`${t!.url}/`);
+        return response.status === 200 && response.text();
+      }, 20_000, 'a replacement interpreter');
+      expect(after).not.toBe(before);
+      expect(exits(t).crashed).toBeGreaterThanOrEqual(1);
+      // The other app's interpreter was not touched: the same one serves on.
+      expect((await ask(`${t.url}/c/`)).worker).toBe(held.first.worker);
+    }, BOOTS_MS);
+  });
+}
 
 describe.skipIf(!MAIN_RUN)('recycling one interpreter by hand (the dashboard action)', () => {
   it('lets the request it is serving finish, then replaces it', async () => {
