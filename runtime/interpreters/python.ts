@@ -20,6 +20,7 @@ import {
 } from './python-snapshot.ts';
 import { enableNetwork, type SockFS } from './python-network.ts';
 import { enableKeyDerivation } from './python-hashlib.ts';
+import { trustStoreDirs } from './python-tls.ts';
 
 /** `--python` → the npm package holding that Pyodide (3.12 is installed through an alias). */
 const RUNTIME_PACKAGES: Record<string, string> = { '3.14': 'pyodide', '3.12': 'pyodide-312' };
@@ -266,9 +267,9 @@ function writeAdapter(pyodide: Pyodide): void {
 const ZONEINFO_DIR = '/usr/share/zoneinfo';
 
 /**
- * Make the app's directory, each --python-path directory and the host's time zone
- * database visible at their host paths — the Python path and the time zones read-only,
- * the app's directory writable as under gunicorn — and install the adapter. The file
+ * Make the app's directory, each --python-path directory, the host's time zone
+ * database and its trust store (python-tls.ts) visible at their host paths — read-only,
+ * but the app's directory writable as under gunicorn — and install the adapter. The file
  * system is JavaScript state, not part of a memory snapshot, so a restored interpreter
  * mounts again.
  */
@@ -278,10 +279,12 @@ function mountPaths(pyodide: Pyodide, appDir: string, pythonPath: readonly strin
   const readOnly = new Set<unknown>();
   const readOnlyDirs = new Set(pythonPath);
   const zoneinfo = statSync(ZONEINFO_DIR, { throwIfNoEntry: false })?.isDirectory() ? [ZONEINFO_DIR] : [];
-  for (const dir of zoneinfo) readOnlyDirs.add(dir);
+  // The trust store, for the ssl module and for libraries that open it (certifi).
+  const trustStore = trustStoreDirs();
+  for (const dir of [...zoneinfo, ...trustStore]) readOnlyDirs.add(dir);
   const inside = (dir: string, outer: string) => dir === outer || dir.startsWith(outer.endsWith('/') ? outer : `${outer}/`);
   // Outermost first: a directory inside one already mounted is visible through it.
-  for (const dir of [...new Set([appDir, ...pythonPath, ...zoneinfo])].sort((a, b) => a.length - b.length)) {
+  for (const dir of [...new Set([appDir, ...pythonPath, ...zoneinfo, ...trustStore])].sort((a, b) => a.length - b.length)) {
     if (mounted.some((outer) => inside(dir, outer))) continue;
     if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new BootError('APP_BOOT_FAILED', `python path ${dir} is not a directory`);
     FS.mkdirTree(dir);
