@@ -13,31 +13,31 @@
  *   sockets with a pending wait are destroyed, so the wait ends (EOF or a refused
  *   connect) and Python then raises KeyboardInterrupt from the interrupt buffer. A socket
  *   abandoned mid-reply is in an unknown protocol state anyway; it must not be reused.
+ * - a peer's reset is ECONNRESET on the next read (ConnectionResetError, as in CPython),
+ *   where Pyodide's layer reported the end of the stream.
+ * - TLS: the ssl module on Node's TLS (python-tls.ts), which uses this layer's sockets.
  * - Pyodide 0.27 (`--python 3.12`) has no such layer (its sockets are Emscripten's
  *   WebSocket emulation): there wsgi.py makes every connect fail at once with an
- *   OSError naming the setting to change, instead of hanging.
+ *   OSError naming the setting to change, instead of hanging, and importing ssl fails
+ *   the same way.
  *
  * The Node sockets belong to the worker thread's event loop: when an interpreter is
  * recycled or terminated, its thread ends and Node closes them.
  */
 import { ControlSlot } from '../protocol.ts';
+import { enableTls, refuseTls, resetSockets, type NodeSock, type TlsRuntime } from './python-tls.ts';
 
 /** How often the interrupt slot is looked at while Python waits on a socket. */
 const WATCH_MS = 20;
 /** poll() events reported for an interrupted socket: error and hang-up. */
 const POLLERR_POLLHUP = 8 | 16;
 
-/** The socket record Pyodide's Node socket layer keeps per Python socket (internal). */
-interface NodeSock {
-  wcgSocket: { _socket?: { destroy(error?: Error): void } } | null;
-  sock_ops: SockOps;
-}
-type SockOps = Record<string, (sock: NodeSock, ...args: unknown[]) => unknown>;
+type SockOps = NodeSock['sock_ops'];
 export interface SockFS {
   createSocket(family: number, type: number, protocol: number): NodeSock;
 }
 
-export interface NetworkRuntime {
+export interface NetworkRuntime extends TlsRuntime {
   useNodeSockFS?: () => Promise<void>;
   _module: { SOCKFS: SockFS };
   ERRNO_CODES: Record<string, number>;
@@ -54,11 +54,13 @@ const WAITING_OPS = ['connectAsync', 'recvmsgAsync', 'sendmsgAsync', 'pollAsync'
 export async function enableNetwork(pyodide: NetworkRuntime, control: Int32Array): Promise<boolean> {
   if (typeof pyodide.useNodeSockFS !== 'function') {
     pyodide.runPython('import interpool_wsgi; interpool_wsgi.refuse_network()');
+    refuseTls(pyodide);
     return false;
   }
   await pyodide.useNodeSockFS();
   pyodide.runPython('import interpool_wsgi; interpool_wsgi.guard_connects()');
   watchInterrupts(pyodide._module.SOCKFS, control, pyodide.ERRNO_CODES);
+  enableTls(pyodide, control);
   return true;
 }
 
@@ -71,9 +73,18 @@ export async function enableNetwork(pyodide: NetworkRuntime, control: Int32Array
  * socket; CPython retries an EINTR call, so any later call on that socket gets
  * ECONNABORTED instead of spinning.
  */
+/** Remember a reset of this socket's TCP connection (a TLS socket over it: python-tls.ts). */
+function noteResets(sock: NodeSock): void {
+  const socket = sock.wcgSocket?._socket as { on?(event: 'error', listener: (error: { code?: string }) => void): void } | undefined;
+  socket?.on?.('error', (error) => {
+    if (error.code === 'ECONNRESET') resetSockets.add(sock);
+  });
+}
+
 function watchInterrupts(sockfs: SockFS, control: Int32Array, errno: Record<string, number>): void {
   const EINTR = errno.EINTR!;
   const ECONNABORTED = errno.ECONNABORTED!;
+  const ECONNRESET = errno.ECONNRESET!;
   /** Sockets with an operation in progress, and how many. */
   const waiting = new Map<NodeSock, number>();
   /** Interrupted sockets: whether their EINTR was reported yet. */
@@ -123,7 +134,11 @@ function watchInterrupts(sockfs: SockFS, control: Int32Array, errno: Record<stri
         begin(sock);
         try {
           const result = await op.call(ops, sock, ...args);
-          return interrupted.has(sock) ? failure(sock, name) : result;
+          if (interrupted.has(sock)) return failure(sock, name);
+          if (name === 'connectAsync' && result === 0) noteResets(sock);
+          // The end of the stream after a reset: the reset (Pyodide reports an end).
+          if (name === 'recvmsgAsync' && result === 0 && resetSockets.has(sock)) return -ECONNRESET;
+          return result;
         } finally {
           end(sock);
         }
