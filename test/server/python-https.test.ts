@@ -6,7 +6,7 @@
 // HTTPS fails at once, naming the setting to change.
 import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
@@ -41,6 +41,7 @@ function makeCertificates(dir: string): void {
   };
   issue('server', '/O=interpool tests/CN=localhost', 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
   issue('client', '/CN=interpool test client', 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n');
+  openssl('pkey', '-in', 'client.key', '-aes256', '-passout', 'pass:secret', '-out', 'client-encrypted.key');
   // A directory as OpenSSL's capath wants it: the CA under its subject hash.
   mkdirSync(`${dir}/capath`);
   const hash = openssl('x509', '-hash', '-noout', '-in', 'ca.pem').toString().trim();
@@ -202,11 +203,25 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
     expect(result.peer!.cipher).toEqual([expect.stringMatching(/^TLS_/), 'TLSv1.3', expect.any(Number)]);
   }, 60_000);
 
-  it('presents a client certificate loaded with load_cert_chain', async () => {
-    for (const client of ['urllib', ...(missing.length === 0 ? ['requests'] : [])]) {
-      const result = await outcome('/tls', { url: `${base}/hello`, client, trust: 'cafile', cert: '1' });
-      expect(result, client).toMatchObject({ ok: true, body: 'hello over TLS; sni=localhost; client=interpool test client' });
+  it('presents a client certificate loaded with load_cert_chain, its key encrypted or not', async () => {
+    const cases = [['urllib', '1'], ['urllib', 'encrypted'], ...(missing.length === 0 ? [['requests', '1']] : [])];
+    for (const [client, cert] of cases) {
+      const result = await outcome('/tls', { url: `${base}/hello`, client: client!, trust: 'cafile', cert: cert! });
+      expect(result, `${client} ${cert}`).toMatchObject({ ok: true, body: 'hello over TLS; sni=localhost; client=interpool test client' });
     }
+  }, 60_000);
+
+  it('the context says what it holds; the system bundle is visible (read-only) at its path', async () => {
+    const facts = await (await fetch(`${t.url}/tls/facts`)).json();
+    expect(facts).toEqual({
+      verification_error_is_value_error: true,
+      system_bundle_visible: existsSync('/etc/ssl/certs/ca-certificates.crt'),
+      certifi_where_visible: existsSync('/etc/ssl/certs/ca-certificates.crt'),
+      cafile_default: '/etc/ssl/certs/ca-certificates.crt',
+      cert_store_stats: { x509: 1, crl: 0, x509_ca: 1 },
+      ca_subjects: [[[['commonName', 'interpool test ca']]]],
+      wrong_password: 'SSLError',
+    });
   }, 60_000);
 
   it('raises TimeoutError when the handshake or a read outlasts the socket timeout', async () => {
