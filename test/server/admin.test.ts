@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminStats } from '../../server/admin/stats.ts';
+import { fileGate } from './gates.ts';
 import { exchange } from './hardening-support.ts';
 import { getRequest, headerOf, rawRequest, startChild, startTestServer, waitFor, type RawResponse, type TestServer } from './support.ts';
 
@@ -43,14 +44,18 @@ describe('admin on the public listener', () => {
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer(['/=apps/hello.ts', '/stream=apps/stream.ts', '--workers', '2', '--admin-token', TOKEN]);
+    server = await startTestServer(['/=apps/hello.ts', '/stream=test/fixtures/apps/waits-for-gate.ts', '--workers', '2', '--admin-token', TOKEN]);
   });
   afterAll(() => server?.close());
 
   it('GET /admin/api/stats: every app and interpreter, with request figures under light load', async () => {
     await Promise.all(Array.from({ length: 20 }, () => fetch(`${server.url}/`).then((r) => r.text())));
     await fetch(`${server.url}/nothing-here`).then((r) => r.text());
-    const slow = fetch(`${server.url}/stream/slow?chunks=3&delay=400&secret=hunter2`).then((r) => r.text());
+    // Held in the app until the test opens its gate: it is running while the stats are read.
+    const gates = mkdtempSync(join(tmpdir(), 'interpool-admin-gate-'));
+    const gate = fileGate(gates, 'slow');
+    const slow = fetch(`${server.url}/stream/slow?${gate.query}&secret=hunter2`).then((r) => r.text());
+    await gate.entered();
     const running = await waitFor(async () => {
       const now = await stats(server.url);
       const streamApp = now.apps.find((app) => app.name === '/stream')!;
@@ -61,7 +66,9 @@ describe('admin on the public listener', () => {
     expect(running.request!.runningMs).toBeGreaterThanOrEqual(0);
     // Only the path: the query string never reaches the stats.
     expect(JSON.stringify(await stats(server.url))).not.toContain('hunter2');
-    await slow;
+    gate.open();
+    expect(await slow).toBe('GET /slow\n');
+    rmSync(gates, { recursive: true, force: true });
 
     const body = await stats(server.url, { headers: { accept: 'application/json' } });
     expect(body.server).toMatchObject({ pid: process.pid, node: process.version });
@@ -90,9 +97,11 @@ describe('admin on the public listener', () => {
     expect(root.interpreters.map((interpreter) => interpreter.slot)).toEqual([1, 2]);
     expect(root.history).toBeUndefined();
 
-    // The history holds whole seconds only: wait for the current one to end.
-    await new Promise((resolve) => setTimeout(resolve, 1010 - (Date.now() % 1000)));
-    const withHistory = (await fetch(`${server.url}/admin/api/stats?history=1`, { headers: AUTH }).then((r) => r.json())) as AdminStats;
+    // The history holds whole seconds only: poll until a second with these requests is over.
+    const withHistory = await waitFor(async () => {
+      const now = (await fetch(`${server.url}/admin/api/stats?history=1`, { headers: AUTH }).then((r) => r.json())) as AdminStats;
+      return now.apps[0]!.history!.requests.some((count) => count > 0) && now;
+    }, 10_000, 'a whole second with requests in the history');
     const history = withHistory.apps[0]!.history!;
     // One point per whole second since the server started, up to five minutes (the
     // clock may tick between reading the figures and the history: one second either way).
