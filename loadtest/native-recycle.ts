@@ -11,9 +11,10 @@
  * growth per end is CPython's own, and the server's is compared with it.
  *
  *   npm run loadtest:native-recycle [-- --recycles 1000 --concurrency 2 --seconds 300]
+ *                                   [--cpython 3.13] [--isolation own|shared]
  *
  * Bounded: each server row stops at --seconds, whatever it reached. A benchmark, not a
- * test: it prints and writes loadtest/results/native-recycle-<date>.json; exit 0.
+ * test: it prints and writes loadtest/results/native-recycle-<date>-<HHMM>.json; exit 0.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,9 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '2' },
     'first-checkpoint': { type: 'string', default: '100' },
     seconds: { type: 'string', default: '300' },
+    // Only these rows: a CPython version (3.13) and an isolation (own, shared).
+    cpython: { type: 'string' },
+    isolation: { type: 'string' },
   },
 });
 const total = Number(values.recycles);
@@ -128,8 +132,10 @@ function measureCpythonAlone(build: NativeBuild, isolation: Row['isolation'], co
 
 const rows: Row[] = [];
 for (const build of listNativeBuilds()) {
+  if (values.cpython !== undefined && values.cpython !== build.version) continue;
   const isolations: Row['isolation'][] = Number(build.version.split('.')[1]) >= 12 ? ['own GIL', 'shared GIL'] : ['shared GIL'];
   for (const isolation of isolations) {
+    if (values.isolation !== undefined && !isolation.startsWith(values.isolation)) continue;
     process.stdout.write(`CPython ${build.version} (${build.executable}), ${isolation}:\n`);
     const row = await measureServer(build, isolation);
     row.cpythonAlonePerEndMiB = measureCpythonAlone(build, isolation, Math.min(300, total));
@@ -139,12 +145,14 @@ for (const build of listNativeBuilds()) {
 
 const result = {
   date: new Date().toISOString(),
-  command: `npm run loadtest:native-recycle -- --recycles ${total} --concurrency ${concurrency} --seconds ${limitMs / 1000}`,
+  command: `npm run loadtest:native-recycle -- --recycles ${total} --concurrency ${concurrency} --seconds ${limitMs / 1000}`
+    + `${values.cpython ? ` --cpython ${values.cpython}` : ''}${values.isolation ? ` --isolation ${values.isolation}` : ''}`,
   firstCheckpoint: checkpoint,
   rows,
 };
 mkdirSync('loadtest/results', { recursive: true });
-const file = `loadtest/results/native-recycle-${result.date.slice(0, 10)}.json`;
+// One file per run (YYYY-MM-DD-HHMM, as loadtest/run.ts names its reports).
+const file = `loadtest/results/native-recycle-${result.date.slice(0, 10)}-${result.date.slice(11, 16).replace(':', '')}.json`;
 writeFileSync(file, JSON.stringify(result, null, 2));
 process.stdout.write('\n| CPython | isolation | recycles | RSS after first | RSS at end | ratio | MiB per recycle | CPython alone, MiB per end |\n|---|---|---|---|---|---|---|---|\n');
 for (const row of rows) {
