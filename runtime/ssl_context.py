@@ -63,18 +63,25 @@ class _PatchOnImport:
             self._busy = False
         if spec is None or spec.loader is None:
             return spec
-        exec_module = spec.loader.exec_module
-
-        class Loader:
-            def create_module(self, spec):
-                return None
-
-            def exec_module(self, module):
-                exec_module(module)
-                _patch(module)
-
-        spec.loader = Loader()
+        spec.loader = _PatchingLoader(spec.loader)
         return spec
+
+
+class _PatchingLoader:
+    """The ssl module's own loader, which then patches it (the rest is the loader's)."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        _patch(module)
 
 
 def install():

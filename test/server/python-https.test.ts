@@ -174,6 +174,11 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
     expect(byAddress.cause).toMatchObject({
       type: 'SSLCertVerificationError', verify_code: 64, verify_message: "IP address mismatch, certificate is not valid for '127.0.0.1'.",
     });
+    if (missing.length === 0) {
+      // urllib3 1.26 checks the name itself, in getpeercert()'s dict (as under CPython).
+      const byRequests = await outcome('/tls', { url: `https://127.0.0.1:${portOf(https)}/hello`, client: 'requests', trust: 'cafile' });
+      expect(byRequests).toMatchObject({ ok: false, error: 'SSLError', message: expect.stringContaining("hostname '127.0.0.1' doesn't match 'localhost'") });
+    }
   }, 60_000);
 
   it('connects without verification only when told to: CERT_NONE with check_hostname off', async () => {
