@@ -148,6 +148,24 @@ describe('request ticket', () => {
     expect(line.runs).toHaveLength(2);
   });
 
+  it('requeue order: offers taken back from a worker that dies go back in admission order, ahead of later requests', () => {
+    line.busy = true;
+    const admitted = [1, 2, 3].map((id) => line.admit(id).ticket);
+    for (const ticket of admitted) ticket.start();
+    const later = line.admit(4).ticket;
+    line.enqueue(later);
+    // The worker claimed the first offer, then died; the other two still sit in its cells.
+    expect(line.runs[0]!.claimByWorker()).toBe(true);
+    // Whatever order the pool finds them in, each goes back through putBack.
+    for (const index of [2, 1]) {
+      expect(line.runs[index]!.withdraw()).toBe(true);
+      admitted[index]!.queued();
+      line.queue.putBack(admitted[index]!);
+    }
+    expect(admitted.map((ticket) => ticket.state)).toEqual(['offered', 'queued', 'queued']);
+    expect([line.queue.shift(), line.queue.shift(), line.queue.shift()]).toEqual([admitted[1], admitted[2], later]);
+  });
+
   it('refused while queued (shutdown): settled with that error', () => {
     const { ticket, receiver } = line.admit(1);
     line.enqueue(ticket);
