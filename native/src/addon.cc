@@ -7,7 +7,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "arenas.h"
 #include "convert.h"
@@ -32,6 +36,12 @@ void KeepLoaded() {
   }
 }
 
+// Bytes kept for the whole process, shared by every worker thread (a JS value cannot
+// cross threads; the addon's memory is one per process): what one interpreter computed
+// that the next can reuse, such as wsgi.py's code, marshalled. Few, small entries.
+std::mutex sharedBytesMutex;
+std::unordered_map<std::string, std::vector<uint8_t>> sharedBytes;
+
 class Engine : public Napi::Addon<Engine> {
  public:
   Engine(Napi::Env env, Napi::Object exports) {
@@ -47,6 +57,8 @@ class Engine : public Napi::Addon<Engine> {
         InstanceMethod("watchInterrupts", &Engine::WatchInterrupts),
         InstanceMethod("allocatorStats", &Engine::AllocatorStatsOf),
         InstanceMethod("releasedArenas", &Engine::ReleasedArenasOf),
+        InstanceMethod("sharedBytes", &Engine::SharedBytesOf),
+        InstanceMethod("shareBytes", &Engine::ShareBytes),
     });
   }
 
@@ -206,6 +218,26 @@ class Engine : public Napi::Addon<Engine> {
     result.Set("keptBytes", static_cast<double>(figures.kept));
     result.Set("interpreters", static_cast<double>(figures.interpreters));
     return result;
+  }
+
+  // sharedBytes(key) → a copy of the bytes shareBytes(key, bytes) kept, or null.
+  Napi::Value SharedBytesOf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string key = info[0].As<Napi::String>().Utf8Value();
+    std::lock_guard<std::mutex> lock(sharedBytesMutex);
+    auto found = sharedBytes.find(key);
+    if (found == sharedBytes.end()) return env.Null();
+    return Napi::Buffer<uint8_t>::Copy(env, found->second.data(), found->second.size());
+  }
+
+  // shareBytes(key, bytes): keeps a copy for every thread of this process.
+  Napi::Value ShareBytes(const Napi::CallbackInfo& info) {
+    std::string key = info[0].As<Napi::String>().Utf8Value();
+    auto bytes = info[1].As<Napi::Uint8Array>();
+    std::vector<uint8_t> copy(bytes.Data(), bytes.Data() + bytes.ByteLength());
+    std::lock_guard<std::mutex> lock(sharedBytesMutex);
+    sharedBytes[key] = std::move(copy);
+    return info.Env().Undefined();
   }
 
   void StopWatching() {

@@ -10,6 +10,7 @@
  * addon converts plain values both ways and lets Python call the JS functions of the
  * request's host synchronously, on this thread (the GIL released while JS runs).
  */
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,22 @@ interface NativeAddon {
   watchInterrupts(control: Int32Array, slot: number): void;
   /** This subinterpreter's small-object allocator (its own with an own GIL, else the process's); -1 when unknown. */
   allocatorStats(): { allocatedBytes: number; arenaBytes: number };
+  /** Bytes kept for every thread of the process by shareBytes, or null. */
+  sharedBytes(key: string): Uint8Array | null;
+  shareBytes(key: string, bytes: Uint8Array): void;
+}
+
+/**
+ * Installs wsgi.py in the subinterpreter. Its code is compiled by the first interpreter
+ * of the process and marshalled for the next ones (the addon keeps it for every
+ * thread): compiling it was a quarter of an interpreter's start, and its .pyc cannot be
+ * relied on (sys.dont_write_bytecode, and a read-only install).
+ */
+function installAdapter(addon: NativeAddon): void {
+  const { mtimeMs, size } = statSync(ADAPTER_FILE);
+  const key = `wsgi.py code:${ADAPTER_FILE}:${mtimeMs}:${size}`;
+  const compiled = addon.call('interpool_install', ADAPTER_FILE, addon.sharedBytes(key)) as Uint8Array | null;
+  if (compiled !== null) addon.shareBytes(key, compiled);
 }
 
 /**
@@ -76,11 +93,23 @@ import importlib.util, sys
 
 sys.dont_write_bytecode = True
 
-def interpool_install(path):
+def interpool_install(path, code_bytes):
+    """wsgi.py as the module interpool_wsgi, from its code marshalled by an earlier
+    interpreter of this process when there is one; returns its code, marshalled, when
+    it was compiled here."""
+    import marshal
+    compiled = None
+    if code_bytes is None:
+        with open(path, "rb") as source:
+            code = compile(source.read(), path, "exec", dont_inherit=True)
+        compiled = marshal.dumps(code)
+    else:
+        code = marshal.loads(code_bytes)
     spec = importlib.util.spec_from_file_location("interpool_wsgi", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["interpool_wsgi"] = module
-    spec.loader.exec_module(module)
+    exec(code, module.__dict__)
+    return compiled
 
 def interpool_bind_shared(call):
     sys.modules["interpool_wsgi"].bind_shared(call)
@@ -188,7 +217,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.run(EXIT_GLUE);
-      loaded.call('interpool_install', ADAPTER_FILE);
+      installAdapter(loaded);
       // interpool.shared, usable from the app's import on (kept: no snapshot here).
       loaded.call('interpool_bind_shared', sharedStoreClient.callFromPython.bind(sharedStoreClient));
       bindHost(loaded, current, control);
