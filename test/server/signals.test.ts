@@ -1,10 +1,17 @@
 // SIGTERM/SIGINT with a request in flight: the server stops accepting, lets the request
 // finish, closes its pools and exits 0. A real `interpool serve` child process.
 import type { ChildProcess } from 'node:child_process';
-import { Agent, request as httpRequest } from 'node:http';
-import { describe, expect, it } from 'vitest';
-import { ask, GATED_APP, holdResponse, openGates } from './gates.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request as httpRequest, type RequestOptions } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ask, fileGate, GATED_APP, holdResponse, openGates } from './gates.ts';
 import { getRequest, rawRequest, startChild, waitFor } from './support.ts';
+
+let dir: string;
+beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'interpool-signals-')); });
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Resolves with the exit code, or 'still running' if the child has not exited within `ms`. */
 function exitWithin(child: ChildProcess, ms: number): Promise<number | null | 'still running'> {
@@ -20,26 +27,38 @@ function stop(child: ChildProcess): void {
 
 const APP = ['/=test/fixtures/apps/streams-slowly.ts', '--workers', '1'];
 
+/**
+ * GET `url` from streams-slowly.ts held at a gate after its first chunk; once that chunk
+ * is here (the request is in flight), send `signal`, wait until the server says it is
+ * shutting down, then open the gate. Resolves with the whole body.
+ */
+function signalMidResponse(child: ChildProcess, output: () => string, url: string, signal: NodeJS.Signals, options: RequestOptions): Promise<string> {
+  const gate = fileGate(dir, 'rest');
+  return new Promise<string>((resolve, reject) => {
+    httpRequest(`${url}/?chunks=3&${gate.query}`, options, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text === '') {
+          child.kill(signal);
+          waitFor(() => /shutting down/.test(output()), 10_000, 'the server to start shutting down').then(() => gate.open(), reject);
+        }
+        text += chunk;
+      });
+      res.on('end', () => resolve(text));
+      res.on('error', reject);
+    }).on('error', reject).end();
+  });
+}
+
 describe.each(['SIGTERM', 'SIGINT'] as const)('%s while a request is in flight', (signal) => {
   it('lets the request finish, then exits 0', async () => {
     const { child, url, output } = await startChild(APP);
     try {
       const exited = exitWithin(child, 20_000);
-      const body = await new Promise<string>((resolve, reject) => {
-        // agent: false and Connection: close: the client holds no idle keep-alive socket
-        // (see the it.fails case below for one that does).
-        httpRequest(`${url}/?chunks=3&delay=400`, { agent: false, headers: { connection: 'close' } }, (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            // The first chunk is here: the request is in flight. Now signal.
-            if (text === '') child.kill(signal);
-            text += chunk;
-          });
-          res.on('end', () => resolve(text));
-          res.on('error', reject);
-        }).on('error', reject).end();
-      });
+      // agent: false and Connection: close: the client holds no idle keep-alive socket
+      // (see the case below for one that does).
+      const body = await signalMidResponse(child, output, url, signal, { agent: false, headers: { connection: 'close' } });
       expect(body.match(/chunk \d produced/g)).toEqual(['chunk 1 produced', 'chunk 2 produced', 'chunk 3 produced']);
       expect(await exited).toBe(0);
       expect(output()).toMatch(/shutting down/);
@@ -73,25 +92,21 @@ it('after SIGTERM, new connections are refused while the in-flight request finis
 // one whose response ends during the drain must not hold the process until the client
 // drops it or --graceful-timeout runs out.
 it('exits once its last request finished, though the client keeps the connection alive', async () => {
-  const { child, url } = await startChild([...APP, '--graceful-timeout', '20']);
+  const { child, url, output } = await startChild([...APP, '--graceful-timeout', '20']);
   try {
     const keepAlive = new Agent({ keepAlive: true, keepAliveMsecs: 60_000 });
-    await new Promise<void>((resolve, reject) => {
-      httpRequest(`${url}/?chunks=2&delay=300`, { agent: keepAlive }, (res) => {
-        res.once('data', () => child.kill('SIGTERM'));
-        res.resume();
-        res.on('end', () => resolve());
-      }).on('error', reject).end();
-    });
-    // Generous: the request is done; a server that is not waiting on idle sockets exits
-    // in well under this.
-    const code = await exitWithin(child, 5_000);
+    const body = await signalMidResponse(child, output, url, 'SIGTERM', { agent: keepAlive });
+    expect(body.match(/chunk \d produced/g)).toHaveLength(3);
+    // The client still holds the connection: a server waiting on it would exit only at
+    // --graceful-timeout, saying so.
+    const code = await exitWithin(child, 40_000);
     keepAlive.destroy();
     expect(code).toBe(0);
+    expect(output()).not.toMatch(/did not finish within --graceful-timeout/);
   } finally {
     stop(child);
   }
-});
+}, 60_000);
 
 // A reload takes effect once its new generation serves; the old one drains on its own.
 // So a second SIGHUP while a long response still holds the first reload's old
