@@ -24,7 +24,11 @@ const ENV = ['TLS_DIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', '
 
 interface Cause { type: string; message: string; is_ssl_error: boolean; is_os_error: boolean; verify_code: number | null; verify_message: string | null }
 interface Peer { cert: Record<string, unknown>; der_sha256: string; version: string; cipher: [string, string, number] }
-interface Outcome { ok: boolean; status?: number; body?: string; peer?: Peer; error?: string; message?: string; cause?: Cause }
+interface Outcome {
+  ok: boolean; status?: number; body?: string; peer?: Peer; error?: string; message?: string; cause?: Cause;
+  /** The interpreter that answered. */
+  interpreter: string;
+}
 
 /** A private CA, a server certificate for `localhost` only, a client certificate, and an unrelated CA. */
 function makeCertificates(dir: string): void {
@@ -61,6 +65,9 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
   /** Accepts TCP, and resets the connection when the client's first TLS bytes arrive. */
   let resetsHandshake: NetServer;
   let silent: Service;
+  /** Accepts TCP and holds each connection until the test releases it: a gate. */
+  let holds: NetServer;
+  const held = new Set<Socket>();
   const sockets = new Set<Socket>();
   const saved = new Map<string, string | undefined>();
   let t: TestServer;
@@ -99,6 +106,10 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
       socket.once('data', () => socket.resetAndDestroy());
     }));
     silent = await startSilentService();
+    holds = await listen(createNetServer((socket) => {
+      socket.on('error', () => {});
+      held.add(socket);
+    }));
     base = `https://localhost:${portOf(https)}`;
     for (const name of ENV) saved.set(name, process.env[name]);
     // The apps' environment (os.environ is the server's): the private CA is the default trust store.
@@ -111,6 +122,7 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
       apps: [
         { mount: '/tls', app: APP, workers: 1 },
         { mount: '/tls-timeout', app: APP, workers: 1, timeout: 1, timeoutGrace: 5 },
+        { mount: '/tls2', app: APP, workers: 2 },
         { mount: '/tls312', app: APP, workers: 1, python: '3.12' },
       ],
     };
@@ -120,7 +132,8 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
   afterAll(async () => {
     await t?.close();
     for (const socket of sockets) socket.destroy();
-    await Promise.all([close(https), close(resetsHandshake), silent?.stop()]);
+    for (const socket of held) socket.destroy();
+    await Promise.all([close(https), close(resetsHandshake), close(holds), silent?.stop()]);
     for (const [name, value] of saved) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
@@ -235,6 +248,24 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
     const read = await outcome('/tls', { url: `${base}/silent`, client: 'httpclient', trust: 'cafile', timeout: '0.5' });
     expect(read).toMatchObject({ ok: false, error: 'TimeoutError' });
   }, 60_000);
+
+  it('every interpreter of an app verifies (two of them, restored from the app\'s snapshot when there was one in time)', async () => {
+    // Another mount of the same app makes the snapshot; on a loaded machine the waiting
+    // interpreters may give up on it and boot cold, so it is not asserted here.
+    await waitFor(() => t.logs.filter((line) => line.app === '/tls2' && line.msg === 'interpreter booted').length >= 2, 60_000, 'both /tls2 interpreters booted');
+    // One interpreter is kept busy (a handshake with a server that holds it), so that the
+    // other one serves the next calls: so both are asked, whichever was restored.
+    const busy = outcome('/tls2', { url: `https://localhost:${portOf(holds)}/`, client: 'urllib' });
+    await waitFor(() => held.size > 0, 30_000, 'the held connection');
+    const other = await outcome('/tls2', { url: `${base}/hello` });
+    const refused = await outcome('/tls2', { url: `${base}/hello`, trust: 'other' });
+    for (const socket of held) socket.destroy();
+    const first = await busy;
+    expect(first).toMatchObject({ ok: false });
+    expect(other).toMatchObject({ ok: true, body: 'hello over TLS; sni=localhost; client=none' });
+    expect(refused).toMatchObject({ ok: false, cause: { type: 'SSLCertVerificationError', verify_code: 20 } });
+    expect(new Set([first.interpreter, other.interpreter, refused.interpreter]).size).toBe(2);
+  }, 90_000);
 
   it('--timeout ends a handshake that waits with no socket timeout, and keeps the interpreter', async () => {
     const before = ((await (await fetch(`${t.url}/tls-timeout/served`)).json()) as { served: number }).served;
