@@ -7,7 +7,7 @@
  * how every request enters (python.ts `runRequest`). The layer is JavaScript state, not
  * part of a memory snapshot, so it is installed after every load, cold or restored.
  *
- * Two things are added on top:
+ * Added on top:
  * - a timeout's interrupt reaches an interpreter that is waiting on a socket: while any
  *   socket operation is pending, the interrupt slot is watched, and when it is set the
  *   sockets with a pending wait are destroyed, so the wait ends (EOF or a refused
@@ -15,11 +15,11 @@
  *   abandoned mid-reply is in an unknown protocol state anyway; it must not be reused.
  * - a peer's reset is ECONNRESET on the next read (ConnectionResetError, as in CPython),
  *   where Pyodide's layer reported the end of the stream.
- * - TLS: the ssl module on Node's TLS (python-tls.ts), which uses this layer's sockets.
- * - Pyodide 0.27 (`--python 3.12`) has no such layer (its sockets are Emscripten's
- *   WebSocket emulation): there wsgi.py makes every connect fail at once with an
- *   OSError naming the setting to change, instead of hanging, and importing ssl fails
- *   the same way.
+ * - TLS: the ssl module on Node's TLS (python-tls.ts), over this layer's sockets.
+ *
+ * Pyodide 0.27 (`--python 3.12`) has no such layer (its sockets are Emscripten's
+ * WebSocket emulation): there wsgi.py makes every connect fail at once with an OSError
+ * naming the setting to change, instead of hanging, and importing ssl fails the same way.
  *
  * The Node sockets belong to the worker thread's event loop: when an interpreter is
  * recycled or terminated, its thread ends and Node closes them.

@@ -61,7 +61,7 @@ interface Channel {
 export interface TlsRuntime {
   FS: {
     mkdirTree(path: string): void;
-    writeFile(path: string, data: string): void;
+    writeFile(path: string, data: string | Uint8Array): void;
     /** Pyodide 314 adds NODESOCKFS, its Node socket layer. */
     filesystems: object;
   };
@@ -100,12 +100,15 @@ const contexts = new Map<string, SecureContext>();
 
 /**
  * Give this interpreter's ssl module Node's TLS (Pyodide 314, which has the socket
- * layer). Call after every load, after enableNetwork and before the app's import.
+ * layer). Call after every load (python-network.ts enableNetwork), before mountPaths
+ * (python.ts: a directory mounted there hides a trust file copied here, and shows the
+ * same file) and before the app's import.
  */
 export function enableTls(pyodide: TlsRuntime, control: Int32Array): void {
   current = { pyodide, control };
   if (!(TLS_ENTRY in globalThis)) Object.defineProperty(globalThis, TLS_ENTRY, { value: tls });
   writeModule(pyodide);
+  copyTrustFiles(pyodide);
   pyodide.runPython('import interpool_ssl_context; interpool_ssl_context.install()');
 }
 
@@ -128,15 +131,28 @@ function writeModule(pyodide: TlsRuntime): void {
 
 /**
  * The directories of the trust store, made visible read-only to the interpreters at
- * their host paths (python.ts mountPaths): the system's CA bundle and certificate
- * directory (with the files its links point to), and the files and directory the
- * server's environment names in SSL_CERT_FILE, SSL_CERT_DIR and REQUESTS_CA_BUNDLE.
+ * their host paths (python.ts mountPaths): the system's certificate directory with its
+ * bundle (and the files its links point to), and the directories the server's
+ * environment names in SSL_CERT_DIR.
  */
 export function trustStoreDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  const candidates = [...SYSTEM_CA_DIRS];
-  for (const name of ['SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE']) if (env[name]) candidates.push(dirname(env[name]));
-  if (env.SSL_CERT_DIR) candidates.push(...env.SSL_CERT_DIR.split(':'));
+  const candidates = [...SYSTEM_CA_DIRS, ...(env.SSL_CERT_DIR ?? '').split(':')];
   return [...new Set(candidates.filter((dir) => dir.startsWith('/') && statSync(dir, { throwIfNoEntry: false })?.isDirectory()))];
+}
+
+/**
+ * The CA files the server's environment names (SSL_CERT_FILE, and requests's
+ * REQUESTS_CA_BUNDLE): copied into the interpreter's file system at their paths, not
+ * mounted, so that the files beside them (a private key in /etc/ssl/private, say) stay
+ * out of the app's sight. A copy inside a directory mounted afterwards is hidden by the
+ * mount, which shows the same file.
+ */
+function copyTrustFiles(pyodide: TlsRuntime, env: NodeJS.ProcessEnv = process.env): void {
+  for (const file of new Set([env.SSL_CERT_FILE, env.REQUESTS_CA_BUNDLE])) {
+    if (!file?.startsWith('/') || !statSync(file, { throwIfNoEntry: false })?.isFile()) continue;
+    pyodide.FS.mkdirTree(dirname(file));
+    pyodide.FS.writeFile(file, readFileSync(file));
+  }
 }
 
 /** What Python calls (ssl_context.py); every argument is already checked there. */

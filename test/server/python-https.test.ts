@@ -61,6 +61,8 @@ const close = (server: NetServer | undefined) => new Promise<void>((done) => (se
 describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
   const scratch = scratchDir('interpool-tls-');
   const tls = scratch.dir;
+  /** Where SSL_CERT_FILE is, beside a file the apps must not see. */
+  const trust = scratchDir('interpool-trust-');
   let https: HttpsServer;
   /** Accepts TCP, and resets the connection when the client's first TLS bytes arrive. */
   let resetsHandshake: NetServer;
@@ -82,6 +84,8 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
 
   beforeAll(async () => {
     makeCertificates(tls);
+    writeFileSync(`${trust.dir}/ca.pem`, readFileSync(`${tls}/ca.pem`));
+    writeFileSync(`${trust.dir}/server.key`, readFileSync(`${tls}/server.key`));
     https = await listen(createHttpsServer({
       key: readFileSync(`${tls}/server.key`), cert: readFileSync(`${tls}/server.pem`),
       // A client certificate is asked for and reported, not required (nor verified: with
@@ -113,12 +117,13 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
     base = `https://localhost:${portOf(https)}`;
     for (const name of ENV) saved.set(name, process.env[name]);
     // The apps' environment (os.environ is the server's): the private CA is the default trust store.
-    Object.assign(process.env, { TLS_DIR: tls, SSL_CERT_FILE: `${tls}/ca.pem`, REQUESTS_CA_BUNDLE: `${tls}/ca.pem` });
+    Object.assign(process.env, { TLS_DIR: tls, SSL_CERT_FILE: `${trust.dir}/ca.pem`, REQUESTS_CA_BUNDLE: `${trust.dir}/ca.pem` });
     delete process.env.SSL_CERT_DIR;
     delete process.env.CURL_CA_BUNDLE;
     const config = {
       timeout: 30,
-      pythonPath: [DIST_PACKAGES],
+      // The scratch directory is made visible to the apps (read-only) as a Python path.
+      pythonPath: [DIST_PACKAGES, tls],
       apps: [
         { mount: '/tls', app: APP, workers: 1 },
         { mount: '/tls-timeout', app: APP, workers: 1, timeout: 1, timeoutGrace: 5 },
@@ -139,6 +144,7 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
       else process.env[name] = value;
     }
     scratch.remove();
+    trust.remove();
   });
 
   it('urllib, http.client, requests and an ssl socket verify the private CA and send SNI, with and without a timeout', async () => {
@@ -239,6 +245,8 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
       cert_store_stats: { x509: 1, crl: 0, x509_ca: 1 },
       ca_subjects: [[[['commonName', 'interpool test ca']]]],
       wrong_password: 'SSLError',
+      // SSL_CERT_FILE is copied in, not its directory mounted: the key beside it stays out of sight.
+      beside_trust_file: ['ca.pem'],
     });
   }, 60_000);
 
