@@ -238,6 +238,8 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
     settings: {
       python: setting('python'),
       pythonPath: existingDirectories(setting('pythonPath') as string[], base),
+      // Pyodide's runtime snapshot between starts (runtime/interpreters/python-snapshot.ts); '' for none.
+      cacheDir: setting('cacheDir') === '' ? '' : resolve(base, setting('cacheDir') as string),
       ...(kind === 'python' && setting('python') === 'native' ? nativeSettings(setting('cpython') as string | undefined, setting('pythonIsolation') as string, base) : {}),
     },
   };

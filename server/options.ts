@@ -3,7 +3,8 @@
  * validation, the environment variables and docs/configuration.md are all derived from
  * it; a test fails when the generated doc drifts from the committed one.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
+import { join } from 'node:path';
 import { parseProxyList } from './forwarded.ts';
 
 /** A value came in wrong; the message names the option as the user spelled it. */
@@ -112,6 +113,18 @@ export function address(raw: unknown, where: string): Address {
 export function filePath(raw: unknown, where: string): string {
   if (typeof raw !== 'string' || raw.trim() === '') throw new OptionError(`${where} must be a file path, got ${describe(raw)}`);
   return raw;
+}
+
+/** A directory path, or '' for none. */
+export function directoryOrNothing(raw: unknown, where: string): string {
+  if (typeof raw !== 'string') throw new OptionError(`${where} must be a directory path (or empty for none), got ${describe(raw)}`);
+  return raw.trim();
+}
+
+/** The XDG cache directory's interpool folder (~/.cache/interpool when XDG_CACHE_HOME is unset). */
+export function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME?.startsWith('/') ? process.env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(base, 'interpool');
 }
 
 /** A list of directory paths (given as a list, or one string per occurrence); config.ts checks they exist. */
@@ -246,6 +259,11 @@ export const options = [
     name: 'pythonIsolation', flag: '--python-isolation', env: 'INTERPOOL_PYTHON_ISOLATION', valueName: 'MODE',
     doc: 'With --python native on CPython 3.12 or later: own-gil (each subinterpreter has its own GIL and allocator and runs Python in parallel; a C extension that does not declare support for that fails to import) or shared-gil (the subinterpreters share the main GIL, as mod_wsgi\'s do: every C extension loads, CPU work is not parallel; use --processes). CPython 3.11 always shares.',
     default: (): PythonIsolation => 'own-gil', defaultDoc: 'own-gil', parse: oneOf(PYTHON_ISOLATIONS), perApp: true,
+  },
+  {
+    name: 'cacheDir', flag: '--cache-dir', env: 'INTERPOOL_CACHE_DIR', valueName: 'DIR',
+    doc: 'Where Pyodide keeps its runtime snapshot between starts (created if missing), so that the first interpreter of a server started again restores it instead of booting cold; keyed by the Pyodide build and interpool\'s adapter, rewritten when either changes. An empty value keeps nothing on disk.',
+    default: (): string => defaultCacheDir(), defaultDoc: '$XDG_CACHE_HOME/interpool, else ~/.cache/interpool', parse: directoryOrNothing, perApp: false,
   },
   {
     name: 'pythonPath', flag: '--python-path', env: 'INTERPOOL_PYTHON_PATH', valueName: 'DIR',

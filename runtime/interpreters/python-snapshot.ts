@@ -13,13 +13,20 @@
  * size, mtime), its callable, its Python path, the pool's generation (reloads) and the
  * environment the interpreter was given (os.environ is part of the heap). Directories
  * of dead processes are removed by the next server that makes a snapshot.
+ *
+ * The runtime snapshot alone is also kept on disk between starts (`--cache-dir`): the
+ * first worker of a server started again restores it instead of loading Pyodide cold.
+ * Its name and header carry the same key (the Pyodide build, the adapter's source, the
+ * environment), so a new build or adapter never restores an old heap; a checksum catches
+ * a file cut short or damaged, which is then ignored and written anew.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
 import { SCRATCH_DIR_NAME, type WorkerSpec } from '../protocol.ts';
 
 /**
@@ -70,8 +77,77 @@ export function locateRuntimeSnapshot(runtime: string, adapterSource: string, en
   return filesFor('runtime', [runtime, adapterSource, environment]);
 }
 
+/** The runtime snapshot kept in the cache directory between starts. */
+export interface DiskSnapshot {
+  path: string;
+  /** What the heap depends on, written in the file's header and checked on reading. */
+  key: string;
+}
+
+const DISK_MAGIC = 'interpool runtime snapshot 1';
+
+export function locateDiskRuntimeSnapshot(cacheDir: string, runtime: string, adapterSource: string, environment: Readonly<Record<string, string>> = {}): DiskSnapshot {
+  const key = hashKey([runtime, adapterSource, environment]);
+  return { path: join(cacheDir, `runtime-${runtime.replace(/[^\w.@-]/g, '_')}-${key}.snap`), key: `${runtime} ${key}` };
+}
+
+/**
+ * The heap of a disk snapshot, or undefined when there is none. Throws, saying why, when
+ * the file is not one of ours, was made for another build, or is cut short or damaged.
+ */
+export function readDiskSnapshot(disk: DiskSnapshot): Uint8Array | undefined {
+  const file = readIfExists(disk.path);
+  if (!file) return undefined;
+  const headerEnd = findHeaderEnd(file);
+  const [magic, json] = new TextDecoder().decode(file.subarray(0, headerEnd)).split('\n');
+  if (magic !== DISK_MAGIC) throw new Error('not an interpool runtime snapshot');
+  let header: { key?: unknown; length?: unknown; crc32?: unknown };
+  try {
+    header = JSON.parse(json!) as typeof header;
+  } catch {
+    throw new Error('its header is damaged');
+  }
+  if (header.key !== disk.key) throw new Error(`made for ${JSON.stringify(header.key)}, not for ${JSON.stringify(disk.key)}`);
+  const heap = file.subarray(headerEnd);
+  if (heap.byteLength !== header.length) throw new Error(`cut short: ${heap.byteLength} of ${String(header.length)} bytes`);
+  if (crc32(heap) !== header.crc32) throw new Error('damaged (checksum mismatch)');
+  return heap;
+}
+
+/** The header ends after its second newline, padded so that the heap starts 8-byte aligned (Pyodide reads it as 32-bit words). */
+function findHeaderEnd(file: Uint8Array): number {
+  const first = file.indexOf(0x0a);
+  const second = first < 0 ? -1 : file.indexOf(0x0a, first + 1);
+  if (second < 0 || second > 4096) throw new Error('not an interpool runtime snapshot');
+  return second + 1;
+}
+
+/** Keep the runtime snapshot on disk: written aside, then renamed over any older one. */
+export function writeDiskSnapshot(disk: DiskSnapshot, heap: Uint8Array): void {
+  mkdirSync(dirname(disk.path), { recursive: true });
+  let header = `${DISK_MAGIC}\n${JSON.stringify({ key: disk.key, length: heap.byteLength, crc32: crc32(heap) })}`;
+  header = `${header.padEnd(Math.ceil((header.length + 1) / 8) * 8 - 1, ' ')}\n`;
+  const aside = `${disk.path}.${process.pid}-${threadId}.tmp`;
+  try {
+    const fd = openSync(aside, 'w');
+    try {
+      writeSync(fd, header);
+      for (let written = 0; written < heap.byteLength;) written += writeSync(fd, heap, written);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(aside, disk.path);
+  } finally {
+    rmSync(aside, { force: true });
+  }
+}
+
+function hashKey(keyParts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(keyParts)).digest('hex').slice(0, 24);
+}
+
 function filesFor(kind: string, keyParts: unknown[]): SnapshotFiles {
-  const key = createHash('sha256').update(JSON.stringify(keyParts)).digest('hex').slice(0, 24);
+  const key = hashKey(keyParts);
   const dir = join(snapshotRoot(), String(process.pid));
   mkdirSync(dir, { recursive: true });
   const base = join(dir, `${kind}-${key}`);

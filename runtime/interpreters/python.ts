@@ -16,7 +16,8 @@ import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
 import {
-  locateRuntimeSnapshot, locateSnapshot, planSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot, type SnapshotFiles,
+  locateDiskRuntimeSnapshot, locateRuntimeSnapshot, locateSnapshot, planSnapshot, readDiskSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot,
+  writeDiskSnapshot, type DiskSnapshot, type SnapshotFiles,
 } from './python-snapshot.ts';
 import { enableNetwork, type SockFS } from './python-network.ts';
 import { enableKeyDerivation } from './python-hashlib.ts';
@@ -78,6 +79,8 @@ type LoadPyodide = (options: PyodideOptions) => Promise<Pyodide>;
 interface PythonSettings {
   python: string;
   pythonPath: string[];
+  /** Where the runtime snapshot is kept between starts ('' for nowhere): --cache-dir. */
+  cacheDir: string;
 }
 
 /** What wsgi.py calls back during one request (see `handle` in wsgi.py). */
@@ -105,7 +108,7 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   let pyodide: Pyodide | undefined;
   if (plan.action === 'restore') {
     try {
-      pyodide = await timer.stage('restore snapshot', () => loadPyodide({ ...baseOptions(), _loadSnapshot: plan.bytes }));
+      pyodide = await restore(timer, 'restore snapshot', runtime, takeBytes(plan), false);
       await enableNetwork(pyodide, control);
       enableKeyDerivation(pyodide);
       await timer.stage('mount paths', () => mountPaths(pyodide!, appDir, settings.pythonPath));
@@ -152,7 +155,8 @@ function readSettings(spec: WorkerSpec): PythonSettings {
     throw new BootError('APP_BOOT_FAILED', `${spec.file}: python must be one of ${Object.keys(RUNTIME_PACKAGES).join(', ')}, got "${python}"`);
   }
   const pythonPath = Array.isArray(spec.settings.pythonPath) ? spec.settings.pythonPath.map(String) : [];
-  return { python, pythonPath };
+  const cacheDir = typeof spec.settings.cacheDir === 'string' ? spec.settings.cacheDir : '';
+  return { python, pythonPath, cacheDir };
 }
 
 function baseOptions(): PyodideOptions {
@@ -193,7 +197,7 @@ async function bootApp(
 ): Promise<Pyodide> {
   let pyodide: Pyodide;
   try {
-    pyodide = await loadRuntime(timer, runtime, snapshot !== undefined);
+    pyodide = await loadRuntime(timer, runtime, snapshot !== undefined, settings.cacheDir);
     // Before the app's import, so that a connect at import fails with a clear error.
     await enableNetwork(pyodide, control);
     enableKeyDerivation(pyodide);
@@ -210,39 +214,110 @@ async function bootApp(
 }
 
 /**
- * A runtime with the WSGI adapter imported: restored from the runtime snapshot when one
- * exists, else loaded cold (and snapshotted when this worker won that lock).
+ * A runtime with the WSGI adapter imported: restored from this process's runtime snapshot
+ * when one exists; else, for the worker that won that lock, from the one an earlier start
+ * kept on disk; else loaded cold (and snapshotted, in this process and on disk, when this
+ * worker won the lock).
  */
-async function loadRuntime(timer: BootTimer, runtime: Runtime, forSnapshot: boolean): Promise<Pyodide> {
-  const files = locateRuntimeSnapshot(runtime.name, ADAPTER_SOURCE, baseOptions().env);
+async function loadRuntime(timer: BootTimer, runtime: Runtime, forSnapshot: boolean, cacheDir: string): Promise<Pyodide> {
+  const env = baseOptions().env;
+  const files = locateRuntimeSnapshot(runtime.name, ADAPTER_SOURCE, env);
   const plan = await timer.stage('wait for runtime snapshot', () => planSnapshot(files));
   if (plan.action === 'restore') {
     try {
-      return await timer.stage('restore runtime snapshot', () => runtime.loadPyodide({ ...baseOptions(), _loadSnapshot: plan.bytes, _makeSnapshot: forSnapshot }));
+      return await restore(timer, 'restore runtime snapshot', runtime, takeBytes(plan), forSnapshot);
     } catch (error) {
       timer.note(`cannot start from the runtime snapshot, loading cold: ${(error as Error).message.split('\n')[0]}`);
     }
   }
   const making = plan.action === 'make';
+  const disk = making && cacheDir !== '' ? locateDiskRuntimeSnapshot(cacheDir, runtime.name, ADAPTER_SOURCE, env) : undefined;
+  if (disk) {
+    const restored = await restoreFromDisk(timer, runtime, disk, files, forSnapshot);
+    if (restored) return restored;
+  }
   let pyodide: Pyodide;
   try {
-    pyodide = await timer.stage('load runtime', () => runtime.loadPyodide({ ...baseOptions(), _makeSnapshot: forSnapshot || making }));
+    pyodide = await timer.stage('load runtime', async () => releaseBootBuffers(await runtime.loadPyodide({ ...baseOptions(), _makeSnapshot: forSnapshot || making })));
     installAdapter(pyodide);
   } catch (error) {
     if (making) releaseSnapshotLock(files);
     throw error;
   }
-  if (making) await timer.stage('make runtime snapshot', () => makeSnapshot(timer, pyodide, files, 'the runtime cannot be snapshotted', 'apps load it cold'));
+  if (making) await timer.stage('make runtime snapshot', () => makeSnapshot(timer, pyodide, files, 'the runtime cannot be snapshotted', 'apps load it cold', disk));
   return pyodide;
 }
 
-function makeSnapshot(timer: BootTimer, pyodide: Pyodide, files: SnapshotFiles, failure: string, consequence: string): void {
+/**
+ * Restore the runtime an earlier start kept on disk, and publish it as this process's
+ * runtime snapshot for the other workers. Undefined when there is none or it cannot be
+ * used (one note says why: a file of another build, cut short, damaged); the caller then
+ * loads cold and writes the file anew.
+ */
+async function restoreFromDisk(timer: BootTimer, runtime: Runtime, disk: DiskSnapshot, files: SnapshotFiles, forSnapshot: boolean): Promise<Pyodide | undefined> {
+  let heap: Uint8Array | undefined;
   try {
-    saveSnapshot(files, pyodide.makeMemorySnapshot());
+    heap = readDiskSnapshot(disk);
+    if (!heap) return undefined;
+    const pyodide = await restore(timer, 'restore runtime from disk snapshot', runtime, heap, forSnapshot);
+    saveSnapshot(files, heap);
+    return pyodide;
+  } catch (error) {
+    timer.note(`ignoring the runtime kept at ${disk.path}, loading it cold: ${(error as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+}
+
+/**
+ * Restore a snapshot. Its bytes (20-40 MB) are wanted only until they are copied into
+ * the wasm heap: taken out of the plan (takeBytes) and passed down here, so that no
+ * closure of the booted interpreter keeps them through the plan.
+ */
+async function restore(timer: BootTimer, stage: string, runtime: Runtime, bytes: Uint8Array, forSnapshot: boolean): Promise<Pyodide> {
+  let pending: Uint8Array | undefined = bytes;
+  return timer.stage(stage, async () => {
+    const options = { ...baseOptions(), _loadSnapshot: pending, _makeSnapshot: forSnapshot };
+    pending = undefined;
+    return releaseBootBuffers(await runtime.loadPyodide(options));
+  });
+}
+
+/** The snapshot's bytes, removed from the plan that held them (see restore). */
+function takeBytes(plan: { bytes: Uint8Array }): Uint8Array {
+  const { bytes } = plan;
+  plan.bytes = new Uint8Array(0);
+  return bytes;
+}
+
+/**
+ * Drop what Pyodide keeps after its start but never reads again: the snapshot it was
+ * restored from (its configuration holds it) and the runtime's wasm file (9.6 MB, held by
+ * the loader's instantiate function on the Emscripten module). Each was kept by every
+ * interpreter for its whole life.
+ */
+function releaseBootBuffers(pyodide: Pyodide): Pyodide {
+  const internals = pyodide as unknown as { _api?: { config?: { _loadSnapshot?: unknown } }; _module: { instantiateWasm?: unknown } };
+  if (internals._api?.config) internals._api.config._loadSnapshot = undefined;
+  internals._module.instantiateWasm = undefined;
+  return pyodide;
+}
+
+function makeSnapshot(timer: BootTimer, pyodide: Pyodide, files: SnapshotFiles, failure: string, consequence: string, disk?: DiskSnapshot): void {
+  let heap: Uint8Array;
+  try {
+    heap = pyodide.makeMemorySnapshot();
+    saveSnapshot(files, heap);
   } catch (error) {
     const reason = `${failure}: ${(error as Error).message.split('\n')[0]}`;
     timer.note(`${reason}; ${consequence}`);
     refuseSnapshot(files, reason);
+    return;
+  }
+  if (!disk) return;
+  try {
+    writeDiskSnapshot(disk, heap);
+  } catch (error) {
+    timer.note(`cannot keep the runtime in ${dirname(disk.path)} for the next start (--cache-dir): ${(error as Error).message.split('\n')[0]}`);
   }
 }
 

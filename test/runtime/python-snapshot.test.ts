@@ -1,6 +1,6 @@
 // The per-app memory snapshot: the lock that makes one worker build it while the others
 // wait, and real Pyodide interpreters booting cold, then restoring from it and serving.
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MessageChannel } from 'node:worker_threads';
@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { BootTimer } from '../../runtime/interpreter.ts';
 import { bootPython } from '../../runtime/interpreters/python.ts';
 import {
-  locateSnapshot, planSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot, type SnapshotFiles,
+  locateDiskRuntimeSnapshot, locateSnapshot, planSnapshot, readDiskSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot, writeDiskSnapshot,
+  type SnapshotFiles,
 } from '../../runtime/interpreters/python-snapshot.ts';
 import { CONTROL_SLOTS, type StreamMessage, type WorkerSpec } from '../../runtime/protocol.ts';
 import { ResponseWriter } from '../../runtime/response-writer.ts';
@@ -64,6 +65,46 @@ describe('snapshot lock', () => {
     const old = new Date(Date.now() - 60_000);
     utimesSync(files.lock, old, old);
     expect(await planSnapshot(files, { staleMs: 1000 })).toMatchObject({ action: 'cold', reason: expect.stringMatching(/stopped before it finished/) });
+  });
+});
+
+describe('runtime snapshot on disk', () => {
+  const heap = () => Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) % 256);
+
+  it('is read back as written, its heap 8-byte aligned in the file (Pyodide reads 32-bit words)', () => {
+    const disk = locateDiskRuntimeSnapshot(join(dir, 'cache-a'), 'pyodide@314.0.7', 'adapter source');
+    expect(readDiskSnapshot(disk)).toBeUndefined();
+    writeDiskSnapshot(disk, heap());
+    const read = readDiskSnapshot(disk)!;
+    expect([...read]).toEqual([...heap()]);
+    expect(read.byteOffset % 8).toBe(0);
+  });
+
+  it('is keyed by the Pyodide build and the adapter: another build or adapter never finds it', () => {
+    const cache = join(dir, 'cache-b');
+    const disk = locateDiskRuntimeSnapshot(cache, 'pyodide@314.0.7', 'adapter source');
+    writeDiskSnapshot(disk, heap());
+    expect(readDiskSnapshot(locateDiskRuntimeSnapshot(cache, 'pyodide@314.0.8', 'adapter source'))).toBeUndefined();
+    expect(readDiskSnapshot(locateDiskRuntimeSnapshot(cache, 'pyodide@314.0.7', 'adapter source, changed'))).toBeUndefined();
+    expect(readDiskSnapshot(locateDiskRuntimeSnapshot(cache, 'pyodide@314.0.7', 'adapter source'))).toBeDefined();
+  });
+
+  it('refuses a file made for another key, cut short, damaged or not one of ours, saying which', () => {
+    const cache = join(dir, 'cache-c');
+    const disk = locateDiskRuntimeSnapshot(cache, 'pyodide@314.0.7', 'adapter source');
+    // Another build's file under this name (copied or renamed by hand).
+    writeDiskSnapshot({ ...disk, key: 'pyodide@0.27.7 0123' }, heap());
+    expect(() => readDiskSnapshot(disk)).toThrow(/made for "pyodide@0\.27\.7 0123"/);
+    writeDiskSnapshot(disk, heap());
+    const whole = readFileSync(disk.path);
+    writeFileSync(disk.path, whole.subarray(0, whole.length - 100));
+    expect(() => readDiskSnapshot(disk)).toThrow(/cut short/);
+    const damaged = Buffer.from(whole);
+    damaged[damaged.length - 10]! ^= 0xff;
+    writeFileSync(disk.path, damaged);
+    expect(() => readDiskSnapshot(disk)).toThrow(/damaged/);
+    writeFileSync(disk.path, 'hello\nworld\n');
+    expect(() => readDiskSnapshot(disk)).toThrow(/not an interpool runtime snapshot/);
   });
 });
 
