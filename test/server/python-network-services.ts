@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type RequestListener } from 'node:htt
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './support.ts';
+import { freePort, waitFor } from './support.ts';
 
 export { freePort };
 
@@ -107,16 +107,12 @@ async function waitForService(child: ChildProcess, port: number, name: string, m
   let output = '';
   child.stdout?.on('data', (data: Buffer) => { output += data.toString(); });
   child.stderr?.on('data', (data: Buffer) => { output += data.toString(); });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${output}`))));
-  const started = Date.now();
-  for (;;) {
-    const open = await Promise.race([canConnect(port), exited]);
-    if (open) return;
-    if (Date.now() - started > ms) {
-      child.kill('SIGKILL');
-      throw new Error(`${name} did not listen on ${port} within ${ms} ms:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`))));
+  try {
+    await Promise.race([waitFor(() => canConnect(port), ms, `${name} to listen on ${port}`), exited]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`${(error as Error).message}:\n${output}`);
   }
 }
 

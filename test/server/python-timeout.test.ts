@@ -50,10 +50,9 @@ describe.each(targets)('Python --timeout ($title)', ({ title, mount: app, server
   it.skipIf(skip !== undefined).each(['/spin', '/sleep'])('%s: 504, interpool.RequestTimeout in the app, close() called, interpreter kept', async (how) => {
     const t = server();
     const before = await state(t, app);
-    const started = Date.now();
     const response = await fetch(`${t.url}${app}${how}`);
     expect(response.status).toBe(504);
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(await response.text()).toContain('INTERPOOL_ERR_TIMEOUT');
     // The same interpreter serves again: its counters go on from where they were.
     const after = await waitFor(async () => {
       const now = await stateNow(t, app);
