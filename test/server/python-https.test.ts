@@ -19,6 +19,8 @@ const missing = missingPackages([['python3-requests', `${DIST_PACKAGES}/requests
 if (missing.length > 0) console.warn(`python-https.test.ts: the requests cases are skipped: Debian package ${missing.join(' and ')} not installed (apt-get install -y ${missing.join(' ')})`);
 
 const APP = resolve('test/fixtures/apps/https-client.py');
+/** A body of many TLS records (2 MiB, not repetitive). */
+const BIG = Array.from({ length: 2 ** 15 }, (_, i) => createHash('sha256').update(String(i)).digest('hex')).join('');
 /** The variables this test sets for the apps (restored afterwards). */
 const ENV = ['TLS_DIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE'] as const;
 
@@ -101,6 +103,10 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
         return;
       }
       if (request.url === '/silent') return; // never answers
+      if (request.url === '/big') {
+        response.end(BIG);
+        return;
+      }
       const clientName = socket.getPeerCertificate().subject?.CN ?? 'none';
       response.end(`hello over TLS; sni=${String(socket.servername)}; client=${String(clientName)}`);
     }));
@@ -159,6 +165,17 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
     if (missing.length === 0) {
       // requests's default trust: REQUESTS_CA_BUNDLE.
       expect(await outcome('/tls', { url: `${base}/hello`, client: 'requests', trust: 'default' })).toMatchObject({ ok: true, status: 200 });
+    }
+  }, 60_000);
+
+  it('reads a body of many TLS records whole, with and without a timeout', async () => {
+    for (const client of ['urllib', 'socket']) {
+      for (const timeout of [undefined, '10']) {
+        const result = await outcome('/tls', { url: `${base}/big`, client, ...(timeout ? { timeout } : {}) });
+        expect(result.ok, `${client} timeout=${timeout}`).toBe(true);
+        expect(result.body!.length).toBe(BIG.length);
+        expect(result.body === BIG).toBe(true);
+      }
     }
   }, 60_000);
 
