@@ -564,6 +564,13 @@ def unwrap(self):
     raise NotImplementedError("unwrap() is not available in an interpool Python interpreter (Pyodide)")
 
 
+def wrap_bio(self, incoming, outgoing, server_side=False, server_hostname=None, session=None):
+    raise NotImplementedError(
+        "SSLContext.wrap_bio (TLS over memory buffers, as asyncio's TLS streams use) is not "
+        "available in an interpool Python interpreter (Pyodide): use a socket "
+        "(urllib, http.client, requests, SSLContext.wrap_socket)")
+
+
 def sendfile(self, file, offset=0, count=None):
     return self._sendfile_use_send(file, offset, count)
 
@@ -588,7 +595,7 @@ def _patch(ssl):
         return
     context = ssl.SSLContext
     for function in (load_verify_locations, set_default_verify_paths, load_default_certs, load_cert_chain,
-                     get_ca_certs, cert_store_stats, set_ciphers, set_alpn_protocols):
+                     get_ca_certs, cert_store_stats, set_ciphers, set_alpn_protocols, wrap_bio):
         function.__qualname__ = f"SSLContext.{function.__name__}"
         setattr(context, function.__name__, function)
     sock = ssl.SSLSocket
