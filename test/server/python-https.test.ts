@@ -68,6 +68,8 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
   let https: HttpsServer;
   /** Accepts TCP, and resets the connection when the client's first TLS bytes arrive. */
   let resetsHandshake: NetServer;
+  /** Accepts TCP, and closes the connection (no reset) when the client's first TLS bytes arrive. */
+  let closesHandshake: NetServer;
   let silent: Service;
   /** Accepts TCP and holds each connection until the test releases it: a gate. */
   let holds: NetServer;
@@ -115,6 +117,10 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
       socket.on('error', () => {});
       socket.once('data', () => socket.resetAndDestroy());
     }));
+    closesHandshake = await listen(createNetServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.end());
+    }));
     silent = await startSilentService();
     holds = await listen(createNetServer((socket) => {
       socket.on('error', () => {});
@@ -144,7 +150,7 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
     await t?.close();
     for (const socket of sockets) socket.destroy();
     for (const socket of held) socket.destroy();
-    await Promise.all([close(https), close(resetsHandshake), close(holds), silent?.stop()]);
+    await Promise.all([close(https), close(resetsHandshake), close(closesHandshake), close(holds), silent?.stop()]);
     for (const [name, value] of saved) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
@@ -301,7 +307,7 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
     expect(t.logs.some((l) => l.app === '/tls-timeout' && /terminating its worker/.test(String(l.msg)))).toBe(false);
   }, 60_000);
 
-  it('a peer that resets the connection mid-handshake or mid-response is an exception in the app; the worker serves on', async () => {
+  it('a peer that resets (or closes) the connection mid-handshake or mid-response is an exception in the app; the worker serves on', async () => {
     const before = await served();
     const handshake = await outcome('/tls', { url: `https://localhost:${portOf(resetsHandshake)}/`, client: 'httpclient', timeout: '5' });
     expect(handshake).toMatchObject({ ok: false, error: 'ConnectionResetError' });
@@ -311,8 +317,11 @@ describe('HTTPS from Python apps (Pyodide 3.14 on Node\'s TLS)', () => {
       const response = await outcome('/tls', { url: `${base}/reset`, client: 'httpclient', ...(timeout ? { timeout } : {}) });
       expect(response, `timeout=${timeout}`).toMatchObject({ ok: false, error: 'ConnectionResetError' });
     }
+    // A close instead of a reset, during the handshake: CPython's SSLEOFError.
+    const closed = await outcome('/tls', { url: `https://localhost:${portOf(closesHandshake)}/`, client: 'httpclient' });
+    expect(closed).toMatchObject({ ok: false, error: 'SSLEOFError', message: expect.stringContaining('EOF occurred in violation of protocol') });
     // The same interpreter (its count goes on), and no worker failed.
-    expect(await served()).toBe(before + 5);
+    expect(await served()).toBe(before + 6);
     expect((await outcome('/tls', { url: `${base}/hello` })).ok).toBe(true);
     expect(t.logs.filter((l) => /worker.*(failed|died|exited)/i.test(String(l.msg)))).toEqual([]);
   }, 60_000);
