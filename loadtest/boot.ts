@@ -57,7 +57,7 @@ export interface BootResult {
 const MiB = 1024 * 1024;
 const BOOT_LINE = 'interpreter booted';
 
-function parseBoot(line: string): BootReport | undefined {
+export function parseBoot(line: string): BootReport | undefined {
   let entry: { msg?: string; worker?: number; stages?: BootStage[] };
   try {
     entry = JSON.parse(line) as typeof entry;
@@ -69,7 +69,8 @@ function parseBoot(line: string): BootReport | undefined {
   const waiting = (stage: BootStage) => stage.name.startsWith('wait');
   return {
     worker: Number(entry.worker ?? 0),
-    start: stages.some((stage) => stage.name.includes('restore snapshot')) ? 'snapshot' : 'cold',
+    // 'restore snapshot', 'restore runtime snapshot', 'restore runtime from disk snapshot'.
+    start: stages.some((stage) => stage.name.startsWith('restore')) ? 'snapshot' : 'cold',
     totalMs: stages.filter((stage) => !waiting(stage)).reduce((sum, stage) => sum + stage.ms, 0),
     waitMs: stages.filter(waiting).reduce((sum, stage) => sum + stage.ms, 0),
     stages,

@@ -53,7 +53,7 @@ export function bootVariants(root: string, features: ServerFeatures): BootVarian
   ];
 }
 
-function pythonAbsentReason(root: string, app: string, features: ServerFeatures): string | undefined {
+export function pythonAbsentReason(root: string, app: string, features: ServerFeatures): string | undefined {
   if (!existsSync(join(root, interpoolPythonApp(app)))) return `${interpoolPythonApp(app)} does not exist yet (Python apps are not in this build)`;
   if (!features.pythonRuntime) return 'the Python interpreter kind (runtime/interpreters/python.ts) is not in this build';
   return undefined;

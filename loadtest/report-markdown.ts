@@ -7,6 +7,7 @@ import { STALL_MS, type ComparisonResult, type TargetOutcome } from './compare.t
 import type { BootResult } from './boot.ts';
 import type { LoadTestReport } from './report.ts';
 import { summarize, type Spread } from './stats.ts';
+import { renderMemorySection } from './memory.ts';
 
 const TARGET_SHARE = 0.35;
 /** Other processes using more than this many CPUs during a run make it noisy. */
@@ -230,6 +231,7 @@ export function renderMarkdown(report: LoadTestReport): string {
   if (section('reload').length) lines.push(...reloadSection(section('reload')));
   if (section('cpu-benchmark').length) lines.push(...cpuSection(section('cpu-benchmark')));
   if (report.boots) lines.push(...bootSection(report.boots));
+  if (report.memory) lines.push(...renderMemorySection(report.memory));
   lines.push(...oddities(report), ...notYetMeasured(report));
   return lines.join('\n');
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { BootResult } from './boot.ts';
 import type { ComparisonResult } from './compare.ts';
 import type { ServerFeatures } from './features.ts';
+import type { MemoryResult } from './memory.ts';
 import { renderMarkdown } from './report-markdown.ts';
 import { renderSvg } from './report-svg.ts';
 
@@ -32,6 +33,8 @@ export interface LoadTestReport {
   comparisons: ComparisonResult[];
   /** Interpreter start and RSS per interpreter (absent from --quick runs). */
   boots?: BootResult[];
+  /** RSS idle, per added interpreter, under and after a load, and a second start (`memory`). */
+  memory?: MemoryResult[];
   /** What issue 6 asks for that this harness does not measure yet, and why. */
   notMeasured: string[];
 }

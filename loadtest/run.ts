@@ -15,7 +15,8 @@ import { prepareBuild, type Build } from './build.ts';
 import { liveServers, runComparison, summarizeComparison, type ComparisonResult } from './compare.ts';
 import { detectFeatures } from './features.ts';
 import { measureBoots, summarizeBoot, type BootResult } from './boot.ts';
-import { bootVariants, buildPlan } from './plan.ts';
+import { measureMemory, memoryVariants, type MemoryResult } from './memory.ts';
+import { bootVariants, buildPlan, pythonAbsentReason } from './plan.ts';
 import { Progress } from './progress.ts';
 import { writeReport, type LoadTestReport } from './report.ts';
 import { renderSummary } from './report-summary.ts';
@@ -28,7 +29,7 @@ const USAGE = `usage: npm run loadtest -- [--quick] [--ref COMMIT] [--runs N] [-
   --baseline COMMIT also measure that commit, beside every interpool row, in the same comparisons
   --runs N          measured runs per server, at least 3 (default 3)
   --duration S      seconds per timed run (default 5, --quick 1; the issue-2 figure: 10, --quick 1)
-  --only LIST       comma-separated sections (issue-2, scenarios, scaling, reload, cpu-benchmark, boot)
+  --only LIST       comma-separated sections (issue-2, scenarios, scaling, reload, cpu-benchmark, boot, memory)
                     or comparison ids (scenario-hello, scaling-cpu, cpu-benchmark-ts, ...)
   --out DIR         where to write results (default loadtest/results)
   --render FILE     rewrite FILE's .md and .svg from FILE (a results .json), measuring nothing
@@ -100,10 +101,14 @@ async function main(argv: string[]): Promise<void> {
   let plan = buildPlan({ root: build.root, quick: options.quick, runs: options.runs, duration: options.duration, cpus: cpuCount, features });
   // Interpreter start is not in --quick: each Pyodide start takes seconds.
   let measureBoot = !options.quick;
+  // Memory and start: not in --quick either (a minute and a half per server).
+  let measureMem = !options.quick;
   if (options.only) {
     const known = new Set(plan.flatMap((comparison) => [comparison.id, comparison.section]));
     known.add('boot');
+    known.add('memory');
     measureBoot = options.only.includes('boot');
+    measureMem = options.only.includes('memory');
     const unknown = options.only.filter((item) => !known.has(item));
     if (unknown.length) fail(`--only: unknown ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
     plan = plan.filter((comparison) => options.only!.includes(comparison.id) || options.only!.includes(comparison.section));
@@ -124,12 +129,14 @@ async function main(argv: string[]): Promise<void> {
 
   const progress = new Progress();
   const loadBefore = loadavg();
-  process.stderr.write(`interpool load test of ${build.description}: ${plan.length} comparisons${measureBoot ? ' and interpreter start' : ''}, ${options.runs} runs each, ${cpuCount} CPUs shared with the load generator${options.quick ? ', quick' : ''}\n`);
+  process.stderr.write(`interpool load test of ${build.description}: ${plan.length} comparisons${measureBoot ? ' and interpreter start' : ''}${measureMem ? ' and memory' : ''}, ${options.runs} runs each, ${cpuCount} CPUs shared with the load generator${options.quick ? ', quick' : ''}\n`);
   const comparisons: ComparisonResult[] = [];
   let boots: BootResult[] | undefined;
+  let memory: MemoryResult[] | undefined;
   try {
     for (const comparison of plan) comparisons.push(await runComparison(comparison, progress));
     if (measureBoot) boots = await measureBoots(build.root, bootVariants(build.root, features), options.runs, progress);
+    if (measureMem) memory = await measureMemory(build.root, memoryVariants(pythonAbsentReason(build.root, 'hello', features), features.nativeAbsent), progress);
   } finally {
     build.dispose();
     baseline?.dispose();
@@ -157,8 +164,10 @@ async function main(argv: string[]): Promise<void> {
     },
     comparisons,
     ...(boots ? { boots } : {}),
+    ...(memory ? { memory } : {}),
     notMeasured: [
       ...(boots ? [] : ['interpreter start (cold, from a snapshot) and RSS per interpreter: the boot section was not run (it is left out of --quick)']),
+      ...(memory ? [] : ['RSS idle, per added interpreter, after a load and 30 s later, and a second start: the memory section was not run (it is left out of --quick)']),
       ...(comparisons.some((c) => c.section === 'reload') ? [] : ['requests during a reload under load: the reload section was not run (it is left out of --quick)']),
     ],
   };
