@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "interpreter.h"
@@ -27,9 +28,12 @@ class InJsMark {
   bool previous_;
 };
 
-// A JS function held by Python: the capsule is the `self` of a builtin function.
+// A JS function held by Python: the capsule is the `self` of a builtin function. Only
+// the worker thread that made it may call it (Node-API values belong to their thread);
+// a thread the app started gets a RuntimeError instead of undefined behaviour.
 struct HeldFunction {
   Napi::FunctionReference function;
+  std::thread::id owner = std::this_thread::get_id();
 };
 
 void ReleaseHeldFunction(PyObject* capsule) {
@@ -44,6 +48,11 @@ void ReleaseHeldFunction(PyObject* capsule) {
 // interpreter's other threads, or on 3.11 every other interpreter.
 PyObject* CallHeldFunction(PyObject* capsule, PyObject* args) {
   auto* held = static_cast<HeldFunction*>(PyCapsule_GetPointer(capsule, kCapsuleName));
+  if (std::this_thread::get_id() != held->owner) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "interpool: the server can be called only from the thread that serves the request, not from a thread the app started");
+    return nullptr;
+  }
   Napi::Env env = held->function.Env();
   try {
     Napi::HandleScope scope(env);

@@ -118,11 +118,24 @@ def interpool_load(path, callable_name, app_dir, extra_paths, validate):
     return sys.modules["interpool_wsgi"].load_app(path, callable_name, app_dir, extra_paths, validate)
 
 class InterpoolHost:
-    __slots__ = ("_send", "log", "cancelled", "sleep", "_status", "_headers", "_outcome")
+    __slots__ = ("_send", "_log", "cancelled", "sleep", "_status", "_headers", "_outcome", "_thread")
 
     def __init__(self, send, log, cancelled, sleep):
-        self._send, self.log, self.cancelled, self.sleep = send, log, cancelled, sleep
+        import threading
+        self._send, self._log, self.cancelled, self.sleep = send, log, cancelled, sleep
         self._status = self._headers = self._outcome = None
+        self._thread = threading.get_ident()
+
+    def log(self, line):
+        # The server log is reached through the worker thread's JS only. A line written
+        # to wsgi.errors from a thread the app started goes to the process's stderr, as
+        # under gunicorn, rather than being lost or raising in the app's thread.
+        import threading
+        if threading.get_ident() == self._thread:
+            self._log(line)
+        else:
+            sys.__stderr__.write(line + "\\n")
+            sys.__stderr__.flush()
 
     def setHeaders(self, status, headers):
         self._status, self._headers = status, headers

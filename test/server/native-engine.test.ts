@@ -130,6 +130,23 @@ for (const engine of nativeEngines()) {
       }
     }, 60_000);
 
+    it('wsgi.errors written from a thread the app started goes to stderr; the request\'s own lines to the log', async () => {
+      const { child, url, output } = await startChild(['/=test/fixtures/apps/writes-errors-from-thread.py', '--workers', '1', ...engine.args]);
+      try {
+        // The server listens before its interpreter has booted (503 until then).
+        const first = await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, 'the first answer');
+        expect(first).toBe('wrote');
+        const second = await fetch(url);
+        expect(second.status).toBe(200);
+        expect(await second.text()).toBe('wrote');
+        await waitFor(() => output().includes('written from the request'), 10_000, 'the request thread\'s line');
+        expect(output()).toMatch(/^written from a thread the app started$/m);
+        expect(output()).toMatch(/"msg":"written from the request's thread"|written from the request's thread/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 60_000);
+
     it(ownGil ? 'with --max-requests, the start says what each recycle keeps' : 'with --max-requests, the start says nothing of recycling costs (a shared allocator)', async () => {
       const { child, output } = await startChild(['/=apps/hello.py', '--workers', '1', '--max-requests', '100', ...engine.args]);
       try {
