@@ -12,6 +12,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
@@ -128,6 +130,7 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
   const handle = pyodide.runPython('import interpool_wsgi; interpool_wsgi.handle') as PyProxy;
   const pythonVersion = pyodide.runPython('import sys; sys.version.split()[0]') as string;
   const booted = pyodide;
+  collectBootGarbage();
   const life: Life = { ended: false, boundStack: () => boundCStack(booted) };
   const interpreter: Interpreter = {
     kind: 'python',
@@ -138,6 +141,21 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
     healthy: () => !life.ended && isUsable(booted),
   };
   return interpreter;
+}
+
+/**
+ * A full garbage collection once the interpreter is up. The boot leaves 30-70 MB of
+ * buffers behind (the snapshot read, the one made, Pyodide's wasm file), unreferenced;
+ * an idle worker allocates too little for V8 to collect them, so every idle interpreter
+ * kept them resident. V8 offers no call for it but the flag-gated gc(): exposed on a
+ * context of its own, then the flag is put back so that no app's global has it.
+ */
+function collectBootGarbage(): void {
+  // Best effort: the flags are the process's, and another worker may put it back meanwhile.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('typeof gc === "function" ? gc : undefined') as (() => void) | undefined;
+  setFlagsFromString('--no-expose-gc');
+  gc?.();
 }
 
 /** After a fatal error (e.g. a wasm trap) Pyodide's public API throws on every access. */
