@@ -295,6 +295,14 @@ export class ApplicationGroup {
   stats(): GroupStats {
     const interpreters = this.#pool.workers();
     const now = interpreters.length;
+    // Old generations still finishing their requests after a reload are listed too (as
+    // "draining"), with their requests in flight: a long request, or one blocked in C
+    // under --timeout 0, stays visible until it ends.
+    let inFlight = this.#pool.inFlight;
+    for (const old of this.#draining.keys()) {
+      interpreters.push(...old.workers());
+      inFlight += old.inFlight;
+    }
     for (const pool of this.#stuckPools) interpreters.push(...pool.stuckWorkers());
     return {
       name: this.config.name,
@@ -303,7 +311,7 @@ export class ApplicationGroup {
       generation: this.#generation,
       workers: { min: this.config.minWorkers, max: this.config.workers, now },
       queue: this.#queue.size + this.#pool.offered,
-      inFlight: this.#pool.inFlight,
+      inFlight,
       available: !this.#failing,
       exits: { ...this.#exits },
       stuck: this.stuckThreads,

@@ -108,6 +108,10 @@ for (const engine of nativeEngines()) {
       expect(after.pid).toBe(before.pid);
       // The blocked request is still waiting: no timeout ended it, the reload did not.
       expect(blocked).toBeUndefined();
+      // The admin still shows it: the old generation's interpreter, draining, its request in flight.
+      const stats = await (await fetch(`${url}/admin/api/stats`)).json() as { apps: { inFlight: number; interpreters: { state: string; generation: number }[] }[] };
+      expect(stats.apps[0]!.interpreters).toContainEqual(expect.objectContaining({ state: 'draining', generation: 1 }));
+      expect(stats.apps[0]!.inFlight).toBeGreaterThanOrEqual(1);
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
       child.kill('SIGTERM');
       expect(await exited).toBe('SIGKILL');
