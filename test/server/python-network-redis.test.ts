@@ -58,9 +58,9 @@ describe.skipIf(missing.length > 0)('Python apps with redis-py (Debian packages 
   it('times out a read the server never answers, keeps the interpreter, and drops that connection', async () => {
     // /blocking has a single interpreter.
     const before = await get<Whoami>('/blocking/whoami');
-    const started = Date.now();
-    expect((await fetch(`${t.url}/blocking/block`)).status).toBe(504);
-    expect(Date.now() - started).toBeLessThan(3000);
+    const blocked = await fetch(`${t.url}/blocking/block`);
+    expect(blocked.status).toBe(504);
+    expect(await blocked.text()).toContain('INTERPOOL_ERR_TIMEOUT');
     // The connection that was waiting in BLPOP is closed on both sides...
     await waitFor(() => !connectedIds().includes(before.connection), 5000, 'the blocked connection to close');
     // ...and the same interpreter goes on serving, on a new connection.
@@ -82,11 +82,8 @@ describe.skipIf(missing.length > 0)('Python apps with redis-py (Debian packages 
   }, 60_000);
 
   it('fails at once under --python 3.12, naming the setting to change', async () => {
-    for (let i = 0; i < 2; i++) {
-      const started = Date.now();
-      expect((await fetch(`${t.url}/v312/incr`)).status).toBe(500);
-      expect(Date.now() - started).toBeLessThan(1000);
-    }
+    // At once: the app's own error (500), not a wait until --timeout (504).
+    for (let i = 0; i < 2; i++) expect((await fetch(`${t.url}/v312/incr`)).status).toBe(500);
     const failure = t.logs.find((l) => l.app === '/v312' && l.code === 'INTERPOOL_ERR_APP_RAISED');
     expect(String(failure?.detail)).toMatch(/NetworkUnavailable: .*--python 3\.14/);
   }, 20_000);

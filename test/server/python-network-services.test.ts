@@ -68,9 +68,9 @@ describe('Python apps calling services over the network', () => {
   });
 
   it('ends a read from a server that never answers at --timeout, closes that connection, keeps the interpreter', async () => {
-    const started = Date.now();
-    expect((await fetch(`${t.url}/hang/hang`)).status).toBe(504);
-    expect(Date.now() - started).toBeLessThan(3000);
+    const response = await fetch(`${t.url}/hang/hang`);
+    expect(response.status).toBe(504);
+    expect(await response.text()).toContain('INTERPOOL_ERR_TIMEOUT');
     await waitFor(() => silent.connections() === 0, 5000, 'the hanging connection to close');
     expect((await fetch(`${t.url}/hang/fetch/after`)).status).toBe(200);
     expect(t.logs.some((l) => l.app === '/hang' && /terminating its worker/.test(String(l.msg)))).toBe(false);
@@ -100,9 +100,8 @@ describe('Python apps calling services over the network', () => {
   }, 30_000);
 
   it('fails at once under --python 3.12, naming the setting to change', async () => {
-    const started = Date.now();
+    // At once: the app's own error (500), not a wait until --timeout (504).
     expect((await fetch(`${t.url}/http312/fetch/x`)).status).toBe(500);
-    expect(Date.now() - started).toBeLessThan(1000);
     const failure = t.logs.find((l) => l.app === '/http312' && l.code === 'INTERPOOL_ERR_APP_RAISED');
     expect(String(failure?.detail)).toMatch(/URLError: .*--python 3\.14/);
   });
