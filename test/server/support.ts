@@ -103,7 +103,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Poll until `check` holds (or fail after `ms`): for log lines and files written asynchronously. */
+/**
+ * Poll until `check` holds (or fail after `ms`): for log lines and files written
+ * asynchronously. A poll, not a sleep that orders events: the interval only sets how
+ * often the condition is read, and `ms` only turns a hang into a failure.
+ */
 export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, ms = 5000, what = 'condition'): Promise<T> {
   const started = Date.now();
   for (;;) {
