@@ -151,6 +151,8 @@ export async function bootPython(spec: WorkerSpec, timer: BootTimer, control: In
  * context of its own, then the flag is put back so that no app's global has it.
  */
 function collectBootGarbage(): void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed) return exposed(); // node --expose-gc: leave the flag as it is.
   // Best effort: the flags are the process's, and another worker may put it back meanwhile.
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('typeof gc === "function" ? gc : undefined') as (() => void) | undefined;
