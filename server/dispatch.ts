@@ -49,17 +49,18 @@ export async function dispatchRequest(
   const group = match.target;
   const body = ownedBody(request.body);
   const facts = requestFacts(request, target, body?.byteLength ?? 0);
-  const envelope: WireRequest = {
-    id: group.nextRequestId(),
-    cgi: buildCgi(facts, match.scriptName, match.pathInfo, query),
-    urlScheme: facts.urlScheme,
-    ...(body ? { body } : {}),
-  };
+  const id = group.nextRequestId();
+  const cgi = buildCgi(facts, match.scriptName, match.pathInfo, query);
+  // Two literals, not a spread: a spread builds a throwaway object for every request.
+  const envelope: WireRequest = body ? { id, cgi, urlScheme: facts.urlScheme, body } : { id, cgi, urlScheme: facts.urlScheme };
 
-  const sender = new ResponseSender(reply.raw, group.config.name, () => ticket.cancel(), (paused) => ticket.setPaused(paused), isClosing);
+  const sender = new ResponseSender(reply.raw, group.config.name, isClosing);
   // Refusals (queue full, app failing to boot) throw here, before the reply is hijacked,
   // and reach the client through the error handler.
   const ticket = admit(request, group, envelope, sender);
+  // The sender stops or holds back the worker through the ticket (no closures per request);
+  // nothing reaches the sender before this line (results and streams arrive later, as messages).
+  sender.attach(ticket);
   if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ app: group.config.name, requestId: envelope.id, method: facts.method, path: rawPath, finished: sender.finished } satisfies RequestStarted);
   reply.hijack();
   reply.raw.on('close', () => {

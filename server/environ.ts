@@ -84,18 +84,43 @@ const VALID_HEADER_NAME = /^[A-Za-z0-9-]+$/;
 export function headersToCgi(rawHeaders: readonly string[]): Record<string, string> {
   const cgi: Record<string, string> = {};
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!;
-    if (!VALID_HEADER_NAME.test(name)) continue;
-    const upper = name.toUpperCase();
-    if (upper === 'PROXY') continue;
-    const key = upper === 'CONTENT-TYPE' || upper === 'CONTENT-LENGTH'
-      ? upper.replace('-', '_')
-      : `HTTP_${upper.replaceAll('-', '_')}`;
+    const key = cgiKeyOf(rawHeaders[i]!);
+    if (key === null) continue;
     const value = rawHeaders[i + 1]!;
     const previous = cgi[key];
     cgi[key] = previous === undefined ? value : `${previous}${key === 'HTTP_COOKIE' ? '; ' : ', '}${value}`;
   }
   return cgi;
+}
+
+/**
+ * Header name as received → its CGI key (null: dropped), for the names seen first. Every
+ * request repeats the same few names (Host, User-Agent, Accept, ...): each is turned into
+ * its key once, not upper-cased and rewritten (three new strings) on every request. Bounded
+ * in count and name length, so that clients inventing names cannot grow it; other names
+ * are converted each time.
+ */
+const cgiKeys = new Map<string, string | null>();
+const CGI_KEYS_KEPT = 512;
+/** Longer names are not kept: at most 512 short strings are held, whatever clients send. */
+const CGI_KEY_NAME_MAX = 64;
+
+function cgiKeyOf(name: string): string | null {
+  const known = cgiKeys.get(name);
+  if (known !== undefined) return known;
+  const key = convertHeaderName(name);
+  if (cgiKeys.size < CGI_KEYS_KEPT && name.length <= CGI_KEY_NAME_MAX) cgiKeys.set(name, key);
+  return key;
+}
+
+/** One header name's CGI key, or null when the header is dropped (see headersToCgi). */
+function convertHeaderName(name: string): string | null {
+  if (!VALID_HEADER_NAME.test(name)) return null;
+  const upper = name.toUpperCase();
+  if (upper === 'PROXY') return null;
+  return upper === 'CONTENT-TYPE' || upper === 'CONTENT-LENGTH'
+    ? upper.replace('-', '_')
+    : `HTTP_${upper.replaceAll('-', '_')}`;
 }
 
 /** SERVER_NAME/SERVER_PORT from the Host header when there is one, else the local socket. */

@@ -42,11 +42,17 @@ export function parseStatusLine(status: string): ParsedStatus | { fault: string 
   return { code: Number(match[1]), reason: match[2]! };
 }
 
+/** HOP_BY_HOP as one case-insensitive test: no lower-cased copy of every header name of every response. */
+const HOP_BY_HOP_NAME = new RegExp(`^(?:${[...HOP_BY_HOP].join('|')})$`, 'i');
+
 /** The first rule a header list breaks, or undefined when all are fine. */
 export function findHeaderFault(headers: readonly HeaderPair[]): string | undefined {
-  for (const [name, value] of headers) {
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!;
+    const name = pair[0];
+    const value = pair[1];
     if (!HEADER_NAME.test(name)) return `header name ${JSON.stringify(name)} is not a valid token`;
-    if (HOP_BY_HOP.has(name.toLowerCase())) return `hop-by-hop header "${name}" may not be set by an app`;
+    if (HOP_BY_HOP_NAME.test(name)) return `hop-by-hop header "${name}" may not be set by an app`;
     if (!HEADER_VALUE.test(value)) {
       const why = /[\r\n]/.test(value) ? 'contains CR or LF' : 'contains a control or non-latin-1 character';
       return `value of header "${name}" ${why}`;

@@ -34,13 +34,19 @@ export interface SendOutcome {
 /** What a 503 tells the client to wait before trying again. */
 export const RETRY_AFTER_SECONDS = 5;
 
+/** What the sender asks of the request it answers (its RequestTicket). */
+export interface RequestControl {
+  /** The response needs the worker to stop (bad headers mid-stream). */
+  cancel(): void;
+  /** Flow control towards the worker producing a streamed body. */
+  setPaused(paused: boolean): void;
+}
+
 export class ResponseSender implements StreamReceiver {
   readonly #res: ServerResponse;
   readonly #mount: string;
-  /** Called when the response needs the worker to stop (bad headers mid-stream). */
-  readonly #cancel: () => void;
-  /** Flow control towards the worker producing a streamed body. */
-  readonly #setPaused: (paused: boolean) => void;
+  /** Set by attach() once the request is admitted. */
+  #control: RequestControl | undefined;
   /** True once the server is shutting down: the response then closes its connection. */
   readonly #isClosing: () => boolean;
   #paused = false;
@@ -56,14 +62,9 @@ export class ResponseSender implements StreamReceiver {
   #warning: string | undefined;
   #done = false;
 
-  constructor(
-    res: ServerResponse, mount: string, cancel: () => void, setPaused: (paused: boolean) => void = () => {},
-    isClosing: () => boolean = () => false,
-  ) {
+  constructor(res: ServerResponse, mount: string, isClosing: () => boolean = () => false) {
     this.#res = res;
     this.#mount = mount;
-    this.#cancel = cancel;
-    this.#setPaused = setPaused;
     this.#isClosing = isClosing;
     this.#finished = new Promise((resolve) => { this.#resolve = resolve; });
   }
@@ -75,6 +76,11 @@ export class ResponseSender implements StreamReceiver {
 
   get done(): boolean {
     return this.#done;
+  }
+
+  /** The request this sender answers, once admitted: what the sender stops or holds back. */
+  attach(control: RequestControl): void {
+    this.#control = control;
   }
 
   /** The task settled: a whole response, an error before headers, or "see the stream". */
@@ -156,7 +162,8 @@ export class ResponseSender implements StreamReceiver {
   #sendWhole(status: string, headers: HeaderPair[], body: Uint8Array[]): void {
     const head = this.#checkHead(status, headers);
     if (!head) return;
-    let length = body.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+    let length = 0;
+    for (let i = 0; i < body.length; i++) length += body[i]!.byteLength;
     if (this.#declaredLength !== undefined && length > this.#declaredLength && !this.#bodyless) {
       body = [this.#cutAtDeclaredLength(Buffer.concat(body), 0)];
       length = this.#declaredLength;
@@ -168,9 +175,10 @@ export class ResponseSender implements StreamReceiver {
     // A body given whole gets its length computed here, as mod_wsgi does for a list —
     // unless there is no body to measure: 204/304, or a HEAD the app answered empty.
     const nothingToMeasure = head.code === 204 || head.code === 304 || (this.#bodyless && length === 0);
-    const flat = this.#declaredLength === undefined && !nothingToMeasure ? [...head.flat, 'Content-Length', String(length)] : head.flat;
+    // head.flat is this response's own list: the length goes on its end, no copy.
+    if (this.#declaredLength === undefined && !nothingToMeasure) head.flat.push('Content-Length', String(length));
     this.#closeAfterIfClosing();
-    this.#res.writeHead(head.code, head.reason, flat);
+    this.#res.writeHead(head.code, head.reason, head.flat);
     // One chunk (the common case) goes out with the head in a single write.
     if (body.length === 1) {
       this.#res.end(body[0]);
@@ -185,7 +193,7 @@ export class ResponseSender implements StreamReceiver {
   #startStream(status: string, headers: HeaderPair[]): void {
     const head = this.#checkHead(status, headers);
     if (!head) {
-      this.#cancel();
+      this.#control?.cancel();
       return;
     }
     this.#closeAfterIfClosing();
@@ -208,10 +216,10 @@ export class ResponseSender implements StreamReceiver {
     if (chunk.byteLength === 0 || this.#res.write(chunk) || this.#paused) return;
     // The socket's buffer is full: hold the app back until the client has read it.
     this.#paused = true;
-    this.#setPaused(true);
+    this.#control?.setPaused(true);
     this.#res.once('drain', () => {
       this.#paused = false;
-      this.#setPaused(false);
+      this.#control?.setPaused(false);
     });
   }
 
@@ -241,8 +249,7 @@ export class ResponseSender implements StreamReceiver {
   /** Validate the app's status and headers; on a fault answer 500 and return undefined. */
   #checkHead(status: string, headers: HeaderPair[]): { code: number; reason: string; flat: string[] } | undefined {
     // Any interpreter kind may get the types wrong; the rules below assume strings.
-    if (typeof status !== 'string' || !Array.isArray(headers) ||
-        !headers.every((pair) => Array.isArray(pair) && typeof pair[0] === 'string' && typeof pair[1] === 'string')) {
+    if (typeof status !== 'string' || !areHeaderPairs(headers)) {
       this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', ['the status must be a string and the headers [name, value] pairs of strings']));
       return undefined;
     }
@@ -253,7 +260,10 @@ export class ResponseSender implements StreamReceiver {
       return undefined;
     }
     const flat: string[] = [];
-    for (const [name, value] of headers) {
+    for (let i = 0; i < headers.length; i++) {
+      const pair = headers[i]!;
+      const name = pair[0];
+      const value = pair[1];
       flat.push(name, value);
       if (name.length === 14 && name.toLowerCase() === 'content-length') this.#declaredLength = parseContentLength(value);
     }
@@ -273,8 +283,20 @@ export class ResponseSender implements StreamReceiver {
 
   #finish(aborted: boolean): void {
     this.#done = true;
-    this.#resolve({ status: this.#status, bytes: this.#bytes, workerId: this.#workerId, error: this.#error, aborted, ...(this.#warning ? { warning: this.#warning } : {}) });
+    const outcome: SendOutcome = { status: this.#status, bytes: this.#bytes, workerId: this.#workerId, error: this.#error, aborted };
+    if (this.#warning) outcome.warning = this.#warning;
+    this.#resolve(outcome);
   }
+}
+
+/** Any interpreter kind may get the types wrong: [name, value] pairs of strings, or not. */
+function areHeaderPairs(headers: unknown): headers is HeaderPair[] {
+  if (!Array.isArray(headers)) return false;
+  for (let i = 0; i < headers.length; i++) {
+    const pair: unknown = headers[i];
+    if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') return false;
+  }
+  return true;
 }
 
 function parseContentLength(value: string): number {
