@@ -97,8 +97,11 @@ interface Hop {
 export function resolveClient(peer: Peer, rawHeaders: readonly string[], trusted: TrustedProxies): ClientView | InterpoolError {
   const own: ClientView = { remoteAddress: peer.address, remotePort: peer.port, urlScheme: 'http', host: undefined };
   if (!trusted.trusts(peer.address)) return own;
+  const headers = collectHeaders(rawHeaders);
+  // Most requests, even from a trusted peer, carry no forwarding header: nothing to apply.
+  if (headers === undefined) return own;
   try {
-    return applyForwarding(own, collectHeaders(rawHeaders), trusted);
+    return applyForwarding(own, headers, trusted);
   } catch (error) {
     if (error instanceof InterpoolError) return error;
     throw error;
@@ -106,14 +109,19 @@ export function resolveClient(peer: Peer, rawHeaders: readonly string[], trusted
 }
 
 type ForwardingHeaders = Partial<Record<'forwarded' | 'x-forwarded-for' | 'x-forwarded-proto' | 'x-forwarded-host' | 'x-forwarded-ssl', string>>;
-const FORWARDING_NAMES = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-ssl']);
+/**
+ * The names of ForwardingHeaders, in any case: tested on each header name as received, so
+ * that only these few are lower-cased (a new string), not every header of every request.
+ */
+const FORWARDING_NAME = /^(?:forwarded|x-forwarded-(?:for|proto|host|ssl))$/i;
 
-/** Repeated header lines are one comma-separated list (RFC 9110 §5.3). */
-function collectHeaders(rawHeaders: readonly string[]): ForwardingHeaders {
-  const found: ForwardingHeaders = {};
+/** Repeated header lines are one comma-separated list (RFC 9110 §5.3). Undefined when there are none. */
+function collectHeaders(rawHeaders: readonly string[]): ForwardingHeaders | undefined {
+  let found: ForwardingHeaders | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (!FORWARDING_NAME.test(rawHeaders[i]!)) continue;
     const name = rawHeaders[i]!.toLowerCase() as keyof ForwardingHeaders;
-    if (!FORWARDING_NAMES.has(name)) continue;
+    found ??= {};
     const value = rawHeaders[i + 1]!.trim();
     found[name] = found[name] === undefined ? value : `${found[name]}, ${value}`;
   }
