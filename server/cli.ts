@@ -8,7 +8,6 @@ import { OptionError } from './options.ts';
 import { renderServeHelp } from './help.ts';
 import { startServer } from './serve.ts';
 import { checkApp } from './check.ts';
-import { boundYoungGenerations } from './young-generation.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -44,8 +43,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   if (command !== 'serve' && command !== 'check') {
     fail(`unknown command "${command}"; see interpool --help`);
   }
-  // Before the pool starts its workers: they inherit the flag (young-generation.ts).
-  boundYoungGenerations();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(renderServeHelp());
     return;
