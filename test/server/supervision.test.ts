@@ -224,7 +224,10 @@ describe.skipIf(!MAIN_RUN)('backpressure', () => {
 describe.skipIf(!MAIN_RUN)('crash isolation', () => {
   it('an uncaught exception in a timer kills only an idle worker, which is replaced', async () => {
     t = await startTestServer(['/=test/fixtures/apps/throws-in-timer.ts', '--workers', '1']);
-    const first = await json(`${t.url}/?arm=1`);
+    const arm = join(mkdtempSync(join(tmpdir(), 'interpool-arm-')), 'arm');
+    const first = await json(`${t.url}/?arm=${encodeURIComponent(arm)}`);
+    // Armed once the response is here: the worker is idle when its timer throws.
+    writeFileSync(arm, '');
     await waitFor(() => exits(t!).crashed >= 1, 5000, 'a crash exit');
     const next = await fetch(`${t.url}/`);
     expect(next.status).toBe(200);
