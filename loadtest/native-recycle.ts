@@ -21,7 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { listNativeBuilds, type NativeBuild } from '../native/builds.ts';
-import { readTreeRss } from './proc.ts';
+import { readRestingRssMiB, readTreeRss } from './proc.ts';
 import { findFreePort } from './server-process.ts';
 
 const { values } = parseArgs({
@@ -89,15 +89,7 @@ async function measureServer(build: NativeBuild, isolation: Row['isolation']): P
     }
   }));
   // At rest: under load the RSS swings by the interpreters booting at that moment.
-  const restingRss = async () => {
-    await sleep(2000);
-    const readings: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      readings.push(rssMiB());
-      await sleep(300);
-    }
-    return readings.sort((a, b) => a - b)[2]!;
-  };
+  const restingRss = () => readRestingRssMiB(server.pid!, 2000, 300);
 
   await recycleUntil(checkpoint);
   const first = await restingRss();

@@ -4,6 +4,7 @@
  * figure is for a process and all its descendants.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Clock ticks per second of /proc/<pid>/stat and /proc/stat (USER_HZ: 100 on Linux). */
 const TICKS_PER_SECOND = 100;
@@ -53,6 +54,21 @@ function readRss(pid: number): number {
 /** Resident memory of a process and its descendants, in bytes. */
 export function readTreeRss(rootPid: number): number {
   return processTree(rootPid).reduce((sum, pid) => sum + readRss(pid), 0);
+}
+
+/**
+ * A process tree's RSS at rest, in MiB: under load it swings by the size of the
+ * interpreters booting at that moment, so it is read after `settleMs` of quiet, as the
+ * median of five readings `everyMs` apart.
+ */
+export async function readRestingRssMiB(rootPid: number, settleMs: number, everyMs: number): Promise<number> {
+  await sleep(settleMs);
+  const readings: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    readings.push(Math.round((readTreeRss(rootPid) / 1024 / 1024) * 10) / 10);
+    await sleep(everyMs);
+  }
+  return readings.sort((a, b) => a - b)[2]!;
 }
 
 /** CPU seconds (user + system) used so far by a process and its live descendants. */

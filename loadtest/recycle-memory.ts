@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { readTreeRss } from './proc.ts';
+import { readRestingRssMiB, readTreeRss } from './proc.ts';
 import { findFreePort } from './server-process.ts';
 
 const { values } = parseArgs({
@@ -67,20 +67,8 @@ async function recycleUntil(target: number): Promise<void> {
   await Promise.all(lanes);
 }
 
-/**
- * RSS at rest: under load it swings by the size of the interpreters booting at that
- * moment (a Python one is 100+ MiB while it restores), so checkpoints are read once the
- * replacements have booted and the process is idle — the median of several readings.
- */
-async function restingRss(): Promise<number> {
-  await sleep(3000);
-  const readings: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    readings.push(rssMiB());
-    await sleep(400);
-  }
-  return readings.sort((a, b) => a - b)[2]!;
-}
+/** Checkpoints are read once the replacements have booted and the process is idle. */
+const restingRss = () => readRestingRssMiB(server.pid!, 3000, 400);
 
 await waitUntilServing();
 done = 1;
