@@ -32,7 +32,7 @@ const ADAPTER_FILE = fileURLToPath(new URL('../wsgi.py', import.meta.url));
 export const PREIMPORT = ['datetime'];
 
 /** The addon's surface (native/src/addon.cc). */
-interface NativeAddon {
+export interface NativeAddon {
   readonly pythonVersion: string;
   readonly ownGilSupported: boolean;
   initialize(executable: string, preimport: readonly string[]): { version: string; executable: string; ownGil: boolean; preimportFailures: string[] };
@@ -47,6 +47,8 @@ interface NativeAddon {
   /** Bytes kept for every thread of the process by shareBytes, or null. */
   sharedBytes(key: string): Uint8Array | null;
   shareBytes(key: string, bytes: Uint8Array): void;
+  /** What ended own-GIL interpreters gave back (native/src/arenas.cc); absent from older builds. */
+  releasedArenas?(): { releasedBytes: number; keptBytes: number; interpreters: number };
 }
 
 /**
