@@ -5,7 +5,7 @@ const NATIVE_SUITES = [
   'test/runtime/native-subinterpreters.test.ts', 'test/server/native-engine.test.ts', 'test/server/python-contract.test.ts', 'test/server/python-timeout.test.ts',
   'test/server/start-response-checks.test.ts', 'test/server/native-stuck.test.ts',
   'test/server/python-frameworks.test.ts', 'test/server/isolation.test.ts', 'test/server/python-isolation.test.ts',
-  'test/server/supervision.test.ts', 'test/server/python-interpreter-ends.test.ts',
+  'test/server/supervision.test.ts', 'test/server/python-interpreter-ends.test.ts', 'test/runtime/native-request.test.ts',
 ];
 
 export default defineConfig({

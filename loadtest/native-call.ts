@@ -2,19 +2,20 @@
  * What one request costs the native engine's worker thread, without HTTP, the pool or
  * the main thread: one subinterpreter booted by runtime/interpreters/native.ts in a
  * worker thread serves apps/hello.py (or --app) N times, and the thread's CPU time
- * (process.threadCpuUsage) is divided by N. Beside the whole request, its parts:
+ * (process.threadCpuUsage) is divided by N (the least of --rounds, interleaved). Beside the whole request, its parts:
  *
  *   handle        interpreter.handle(envelope, writer), as runtime/worker.ts calls it
- *   call handle   addon.call('interpool_handle', cgi, scheme, body): the same without
- *                 native.ts's half (writer, outcome) around it
- *   call args     a Python function that does nothing, given the request's arguments:
- *                 crossing into the addon, the GIL, converting cgi/body to Python
+ *   call handle   the addon's call of interpool_handle, as native.ts makes it: the same
+ *                 without native.ts's half (writer, outcome) around it
+ *   call args     a Python function that does nothing, given the request's arguments
+ *                 the same way: crossing into the addon, the GIL, converting cgi/body
+ *   call object   the same, the CGI object converted key by key (addon.call)
  *   call noop     the same function without arguments: crossing and the GIL alone
  *   py handle     interpool_wsgi.handle looped inside Python (time.thread_time_ns), given
  *                 a copy of a ready CGI dict each time: the adapter and the app, no crossing
  *   py app        the app alone, called in Python with a ready environ: the floor
  *
- *   node loadtest/native-call.ts [--requests 20000] [--cpython 3.13] [--app apps/hello.py]
+ *   node loadtest/native-call.ts [--requests 20000] [--rounds 5] [--cpython 3.13] [--app apps/hello.py]
  *                                [--python-profile]   (cProfile of py handle, top functions)
  *                                [--only 'call args']  (that part alone, e.g. under perf)
  *
@@ -30,11 +31,12 @@ import { parseArgs } from 'node:util';
 import { MessageChannel, Worker, isMainThread, workerData } from 'node:worker_threads';
 import { listNativeBuilds, type NativeBuild } from '../native/builds.ts';
 import { BootTimer } from '../runtime/interpreter.ts';
-import { bootNative, type NativeAddon } from '../runtime/interpreters/native.ts';
+import * as native from '../runtime/interpreters/native.ts';
+import type { NativeAddon } from '../runtime/interpreters/native.ts';
 import { CONTROL_SLOTS, type RequestEnvelope, type WorkerSpec } from '../runtime/protocol.ts';
 import { ResponseWriter } from '../runtime/response-writer.ts';
 
-interface Job { build: NativeBuild; app: string; requests: number; pythonProfile: boolean; only: string | undefined }
+interface Job { build: NativeBuild; app: string; requests: number; rounds: number; pythonProfile: boolean; only: string | undefined }
 interface Part { name: string; cpuUs: number; wallUs: number }
 
 /** A GET / as server/environ.ts builds it for autocannon's requests. */
@@ -99,6 +101,7 @@ def bench_py_profile(n, cgi):
 if (isMainThread) {
   const { values } = parseArgs({ options: {
     requests: { type: 'string', default: '20000' },
+    rounds: { type: 'string', default: '5' },
     cpython: { type: 'string' },
     app: { type: 'string', default: 'apps/hello.py' },
     'python-profile': { type: 'boolean', default: false },
@@ -114,7 +117,7 @@ if (isMainThread) {
     process.exit(0);
   }
   for (const build of builds) {
-    const job: Job = { build, app: resolve(values.app), requests: Number(values.requests), pythonProfile: values['python-profile'], only: values.only };
+    const job: Job = { build, app: resolve(values.app), requests: Number(values.requests), rounds: Number(values.rounds), pythonProfile: values['python-profile'], only: values.only };
     const parts = await new Promise<Part[]>((done, fail) => {
       const worker = new Worker(new URL(import.meta.url), { workerData: job });
       worker.once('message', done);
@@ -132,7 +135,7 @@ if (isMainThread) {
     limits: { maxRequests: 0, maxRequestsJitter: 0, memoryLimitMb: 0 },
     overlap: false, multiprocess: true,
   };
-  const interpreter = await bootNative(spec, new BootTimer(), control);
+  const interpreter = await native.bootNative(spec, new BootTimer(), control);
   // The same instance native.ts loaded: Node keeps one per thread.
   const addon = createRequire(import.meta.url)(job.build.addon) as NativeAddon;
   addon.run(BENCH_GLUE);
@@ -155,20 +158,49 @@ if (isMainThread) {
     return { name, cpuUs, wallUs };
   };
 
-  const parts: Part[] = [];
-  parts.push(await measure('handle', (i) => {
+  const handle = (i: number) => {
     const envelope: RequestEnvelope = { id: i + 1, cgi: { ...CGI }, urlScheme: 'http', body };
     const result = interpreter.handle(envelope, new ResponseWriter(envelope.id, 1, port1, control));
     interpreter.memoryBytes?.();
     return result;
+  };
+  // The CGI variables as native.ts passes them; as an object in a tree from before
+  // callWithRecord (to compare an older commit, exported with its build).
+  const { packRecord } = native as Partial<typeof native>;
+  const withRecord = (name: string) => (packRecord === undefined || addon.callWithRecord === undefined
+    ? () => addon.call(name, { ...CGI }, 'http', body)
+    : () => {
+      const cgi = { ...CGI };
+      const { packed, pairs } = packRecord(cgi);
+      return addon.callWithRecord(name, packed, pairs, cgi, 'http', body);
+    });
+  const runs: Array<[string, (index: number) => unknown]> = [
+    ['handle', handle],
+    ['call handle', withRecord('interpool_handle')],
+    ['call args', withRecord('bench_noop')],
+    ['call object', () => addon.call('bench_noop', { ...CGI }, 'http', body)],
+    ['call noop', () => addon.call('bench_noop')],
+  ];
+  // Rounds interleaved, the least kept (as timeit does): the machine is shared, and what
+  // others run only ever adds to a round.
+  const rounds: Part[][] = [];
+  for (let round = 0; round < job.rounds; round++) {
+    const measured: Part[] = [];
+    for (const [name, run] of runs) measured.push(await measure(name, run));
+    rounds.push(measured);
+  }
+  const least = (values: number[]) => Math.min(...values);
+  const parts: Part[] = runs.map(([name], index) => ({
+    name, cpuUs: least(rounds.map((round) => round[index]!.cpuUs)), wallUs: least(rounds.map((round) => round[index]!.wallUs)),
   }));
-  parts.push(await measure('call handle', () => addon.call('interpool_handle', { ...CGI }, 'http', body)));
-  parts.push(await measure('call args', () => addon.call('bench_noop', { ...CGI }, 'http', body)));
-  parts.push(await measure('call noop', () => addon.call('bench_noop')));
   if (job.only === undefined || job.only.startsWith('py')) {
     addon.call('bench_py_handle', 2000, CGI);
-    parts.push(inPython('py handle', addon.call('bench_py_handle', n, CGI)));
-    parts.push(inPython('py app', addon.call('bench_py_app', n, CGI)));
+    const python = Array.from({ length: job.rounds }, () => [
+      inPython('py handle', addon.call('bench_py_handle', n, CGI)), inPython('py app', addon.call('bench_py_app', n, CGI)),
+    ]);
+    for (const index of [0, 1]) {
+      parts.push({ name: python[0]![index]!.name, cpuUs: least(python.map((round) => round[index]!.cpuUs)), wallUs: least(python.map((round) => round[index]!.wallUs)) });
+    }
   }
   if (job.pythonProfile) console.log(addon.call('bench_py_profile', n, CGI));
   addon.end();

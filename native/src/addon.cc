@@ -53,6 +53,7 @@ class Engine : public Napi::Addon<Engine> {
         InstanceMethod("start", &Engine::Start),
         InstanceMethod("run", &Engine::Run),
         InstanceMethod("call", &Engine::Call),
+        InstanceMethod("callWithRecord", &Engine::CallWithRecord),
         InstanceMethod("end", &Engine::End),
         InstanceMethod("watchInterrupts", &Engine::WatchInterrupts),
         InstanceMethod("allocatorStats", &Engine::AllocatorStatsOf),
@@ -131,11 +132,8 @@ class Engine : public Napi::Addon<Engine> {
   // (convert.h). A Python exception becomes an error with code PYTHON_EXCEPTION.
   Napi::Value Call(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    std::string name = info[0].As<Napi::String>().Utf8Value();
     try {
       InterpreterGuard hold(Started(env));
-      PyObject* function = PyDict_GetItemString(MainGlobals(), name.c_str());  // borrowed
-      if (function == nullptr) throw NativeFailure("NATIVE_STATE", "__main__ has no function " + name);
       PyObject* args = PyTuple_New(static_cast<Py_ssize_t>(info.Length() - 1));
       if (args == nullptr) throw TakePythonException();
       try {
@@ -144,21 +142,61 @@ class Engine : public Napi::Addon<Engine> {
         Py_DECREF(args);
         throw;
       }
-      running_.store(true);
-      PyObject* result = PyObject_Call(function, args, nullptr);
-      running_.store(false);
-      Py_DECREF(args);
-      if (result == nullptr) throw TakePythonException();
-      try {
-        Napi::Value converted = ToJs(env, result);
-        Py_DECREF(result);
-        return converted;
-      } catch (...) {
-        Py_DECREF(result);
-        throw;
-      }
+      return CallMain(env, info[0], args);
     } catch (const NativeFailure& failure) {
       throw ToJsError(env, failure);
+    }
+  }
+
+  // callWithRecord(name, packed, pairs, record, ...args): __main__.<name>(dict, *args),
+  // the dict being the string record `packed` carries (convert.h, ToPythonPackedDict:
+  // read in one piece), or `record` converted when `packed` does not hold `pairs` pairs.
+  // A request's CGI variables come this way.
+  Napi::Value CallWithRecord(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 4) throw Napi::TypeError::New(env, "callWithRecord(name, packed, pairs, record, ...args)");
+    try {
+      InterpreterGuard hold(Started(env));
+      PyObject* args = PyTuple_New(static_cast<Py_ssize_t>(info.Length() - 3));
+      if (args == nullptr) throw TakePythonException();
+      try {
+        PyObject* record = ToPythonPackedDict(env, info[1], info[2].As<Napi::Number>().Uint32Value());
+        PyTuple_SET_ITEM(args, 0, record != nullptr ? record : ToPython(env, info[3]));
+        for (size_t i = 4; i < info.Length(); i++) PyTuple_SET_ITEM(args, static_cast<Py_ssize_t>(i - 3), ToPython(env, info[i]));
+      } catch (...) {
+        Py_DECREF(args);
+        throw;
+      }
+      return CallMain(env, info[0], args);
+    } catch (const NativeFailure& failure) {
+      throw ToJsError(env, failure);
+    }
+  }
+
+  // __main__.<name>(*args) (args is taken: a new reference the call releases), the result
+  // converted; the caller holds the interpreter's GIL.
+  Napi::Value CallMain(Napi::Env env, Napi::Value nameValue, PyObject* args) {
+    PyObject* result = nullptr;
+    try {
+      std::string name = nameValue.As<Napi::String>().Utf8Value();
+      PyObject* function = PyDict_GetItemString(MainGlobals(), name.c_str());  // borrowed
+      if (function == nullptr) throw NativeFailure("NATIVE_STATE", "__main__ has no function " + name);
+      running_.store(true);
+      result = PyObject_Call(function, args, nullptr);
+      running_.store(false);
+    } catch (...) {
+      Py_DECREF(args);
+      throw;
+    }
+    Py_DECREF(args);
+    if (result == nullptr) throw TakePythonException();
+    try {
+      Napi::Value converted = ToJs(env, result);
+      Py_DECREF(result);
+      return converted;
+    } catch (...) {
+      Py_DECREF(result);
+      throw;
     }
   }
 

@@ -142,6 +142,51 @@ PyObject* ToPythonDict(Napi::Env env, Napi::Object object) {
   return dict;
 }
 
+// Splits `text` (length bytes of UTF-8, NULs after each key and value) into a new dict,
+// or nullptr when it does not hold exactly `pairs` pairs.
+PyObject* SplitPackedDict(const char* text, size_t length, size_t pairs) {
+  const char* at = text;
+  const char* end = text + length;
+  PyObject* dict = Checked(PyDict_New());
+  auto next = [&]() -> PyObject* {
+    const char* stop = static_cast<const char*>(std::memchr(at, '\0', static_cast<size_t>(end - at)));
+    if (stop == nullptr) return nullptr;
+    PyObject* item = PyUnicode_DecodeUTF8(at, stop - at, "surrogatepass");
+    at = stop + 1;
+    if (item == nullptr) throw TakePythonException();
+    return item;
+  };
+  try {
+    for (size_t i = 0; i < pairs; i++) {
+      PyObject* key = next();
+      if (key == nullptr) break;
+      PyObject* value = nullptr;
+      try {
+        value = next();
+      } catch (...) {
+        Py_DECREF(key);
+        throw;
+      }
+      if (value == nullptr) {
+        Py_DECREF(key);
+        break;
+      }
+      int failed = PyDict_SetItem(dict, key, value);
+      Py_DECREF(key);
+      Py_DECREF(value);
+      if (failed != 0) throw TakePythonException();
+    }
+  } catch (...) {
+    Py_DECREF(dict);
+    throw;
+  }
+  if (at != end || static_cast<size_t>(PyDict_GET_SIZE(dict)) != pairs) {
+    Py_DECREF(dict);
+    return nullptr;
+  }
+  return dict;
+}
+
 [[noreturn]] void ThrowPythonAsTypeError(Napi::Env env, const std::string& what) {
   NativeFailure failure = TakePythonException();
   throw Napi::TypeError::New(env, what + ": " + failure.what());
@@ -152,6 +197,18 @@ PyObject* ToPythonDict(Napi::Env env, Napi::Object object) {
 void SetEnvironmentTearingDown(bool tearingDown) { environmentTearingDown = tearingDown; }
 
 void SetInJsFlag(std::atomic<bool>* flag) { inJsFlag = flag; }
+
+PyObject* ToPythonPackedDict(Napi::Env env, napi_value packed, size_t pairs) {
+  char stack[2048];
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, packed, stack, sizeof stack, &length) != napi_ok) throw Napi::Error::New(env);
+  // V8 writes at most capacity - 1 bytes: a text that filled the buffer is read again whole.
+  if (length < sizeof stack - 1) return SplitPackedDict(stack, length, pairs);
+  if (napi_get_value_string_utf8(env, packed, nullptr, 0, &length) != napi_ok) throw Napi::Error::New(env);
+  std::string text(length + 1, '\0');
+  if (napi_get_value_string_utf8(env, packed, text.data(), text.size(), &length) != napi_ok) throw Napi::Error::New(env);
+  return SplitPackedDict(text.data(), length, pairs);
+}
 
 PyObject* ToPython(Napi::Env env, Napi::Value value) {
   // One napi_typeof, rather than a Napi::Value::Is* call per type tried: a string (most

@@ -16,6 +16,14 @@ namespace interpool {
 // Returns a new reference; throws Napi::Error (TypeError) for what it cannot convert.
 PyObject* ToPython(Napi::Env env, Napi::Value value);
 
+// A string record packed as runtime/interpreters/native.ts packs the CGI variables: each
+// key and each value followed by a NUL. As a dict of str, in order, read from JS in one
+// piece (converting the object costs a Node-API call or two per key and per value: most
+// of what passing a request to Python cost). nullptr, with nothing raised, when the text
+// does not hold exactly `pairs` pairs (a value had a NUL of its own in it): the caller
+// then converts the record object itself.
+PyObject* ToPythonPackedDict(Napi::Env env, napi_value packed, size_t pairs);
+
 // Python → JS: None → null, bool, int/float → number, str → string, bytes-like →
 // Uint8Array, list/tuple → array, dict → object. Throws Napi::Error (TypeError) for
 // other types; a Python error it raises is cleared first.

@@ -39,6 +39,8 @@ export interface NativeAddon {
   start(ownGil: boolean): void;
   run(code: string): void;
   call(name: string, ...args: unknown[]): unknown;
+  /** call(name, record, ...args) for a record of strings packed by packRecord (read in one piece); `record` itself when `packed` does not hold `pairs` pairs. */
+  callWithRecord(name: string, packed: string, pairs: number, record: Record<string, string>, ...args: unknown[]): unknown;
   end(): void;
   /** While a call runs, a nonzero control[slot] is taken and raised as interpool.RequestTimeout. */
   watchInterrupts(control: Int32Array, slot: number): void;
@@ -88,7 +90,8 @@ interface NativeError extends Error {
  * eight of them per request. What can wait until the app returns (its status and
  * headers, a whole body, a failure) is kept by the Python host and returned by
  * interpool_handle as one value, so a request that returns a list crosses from Python
- * to JS not at all; the headers cross with the first streamed chunk.
+ * to JS not at all; the headers cross with the first streamed chunk. The status and
+ * headers cross as one string (see setHead).
  */
 const GLUE = `
 import importlib.util, sys
@@ -119,6 +122,13 @@ def interpool_bind_shared(call):
 def interpool_load(path, callable_name, app_dir, extra_paths, validate):
     return sys.modules["interpool_wsgi"].load_app(path, callable_name, app_dir, extra_paths, validate)
 
+def interpool_head(status, headers):
+    # One str for setHead in native.ts: converting the list of pairs cost a Node-API
+    # array and two element stores for every pair. start_response let no NUL through.
+    if not headers:
+        return status
+    return status + "\\0" + "\\0".join(["\\0".join(pair) for pair in headers])
+
 class InterpoolHost:
     __slots__ = ("_send", "_log", "cancelled", "sleep", "_status", "_headers", "_outcome", "_thread")
 
@@ -148,16 +158,20 @@ class InterpoolHost:
             self._send(data)
         else:
             self._status = None
-            self._send(data, status, self._headers)
+            self._send(data, interpool_head(status, self._headers))
+
+    def _head(self):
+        status = self._status
+        return None if status is None else interpool_head(status, self._headers)
 
     def finishWhole(self, body):
-        self._outcome = ("whole", self._status, self._headers, body)
+        self._outcome = ("whole", self._head(), body)
 
     def finishStream(self):
-        self._outcome = ("stream", self._status, self._headers)
+        self._outcome = ("stream", self._head())
 
     def fail(self, code, message, detail=None):
-        self._outcome = ("fail", self._status, self._headers, code, message, detail)
+        self._outcome = ("fail", self._head(), code, message, detail)
 
     def take(self):
         outcome = self._outcome
@@ -175,11 +189,14 @@ def interpool_handle(cgi, url_scheme, body):
     return interpool_host.take()
 `;
 
-/** What interpool_handle returns: how the request ended, with the headers not yet sent. */
+/**
+ * What interpool_handle returns: how the request ended, with the status and headers not
+ * yet sent (packed: see setHead).
+ */
 type Outcome =
-  | [kind: 'whole', status: string | null, headers: HeaderPair[] | null, body: Uint8Array]
-  | [kind: 'stream', status: string | null, headers: HeaderPair[] | null]
-  | [kind: 'fail', status: string | null, headers: HeaderPair[] | null, code: ErrorCode, message: string, detail: string | null]
+  | [kind: 'whole', head: string | null, body: Uint8Array]
+  | [kind: 'stream', head: string | null]
+  | [kind: 'fail', head: string | null, code: ErrorCode, message: string, detail: string | null]
   | null;
 
 /** The request being served on this thread, for the host functions bound once. */
@@ -310,9 +327,9 @@ function bindHost(addon: NativeAddon, current: { request: CurrentRequest | null 
     if (current.request === null) throw new Error('no request is being served on this thread');
     return current.request.writer;
   };
-  const send = (data: Uint8Array, status?: string, headers?: HeaderPair[]) => {
+  const send = (data: Uint8Array, head?: string) => {
     const target = writer();
-    if (status !== undefined) target.setHeaders(status, headers!);
+    if (head !== undefined) setHead(target, head);
     target.sendChunk(data);
     // Backpressure: the app runs synchronously on this thread, so a slow client blocks
     // this worker (its GIL is released while it waits).
@@ -328,7 +345,8 @@ function runRequest(addon: NativeAddon, current: { request: CurrentRequest | nul
   let outcome: Outcome;
   current.request = { writer };
   try {
-    outcome = addon.call('interpool_handle', envelope.cgi, envelope.urlScheme, envelope.body) as Outcome;
+    const { packed, pairs } = packRecord(envelope.cgi);
+    outcome = addon.callWithRecord('interpool_handle', packed, pairs, envelope.cgi, envelope.urlScheme, envelope.body) as Outcome;
   } catch (error) {
     // Only a failure outside the app gets here (wsgi.py reports the app's through fail).
     const native = error as NativeError;
@@ -338,17 +356,46 @@ function runRequest(addon: NativeAddon, current: { request: CurrentRequest | nul
   }
   if (outcome === null) return writer.fail({ code: 'APP_RAISED', message: 'interpool_wsgi returned without a response' });
   // Headers the app set that no streamed chunk has taken yet.
-  if (outcome[1] !== null) writer.setHeaders(outcome[1], outcome[2]!);
+  if (outcome[1] !== null) setHead(writer, outcome[1]);
   switch (outcome[0]) {
     case 'whole':
-      return writer.finishWhole([outcome[3]]);
+      return writer.finishWhole([outcome[2]]);
     case 'stream':
       return writer.finishStream();
     case 'fail':
       // sys.exit() or os._exit() in the app (wsgi.py): the interpreter ends, as a worker process would.
-      if (outcome[3] === 'WORKER_DIED') life.ended = true;
-      return writer.fail({ code: outcome[3], message: outcome[4], ...(outcome[5] ? { detail: outcome[5] } : {}) });
+      if (outcome[2] === 'WORKER_DIED') life.ended = true;
+      return writer.fail({ code: outcome[2], message: outcome[3], ...(outcome[4] ? { detail: outcome[4] } : {}) });
   }
+}
+
+/**
+ * The status and headers as the Python host packs them (interpool_head): the status,
+ * then each name and value, NUL before each. NUL is a control character, which
+ * start_response refuses in all three.
+ */
+function setHead(writer: ResponseWriter, head: string): void {
+  const fields = head.split('\0');
+  const headers: HeaderPair[] = [];
+  for (let i = 1; i + 1 < fields.length; i += 2) headers.push([fields[i]!, fields[i + 1]!]);
+  writer.setHeaders(fields[0]!, headers);
+}
+
+/**
+ * The CGI variables as the addon reads them in one piece: each key and each value
+ * followed by a NUL. Converting the object instead cost a Node-API call or two for
+ * every key and every value, 10 of the 27 us a hello request cost this thread (3.13,
+ * loadtest/native-call.ts). A value holding a NUL of its own (PATH_INFO from %00) makes
+ * the count come out wrong, and the addon then converts the object.
+ */
+export function packRecord(record: Record<string, string>): { packed: string; pairs: number } {
+  let packed = '';
+  let pairs = 0;
+  for (const key in record) {
+    packed += `${key}\0${record[key]}\0`;
+    pairs++;
+  }
+  return { packed, pairs };
 }
 
 /**
