@@ -739,6 +739,9 @@ _PLAIN_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 # that makes up reason phrases or header names does not grow them.
 _VALID_STATUSES = set()
 _VALID_NAMES = {}
+# Whole (name, value) pairs found valid, for the headers most responses repeat as they
+# are (Content-Type, a Content-Length): the checks of a value were the rest of that half.
+_VALID_PAIRS = set()
 _VALID_MAX = 256
 HOP_BY_HOP = frozenset((
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
@@ -775,6 +778,12 @@ def check_headers(headers):
         raise TypeError(f"headers must be a list of (name, value) tuples, got {_show(headers)}")
     checked = []
     for index, pair in enumerate(headers):
+        # Exact types first: a str subclass equal to a valid name would match in the set.
+        if type(pair) is tuple and len(pair) == 2:
+            name, value = pair
+            if type(name) is str and type(value) is str and pair in _VALID_PAIRS:
+                checked.append(pair)
+                continue
         if not isinstance(pair, tuple):
             raise TypeError(f"headers[{index}] must be a (name, value) tuple, got {_show(pair)}")
         if len(pair) != 2:
@@ -803,6 +812,8 @@ def check_headers(headers):
             _require_latin1(value, f"value of header {name!r}")
         if lower == "content-length" and not (value.isascii() and value.isdigit()) and not _DIGITS.fullmatch(value.strip(" \t")):
             raise ValueError(f"Content-Length must be a non-negative integer, got {_clip(value)}")
+        if type(pair) is tuple and len(_VALID_PAIRS) < _VALID_MAX:
+            _VALID_PAIRS.add(pair)
         checked.append((name, value))
     return checked
 
@@ -844,8 +855,9 @@ def _describe(value):
 
 
 def build_environ(cgi, url_scheme, body, host):
-    # PYODIDE: the CGI dict and the body arrive as JS proxies; natively as dict and bytes.
-    environ = cgi.to_py() if PYODIDE else dict(cgi)
+    # PYODIDE: the CGI dict and the body arrive as JS proxies; natively as dict and bytes,
+    # the dict made for this request by the addon: it becomes the environ as it is.
+    environ = cgi.to_py() if PYODIDE else cgi
     if PYODIDE:
         body = body.to_bytes()
     environ["wsgi.version"] = (1, 0)
