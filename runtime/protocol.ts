@@ -112,8 +112,14 @@ export type ErrorCode =
    */
   | 'WORKER_DIED';
 
-/** Messages on a worker's stream port (worker → main), in order per request. */
+/**
+ * Messages on a worker's stream port (worker → main), in order per request. `result` is
+ * the outcome of a request that came over the port ({@link PortRequests}), not through
+ * piscina: its TaskResult, or `failure` when the handler threw (as a piscina task's
+ * rejection would).
+ */
 export type StreamMessage =
+  | { type: 'result'; id: number; result?: TaskResult; failure?: string }
   | { type: 'start'; id: number; status: string; headers: HeaderPair[] }
   | { type: 'chunk'; id: number; data: Uint8Array }
   | { type: 'end'; id: number }
@@ -124,6 +130,14 @@ export type StreamMessage =
    * the request running then, or NO_REQUEST.
    */
   | { type: 'log'; id: number; line: string; stream?: 'stdout' | 'stderr' };
+
+/**
+ * Requests the main thread posts on a worker's stream port (main → worker), bypassing
+ * piscina: offers to a busy worker (each with its claim cell), as many as were ready in
+ * one turn of the main thread's event loop, in one message. The worker answers each with
+ * a `result` stream message. (docs/architecture.md, "Offers go over the worker's port")
+ */
+export type PortRequests = WireRequest[];
 
 /** The message a worker posts once, through piscina's 'message' event, when it starts. */
 export interface WorkerHello {

@@ -11,7 +11,7 @@ import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_th
 import { BootError, BootTimer, bootInterpreter, type Interpreter } from './interpreter.ts';
 import {
   CONTROL_SLOTS, ControlSlot, NO_REQUEST, RetireReason, WITHDRAWN, WorkerState,
-  type BootReport, type ErrorData, type RequestEnvelope, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
+  type BootReport, type ErrorData, type PortRequests, type RequestEnvelope, type StreamMessage, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
 import { sharedStoreClient } from './shared-store-client.ts';
@@ -23,7 +23,8 @@ const { port1: streamPort, port2: mainSidePort } = new MessageChannel();
 const sharedStore = sharedStoreClient.open(control, spec.kind === 'python');
 const hello: WorkerHello = { type: 'interpool:hello', workerId: threadId, streamPort: mainSidePort, control: control.buffer as SharedArrayBuffer, sharedStore };
 parentPort!.postMessage(hello, [mainSidePort, sharedStore.port]);
-// The stream port only sends; it must not keep an idle worker alive on its own.
+// The stream port only sends until the end of this module (where it starts to receive):
+// it must not keep an idle worker alive on its own.
 streamPort.unref();
 // Before anything is loaded: a runtime binds console's methods when it starts.
 routeWorkerOutput(streamPort, control);
@@ -139,3 +140,19 @@ function claimed(envelope: RequestEnvelope): boolean {
 function notRun(): TaskResult {
   return { kind: 'not-run', workerId: threadId };
 }
+
+// Offers to this worker while it is busy come on the stream port, several per message,
+// without piscina (server/pool/worker-pool.ts): each is answered there too, in order
+// with its stream messages. Listening only now, at the end of this module: the main thread
+// offers requests to booted workers only, and handle() needs what is declared above.
+streamPort.on('message', (requests: PortRequests) => {
+  for (const request of requests) {
+    const { id } = request;
+    handle(request).then(
+      (result) => streamPort.postMessage({ type: 'result', id, result } satisfies StreamMessage),
+      (error: unknown) => streamPort.postMessage({ type: 'result', id, failure: error instanceof Error ? error.message : String(error) } satisfies StreamMessage),
+    );
+  }
+});
+// Adding a listener refs the port: piscina's port keeps the worker alive, not this one.
+streamPort.unref();

@@ -103,10 +103,11 @@ export class PiscinaAdapter<P extends PlacedTask> {
 
   /**
    * A request handed out before and taken back goes out again as a new task object:
-   * piscina may still hold the old one in its queue, and reads its placement from it.
+   * piscina may still hold the old one in its queue, and reads its placement from it; an
+   * offer on a worker's port may still wait to be posted with its claim cell.
    */
   static freshTask(envelope: WireRequest): WireRequest {
-    return PLACEMENT in envelope ? { ...envelope, claim: undefined } : envelope;
+    return PLACEMENT in envelope || envelope.claim !== undefined ? { ...envelope, claim: undefined } : envelope;
   }
 
   /** The body stays with the main thread: piscina copies it when it posts the task. */

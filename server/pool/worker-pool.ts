@@ -13,9 +13,10 @@
  * waits is read from its worker's claim cell (prefetch.ts), never kept here.
  */
 import cluster from 'node:cluster';
+import { receiveMessageOnPort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { MAX_PREFETCH, WITHDRAWN, type BootReport, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
+import { MAX_PREFETCH, WITHDRAWN, type BootReport, type PortRequests, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
 import type { AppConfig } from '../config.ts';
 import { IdTable } from '../id-table.ts';
 import { PiscinaAdapter, type PlacedTask, type ThreadView } from './piscina-adapter.ts';
@@ -88,6 +89,8 @@ export class Placement<O extends PlacementOwner = PlacementOwner> implements Pla
   handle: WorkerHandle | undefined;
   /** Its worker retires once this response is complete. */
   retiresWorker = false;
+  /** Posted on its worker's port, not through piscina: its answer comes back there. */
+  posted = false;
   readonly #pool: WorkerPool<O>;
 
   constructor(pool: WorkerPool<O>, envelope: WireRequest, owner: O) {
@@ -142,6 +145,19 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   readonly #drainWaiters = new Set<() => boolean>();
   /** Placements that may still run here: handed out, not settled, not taken back. */
   #inFlight = 0;
+  /**
+   * Requests go over the workers' own ports (below, {@link run}) unless the pool grows and
+   * shrinks or is embedded: piscina then has to see every request, or it would find a
+   * worker that serves only its port idle and stop it at --idle-timeout (and it starts
+   * workers only for requests it queues).
+   */
+  readonly #offersOnPort: boolean;
+  /** Each worker's requests on its port, oldest first: the worker answers them in that order. */
+  readonly #posted = new Map<WorkerHandle, Placement<O>[]>();
+  /** A post of this turn's requests is scheduled (setImmediate). */
+  #flushScheduled = false;
+  /** piscina may hold a request in its queue (set when one was left there; cleared once none is). */
+  #maybeUnplaced = false;
   #closing: ExitReason | undefined;
   #destroying: Promise<void> | undefined;
   /** Rejects once the pool is destroyed: nothing waits for a boot that will not come. */
@@ -153,6 +169,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     this.generation = generation;
     this.#log = log;
     this.#hooks = hooks;
+    this.#offersOnPort = !config.inline && config.minWorkers >= config.workers;
     this.#destroyed = new Promise<never>((_resolve, reject) => { this.#markDestroyed = reject; });
     this.#destroyed.catch(() => {});
     const spec: WorkerSpec = {
@@ -200,6 +217,17 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   }
 
   get hasCapacity(): boolean {
+    if (this.#offersOnPort) {
+      // Exactly: a booted worker has room now. Else only a worker that boots (or is yet to
+      // start) can take more, and the request waits for it in piscina's queue, as before.
+      let booting = this.#workers.size < this.config.workers;
+      for (const handle of this.#workers.values()) {
+        if (!handle.accepts) continue;
+        if (!handle.boot) booting = true;
+        else if (this.#usageIfRoom(handle) >= 0) return true;
+      }
+      if (!booting) return false;
+    }
     return this.#inFlight < Math.max(1, this.usableWorkers) * this.#concurrency;
   }
 
@@ -253,14 +281,126 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     const placement = new Placement(this, request, owner);
     this.#placements.set(request.id, placement);
     this.#inFlight++;
+    if (this.#offersOnPort && this.#postOnPort(placement)) return placement;
     this.#piscina.run(placement).then(
       (outcome) => this.#onSettled(placement, outcome, undefined),
       (error: unknown) => this.#onSettled(placement, undefined, error),
     );
+    if (placement.handle === undefined) this.#maybeUnplaced = true;
     return placement;
   }
 
-  /** Where a task's answer from piscina lands: the one place a placement settles. */
+  /**
+   * Requests over the worker's own port, not through piscina (docs/architecture.md,
+   * "Requests go over the worker's port"). piscina's run() cost the main thread, for every
+   * request, a task record, a promise, a view object per worker, microtasks, an
+   * Atomics.notify and a message of its own. Here the least busy booted worker with room
+   * gets the request: to run at once if it is idle, else as an offer in a claim cell,
+   * exactly as the balancer's (#place). It waits in the worker's outbox until the end of
+   * this turn of the event loop, when everything handed out in the turn (the main thread
+   * reads many sockets per turn) goes out in one message per worker: one wake-up of the
+   * worker, not one per request. The worker answers each on the same port (a `result`
+   * stream message), in the order posted. False when no booted worker has room: piscina
+   * then queues the request, to hand it to a worker that boots (or to start one).
+   */
+  #postOnPort(placement: Placement<O>): boolean {
+    let target: WorkerHandle | undefined;
+    let targetUsage = Infinity;
+    for (const handle of this.#workers.values()) {
+      if (!handle.boot || !handle.accepts) continue;
+      const usage = this.#usageIfRoom(handle);
+      if (usage >= 0 && usage < targetUsage) {
+        target = handle;
+        targetUsage = usage;
+        if (usage === 0) break;
+      }
+    }
+    if (!target) return false;
+    if (targetUsage > 0) placement.envelope.claim = prefetch.offer(target.control, placement.envelope.id);
+    placement.handle = target;
+    placement.posted = true;
+    this.#postedOn(target).push(placement);
+    target.outbox.push(placement.envelope);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flush);
+    }
+    return true;
+  }
+
+  /** Post each worker's requests of this turn, in one message per worker. */
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    for (const handle of this.#workers.values()) {
+      if (handle.outbox.length === 0) continue;
+      // Bodies are copied, not transferred: an offer taken back may be sent again.
+      handle.port.postMessage(handle.outbox satisfies PortRequests);
+      handle.outbox.length = 0;
+    }
+  };
+
+  #postedOn(handle: WorkerHandle): Placement<O>[] {
+    let posted = this.#posted.get(handle);
+    if (!posted) {
+      posted = [];
+      this.#posted.set(handle, posted);
+    }
+    return posted;
+  }
+
+  /**
+   * What a worker holds if it has room for one more request (-1 if it has none): it is
+   * idle, or it holds fewer than it may and one of its claim cells is free (a worker that
+   * finished its request may not have claimed the next yet).
+   */
+  #usageIfRoom(handle: WorkerHandle): number {
+    const usage = this.#usage(handle);
+    if (usage === 0) return 0;
+    return usage < this.#concurrency && prefetch.countWaiting(handle.control) < MAX_PREFETCH ? usage : -1;
+  }
+
+  /**
+   * Requests a worker holds: piscina's tasks (running, offered, declining) and its port's.
+   * A request taken back from the port is not counted while the worker's not-run answer
+   * is on its way: its claim cell is free, and nothing else would ever make room for a
+   * request piscina queued meanwhile.
+   */
+  #usage(handle: WorkerHandle): number {
+    let usage = this.#piscina.usage(handle.workerId);
+    const posted = this.#posted.get(handle);
+    if (posted) for (let i = 0; i < posted.length; i++) if (posted[i]!.owner !== undefined) usage++;
+    return usage;
+  }
+
+  /** A worker answered a request posted on its port: the oldest one it holds (it answers in order). */
+  #onPortResult(message: Extract<StreamMessage, { type: 'result' }>, handle: WorkerHandle): void {
+    const placement = this.#posted.get(handle)?.shift();
+    if (placement?.envelope.id !== message.id) {
+      this.#log.error({ worker: handle.workerId, requestId: message.id }, 'a worker answered a request it was not offered on its port; ignored');
+      return;
+    }
+    placement.posted = false;
+    this.#onSettled(placement, message.result, message.failure === undefined ? undefined : new Error(message.failure));
+    // piscina hands out what it queued only when a task of its own ends or a worker boots:
+    // a request it holds while this worker made room comes back, to be posted here.
+    if (this.#maybeUnplaced) this.#takeBackUnplacedIfRoom();
+  }
+
+  /** Requests piscina queued (no booted worker had room then) go back to their owners once one has room. */
+  #takeBackUnplacedIfRoom(): void {
+    let unplaced = false;
+    for (const placement of this.#placements.values()) if (placement.owner && placement.handle === undefined) unplaced = true;
+    this.#maybeUnplaced = unplaced;
+    if (!unplaced) return;
+    for (const handle of this.#workers.values()) {
+      if (handle.boot && handle.accepts && this.#usageIfRoom(handle) >= 0) {
+        this.takeBackUnplaced();
+        return;
+      }
+    }
+  }
+
+  /** Where a task's answer from piscina (or from a worker's port) lands: the one place a placement settles. */
   #onSettled(placement: Placement<O>, outcome: TaskResult | undefined, error: unknown): void {
     const owner = placement.owner;
     // Taken back already (it left the count then): its answer, not-run or the pool's end, is no one's.
@@ -291,23 +431,26 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   #place<W extends ThreadView>(placement: Placement<O>, workers: readonly W[]): W | null {
     if (placement.owner === undefined) {
       // Withdrawn from piscina's queue: any worker with room answers not-run for it, and piscina's queue moves on.
-      return workers.find((worker) => worker.currentUsage < this.#concurrency && this.#workers.get(worker.id)?.boot) ?? null;
+      return workers.find((worker) => {
+        const handle = this.#workers.get(worker.id);
+        return handle?.boot && this.#usage(handle) < this.#concurrency;
+      }) ?? null;
     }
     if (this.config.inline) {
       const worker = workers.find((candidate) => candidate.currentUsage < this.#concurrency && (this.#workers.get(candidate.id)?.accepts ?? true)) ?? null;
       if (worker) placement.handle = this.#workers.get(worker.id);
       return worker;
     }
-    let leastBusy: { worker: W; handle: WorkerHandle } | undefined;
+    let leastBusy: { worker: W; handle: WorkerHandle; usage: number } | undefined;
     for (const worker of workers) {
       const handle = this.#workers.get(worker.id);
       if (!handle?.accepts) continue;
-      const usage = worker.currentUsage;
+      const usage = this.#usage(handle);
       if (usage === 0) {
         placement.handle = handle;
         return worker;
       }
-      if (handle.boot && usage < this.#concurrency && (!leastBusy || usage < leastBusy.worker.currentUsage)) leastBusy = { worker, handle };
+      if (handle.boot && usage < this.#concurrency && (!leastBusy || usage < leastBusy.usage)) leastBusy = { worker, handle, usage };
     }
     if (!leastBusy) return null;
     const claim = prefetch.offer(leastBusy.handle.control, placement.envelope.id);
@@ -395,7 +538,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
 
   /** A booted worker that takes requests and holds none. */
   get hasIdleWorker(): boolean {
-    for (const handle of this.#workers.values()) if (handle.boot && handle.accepts && this.#piscina.usage(handle.workerId) === 0) return true;
+    for (const handle of this.#workers.values()) if (handle.boot && handle.accepts && this.#usage(handle) === 0) return true;
     return false;
   }
 
@@ -581,7 +724,15 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
 
   #onHello(hello: WorkerHello): void {
     const handle = new WorkerHandle(hello);
-    handle.port.on('message', (stream: StreamMessage) => this.#onStreamMessage(stream, handle));
+    const port = handle.port;
+    port.on('message', (stream: StreamMessage) => {
+      this.#onStreamMessage(stream, handle);
+      // What else the worker posted meanwhile is read now, without an event each (as
+      // piscina reads its results): under load that is most of its messages.
+      for (let entry = receiveMessageOnPort(port); entry !== undefined; entry = receiveMessageOnPort(port)) {
+        this.#onStreamMessage(entry.message as StreamMessage, handle);
+      }
+    });
     handle.port.unref();
     this.#piscina.thread(handle.workerId)?.once('exit', (code: number) => this.#onExit(handle, code));
     this.#workers.set(handle.workerId, handle);
@@ -603,6 +754,10 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       else this.#log.warn({ worker: handle.workerId, stream: message.stream ?? 'wsgi.errors' }, message.line);
       return;
     }
+    if (message.type === 'result') {
+      this.#onPortResult(message, handle);
+      return;
+    }
     this.#placements.get(message.id)?.owner?.onStream(message, handle.workerId);
   }
 
@@ -616,6 +771,11 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     this.#workers.delete(handle.workerId);
     handle.port.close();
     const diedMidRequest = handle.requestId !== 0;
+    // Its requests on its port: as piscina fails its own tasks, each runs elsewhere if the
+    // worker had not claimed it, else fails (WORKER_DIED).
+    const posted = this.#posted.get(handle);
+    this.#posted.delete(handle);
+    if (posted) for (const placement of posted) this.#onSettled(placement, undefined, new Error(`worker exited with code: ${code}`));
     const reason: ExitReason = handle.exitReason
       ?? (handle.failed ? 'boot-failed' : undefined)
       ?? this.#closing
