@@ -266,6 +266,11 @@ export const options = [
     default: (): string => defaultCacheDir(), defaultDoc: '$XDG_CACHE_HOME/interpool, else ~/.cache/interpool', parse: directoryOrNothing, perApp: false,
   },
   {
+    name: 'allocatorTuning', flag: '--allocator-tuning', env: 'INTERPOOL_ALLOCATOR_TUNING', valueName: 'MODE',
+    doc: 'on or off. On Linux with glibc, `serve` starts itself again once, in place (the same process id), with glibc\'s allocator thresholds fixed at 128 KiB (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_; a variable already set keeps its value), which glibc reads only when a process starts: memory freed after a boot or a load goes back to the system instead of staying in the allocator (docs/python.md). off leaves the allocator to the environment.',
+    default: () => true, defaultDoc: 'on', parse: flag, perApp: false, notInConfigFile: true,
+  },
+  {
     name: 'pythonPath', flag: '--python-path', env: 'INTERPOOL_PYTHON_PATH', valueName: 'DIR',
     doc: "A host directory made importable, read-only, for .py apps (e.g. a virtualenv's site-packages). Repeatable.",
     default: (): string[] => [], defaultDoc: 'none', parse: directoryList, perApp: true, multiple: true,

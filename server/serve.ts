@@ -20,6 +20,7 @@ import { InterpoolError } from './errors.ts';
 import { runPrimary } from './cluster.ts';
 import { watchForReload } from './file-watcher.ts';
 import { openSharedStores } from './shared-store/open-stores.ts';
+import { describeAllocator } from './process-tuning.ts';
 import { createLogger } from './logger.ts';
 import { channels } from './diagnostics.ts';
 
@@ -219,6 +220,13 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
   // Once, before listening (the primary's only, with --processes).
   const adminWarning = cluster.isPrimary ? adminExposureWarning(config) : undefined;
   if (adminWarning) logger.warn(adminWarning);
+  const allocator = cluster.isPrimary ? describeAllocator(process.env) : undefined;
+  if (allocator) {
+    const settings = Object.entries(allocator.settings).map(([name, value]) => `${name}=${value}`).join(' ');
+    logger.info({ allocator: allocator.settings, setBy: allocator.setBy }, allocator.setBy === 'interpool'
+      ? `glibc allocator: ${settings}, set when the process started (--allocator-tuning off leaves it to the environment)`
+      : `glibc allocator: ${settings}, from the environment`);
+  }
   if (config.processes > 1 && cluster.isPrimary) return runPrimary(config, logger);
   const server = await openServer(config, logger);
   for (const group of server.groups) {

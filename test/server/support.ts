@@ -49,12 +49,13 @@ export interface StartedChild {
 /**
  * Start a real `interpool serve` child process on port 0 and resolve with its URL once
  * it logs `listening` (a regexp whose group 1 is the URL). Its options come from its
- * arguments only: INTERPOOL_* variables of the test process are not passed on.
+ * arguments only: INTERPOOL_* variables of the test process are not passed on; `env`
+ * adds variables.
  */
-export function startChild(args: string[], listening = /listening on (http:\/\/[\d.]+:\d+)/, bind = '127.0.0.1:0'): Promise<StartedChild> {
+export function startChild(args: string[], listening = /listening on (http:\/\/[\d.]+:\d+)/, bind = '127.0.0.1:0', env: Record<string, string> = {}): Promise<StartedChild> {
   const child = spawn(process.execPath, ['bin/interpool.js', 'serve', ...args, '--bind', bind, '--log-level', 'info'], {
     cwd: process.cwd(),
-    env: Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))),
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('INTERPOOL_'))), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
