@@ -75,3 +75,23 @@ function canonical(path: string): string {
 export function hasOwnGil(version: string): boolean {
   return Number(version.split('.')[1]) >= 12;
 }
+
+/** The patch (scripts/cpython-patches/) that frees an ended own-GIL subinterpreter's interned strings. */
+const FREES_ENDED_INTERPRETERS_PATCH = 'subinterpreter-interned-strings.patch';
+
+/**
+ * Whether the CPython `version` at `executable` gives back all of an ended own-GIL
+ * subinterpreter's memory: 3.14 and later do (gh-113190), and so does a 3.13 built by
+ * scripts/build-cpython.sh, whose prefix records the patches it applied. Any other 3.12 or
+ * 3.13 leaves the strings every subinterpreter interned, and with them ~1.7 MiB per
+ * recycle (docs/python.md).
+ */
+export function freesEndedInterpreters(executable: string, version: string): boolean {
+  if (Number(version.split('.')[1]) >= 14) return true;
+  try {
+    const prefix = dirname(dirname(canonical(executable)));
+    return readFileSync(join(prefix, 'interpool-patches'), 'utf8').includes(FREES_ENDED_INTERPRETERS_PATCH);
+  } catch {
+    return false;
+  }
+}

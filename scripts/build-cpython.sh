@@ -6,7 +6,13 @@
 # apt runs with a configuration private to this script (its own source list, lists, cache
 # and state in a temporary directory), so the system's apt sources are never touched. The
 # archive address is read from the system's own Debian source list, so no host name lives
-# in the project. Skips when the prefix already holds a working python3.13.
+# in the project. Skips when the prefix already holds a working python3.13 built with the
+# current patches.
+#
+# Our own fixes to CPython (scripts/cpython-patches/*.patch, each saying what it fixes and
+# the upstream issue) are applied on top of Debian's. The prefix records which ones it was
+# built with (interpool-patches: their checksums), and a prefix built with another set is
+# built again.
 #
 # Usage: scripts/build-cpython.sh [PREFIX]     (npm run build:cpython)
 set -euo pipefail
@@ -24,10 +30,17 @@ fail() {
   exit 1
 }
 
+patches_dir="$project/scripts/cpython-patches"
+patches_stamp="$prefix/interpool-patches"
+wanted_patches="$(cd "$patches_dir" && sha256sum -- *.patch)"
+
 # The modules whose absence means a build against missing -dev packages, not a usable one.
 if [ -x "$python" ] && "$python" -c 'import ssl, sqlite3, ctypes, zlib, bz2, lzma, decimal, datetime' 2>/dev/null; then
-  echo "build:cpython: $python already works; nothing to do"
-  exit 0
+  if [ "$(cat "$patches_stamp" 2>/dev/null)" = "$wanted_patches" ]; then
+    echo "build:cpython: $python already works; nothing to do"
+    exit 0
+  fi
+  echo "build:cpython: $python was built without the current scripts/cpython-patches; building it again"
 fi
 
 # The first Debian archive address of the system's own sources (deb822 .sources files, then
@@ -78,8 +91,13 @@ dsc="$(ls "$work"/src/python3.13_*.dsc | head -n 1)"
 (cd "$work/src" && dpkg-source -x "$dsc" cpython) >"$work/dpkg-source.log" 2>&1 ||
   fail "dpkg-source -x $dsc failed: $(tail -n 1 "$work/dpkg-source.log")"
 
-echo "build:cpython: building $(basename "$dsc" .dsc) into $prefix (a few minutes)"
 cd "$work/src/cpython"
+for patch_file in "$patches_dir"/*.patch; do
+  patch -p1 --forward --silent <"$patch_file" >"$work/patch.log" 2>&1 ||
+    fail "$(basename "$patch_file") does not apply to $(basename "$dsc" .dsc): $(head -n 1 "$work/patch.log")"
+done
+
+echo "build:cpython: building $(basename "$dsc" .dsc) with $(cd "$patches_dir" && echo *.patch) into $prefix (a few minutes)"
 # The rpath lets bin/python3.13 find its libpython in the prefix. Given to make as well:
 # Debian's configure does not carry LDFLAGS into the Makefile.
 rpath="-Wl,-rpath,$prefix/lib"
@@ -89,5 +107,6 @@ make -j"$(nproc)" LDFLAGS="$rpath" >"$work/make.log" 2>&1 || fail "make failed: 
 make install LDFLAGS="$rpath" >"$work/install.log" 2>&1 || fail "make install failed: $(tail -n 1 "$work/install.log")"
 "$python" -c 'import ssl, sqlite3, ctypes, zlib, bz2, lzma, decimal, datetime' ||
   fail "$python was built but cannot import its standard extension modules"
+echo "$wanted_patches" >"$patches_stamp"
 echo "build:cpython: $("$python" -c 'import sys; print(sys.version.split()[0])') installed in $prefix"
 rm -rf "$work"

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { freesEndedInterpreters } from '../native/builds.ts';
 import { SCRATCH_DIR_NAME } from '../runtime/protocol.ts';
 import { ApplicationGroup, type ReloadOutcome } from './pool/application-group.ts';
 import { buildServer } from './app.ts';
@@ -202,15 +203,17 @@ function exitProcess(groups: readonly ApplicationGroup[], logger: Logger): void 
 }
 
 /**
- * Own-GIL subinterpreters recycled by --max-requests or --memory-limit: CPython (3.13.5)
- * keeps each ended one's allocator arenas (docs/python.md, loadtest:native-recycle).
+ * Own-GIL subinterpreters recycled by --max-requests or --memory-limit: a CPython 3.12 or
+ * 3.13 not built by build:cpython keeps each ended one's interned strings, and with them
+ * its allocator's arenas (docs/python.md, loadtest:native-recycle).
  */
 function describeOwnGilRecycling(config: AppConfig): string | undefined {
   const { settings } = config;
   if (settings.python !== 'native' || settings.isolation === 'shared-gil' || Number(String(settings.cpythonVersion).split('.')[1]) < 12) return undefined;
   if (config.maxRequests <= 0 && config.memoryLimit <= 0) return undefined;
-  return 'each recycled own-GIL interpreter keeps about 1.7 MiB in this process (CPython 3.13 leaves the strings it interned in every interpreter it ends, and keeps their memory): '
-    + 'recycle whole processes instead (--processes), or use a large --max-requests';
+  if (freesEndedInterpreters(String(settings.cpython), String(settings.cpythonVersion))) return undefined;
+  return 'each recycled own-GIL interpreter keeps about 1.7 MiB in this process (this CPython leaves the strings it interned in every interpreter it ends, and keeps their memory): '
+    + 'use the project-built CPython (npm run build:cpython), recycle whole processes instead (--processes), or use a large --max-requests';
 }
 
 /** The `serve` command: resolve the config, start, print where, and handle signals. */

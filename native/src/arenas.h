@@ -5,13 +5,17 @@
 // arenas (1 MiB each) Py_EndInterpreter frees only when not one block is left in them;
 // otherwise it leaves every arena as it is, for fear that an extension still uses a
 // block (Objects/obmalloc.c, _PyInterpreterState_FinalizeAllocatedBlocks). CPython 3.13.5
-// itself leaves about 2,750 blocks of every interpreter it ends (a bare one, no import),
-// so every arena of every ended interpreter stayed resident: 1.65 MiB per end for
-// CPython alone, about 3 MiB for one that served requests. Nothing allocates from those
-// arenas again (their allocator state ends with the interpreter), so their pools in
-// which no block is left are released here (madvise MADV_DONTNEED: the pages go back,
-// the address range stays reserved, as CPython left it). Pools that still hold a block
-// are kept whole.
+// leaves the strings it interned immortal in every interpreter it ends (about 2,750 for
+// a bare one; it frees them only in a debug build), so every arena of every ended
+// interpreter stayed resident: 1.65 MiB per end for CPython alone, about 3 MiB for one
+// that served requests. The project-built CPython frees them
+// (scripts/cpython-patches/subinterpreter-interned-strings.patch; 3.14 does too), and
+// then CPython frees the arenas itself and nothing is left here. This is the fallback
+// for the rest: another 3.12/3.13 (a system one), or an app whose extension leaks a
+// block. Nothing allocates from those arenas again (their allocator state ends with the
+// interpreter), so their pools in which no block is left are released here (madvise
+// MADV_DONTNEED: the pages go back, the address range stays reserved, as CPython left
+// it). Pools that still hold a block are kept whole.
 #pragma once
 
 #include <Python.h>
