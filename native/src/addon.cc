@@ -68,6 +68,7 @@ class Engine : public Napi::Addon<Engine> {
   ~Engine() {
     StopWatching();
     if (sub_ == nullptr) return;
+    ReleaseKeptObjects();
     SetEnvironmentTearingDown(true);
     EndSubinterpreter(sub_);
     SetEnvironmentTearingDown(false);
@@ -289,11 +290,19 @@ class Engine : public Napi::Addon<Engine> {
   Napi::Value End(const Napi::CallbackInfo& info) {
     StopWatching();
     if (sub_ != nullptr) {
+      ReleaseKeptObjects();
       PyThreadState* sub = sub_;
       sub_ = nullptr;
       EndSubinterpreter(sub);
     }
     return info.Env().Undefined();
+  }
+
+  // What this thread keeps of its interpreter's objects between calls (convert.h), dropped
+  // before the interpreter ends.
+  void ReleaseKeptObjects() {
+    InterpreterGuard hold(sub_);
+    ReleaseRecordKeys();
   }
 
   PyThreadState* Started(Napi::Env env) {

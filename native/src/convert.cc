@@ -3,7 +3,9 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "interpreter.h"
@@ -142,27 +144,57 @@ PyObject* ToPythonDict(Napi::Env env, Napi::Object object) {
   return dict;
 }
 
+// The CGI variable names this thread's interpreter was given, as str: the same two dozen
+// on every request, so each is made, and its hash computed, once, not per request.
+// Bounded, as header names are the client's to choose. Released (ReleaseRecordKeys)
+// before the interpreter ends: they are its objects.
+struct NameHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view name) const { return std::hash<std::string_view>{}(name); }
+};
+thread_local std::unordered_map<std::string, PyObject*, NameHash, std::equal_to<>> recordKeys;
+constexpr size_t kRecordKeysMax = 256;
+
+// A new reference to the str for this name.
+PyObject* RecordKey(const char* text, size_t length) {
+  std::string_view name(text, length);
+  auto found = recordKeys.find(name);
+  if (found != recordKeys.end()) {
+    Py_INCREF(found->second);
+    return found->second;
+  }
+  PyObject* key = PyUnicode_DecodeUTF8(text, static_cast<Py_ssize_t>(length), "surrogatepass");
+  if (key == nullptr) throw TakePythonException();
+  if (recordKeys.size() < kRecordKeysMax) {
+    Py_INCREF(key);
+    recordKeys.emplace(name, key);
+  }
+  return key;
+}
+
 // Splits `text` (length bytes of UTF-8, NULs after each key and value) into a new dict,
 // or nullptr when it does not hold exactly `pairs` pairs.
 PyObject* SplitPackedDict(const char* text, size_t length, size_t pairs) {
   const char* at = text;
   const char* end = text + length;
   PyObject* dict = Checked(PyDict_New());
-  auto next = [&]() -> PyObject* {
+  auto next = [&](bool isKey) -> PyObject* {
     const char* stop = static_cast<const char*>(std::memchr(at, '\0', static_cast<size_t>(end - at)));
     if (stop == nullptr) return nullptr;
-    PyObject* item = PyUnicode_DecodeUTF8(at, stop - at, "surrogatepass");
+    const char* start = at;
     at = stop + 1;
+    if (isKey) return RecordKey(start, static_cast<size_t>(stop - start));
+    PyObject* item = PyUnicode_DecodeUTF8(start, stop - start, "surrogatepass");
     if (item == nullptr) throw TakePythonException();
     return item;
   };
   try {
     for (size_t i = 0; i < pairs; i++) {
-      PyObject* key = next();
+      PyObject* key = next(true);
       if (key == nullptr) break;
       PyObject* value = nullptr;
       try {
-        value = next();
+        value = next(false);
       } catch (...) {
         Py_DECREF(key);
         throw;
@@ -195,6 +227,11 @@ PyObject* SplitPackedDict(const char* text, size_t length, size_t pairs) {
 }  // namespace
 
 void SetEnvironmentTearingDown(bool tearingDown) { environmentTearingDown = tearingDown; }
+
+void ReleaseRecordKeys() {
+  for (auto& entry : recordKeys) Py_DECREF(entry.second);
+  recordKeys.clear();
+}
 
 void SetInJsFlag(std::atomic<bool>* flag) { inJsFlag = flag; }
 

@@ -24,6 +24,10 @@ PyObject* ToPython(Napi::Env env, Napi::Value value);
 // then converts the record object itself.
 PyObject* ToPythonPackedDict(Napi::Env env, napi_value packed, size_t pairs);
 
+// Drops the names ToPythonPackedDict keeps for this thread's interpreter (made once, as
+// they repeat on every request). The caller holds that interpreter's GIL, before it ends.
+void ReleaseRecordKeys();
+
 // Python → JS: None → null, bool, int/float → number, str → string, bytes-like →
 // Uint8Array, list/tuple → array, dict → object. Throws Napi::Error (TypeError) for
 // other types; a Python error it raises is cleared first.
