@@ -316,7 +316,11 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       }
     }
     if (!target) return false;
-    if (targetUsage > 0) placement.envelope.claim = prefetch.offer(target.control, placement.envelope.id);
+    if (targetUsage > 0) {
+      const claim = prefetch.offer(target.control, placement.envelope.id);
+      if (claim === undefined) return false;
+      placement.envelope.claim = claim;
+    }
     placement.handle = target;
     placement.posted = true;
     this.#postedOn(target).push(placement);
@@ -355,7 +359,9 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
    */
   #usageIfRoom(handle: WorkerHandle): number {
     const usage = this.#usage(handle);
-    if (usage === 0) return 0;
+    // Every request waiting in a claim cell is one the worker holds: with fewer held than
+    // cells, one is free (the cells are read only when it matters: this runs per request).
+    if (usage < MAX_PREFETCH) return usage;
     return usage < this.#concurrency && prefetch.countWaiting(handle.control) < MAX_PREFETCH ? usage : -1;
   }
 
@@ -517,7 +523,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
    */
   takeBackOldestOffer(): O | undefined {
     // Called after every result: the common answer (no offer waits) allocates nothing.
-    if (this.offered === 0 || !this.hasIdleWorker) return undefined;
+    if (!this.hasIdleWorker || this.offered === 0) return undefined;
     let oldest: Placement<O> | undefined;
     for (const handle of this.#workers.values()) {
       for (const id of prefetch.waitingIds(handle.control)) {
