@@ -16,6 +16,7 @@
 import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { TaskResult, WireRequest } from '../../runtime/protocol.ts';
+import type { WorkerResourceLimits } from '../worker-resource-limits.ts';
 
 /** What piscina's load balancer is given for each ready worker. */
 export interface ThreadView {
@@ -37,7 +38,7 @@ export interface PiscinaSetup<P extends PlacedTask> {
   maxThreads: number;
   concurrentTasksPerWorker: number;
   idleTimeout: number;
-  resourceLimits?: { maxOldGenerationSizeMb: number };
+  resourceLimits?: WorkerResourceLimits;
   /** Choose a worker for a task (one of `workers`), or null to leave it in piscina's queue. */
   place<W extends ThreadView>(task: P, workers: readonly W[]): W | null;
   /** A message a worker posted outside any task (its hello, its boot report). */

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { MAX_PREFETCH, WITHDRAWN, type BootReport, type PortRequests, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
 import type { AppConfig } from '../config.ts';
 import { IdTable } from '../id-table.ts';
+import { workerResourceLimits } from '../worker-resource-limits.ts';
 import { PiscinaAdapter, type PlacedTask, type ThreadView } from './piscina-adapter.ts';
 import * as prefetch from './prefetch.ts';
 import type { Run } from './request-ticket.ts';
@@ -189,10 +190,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       maxThreads: config.workers,
       concurrentTasksPerWorker: this.#concurrency,
       idleTimeout: config.minWorkers < config.workers ? config.idleTimeout * 1000 : Infinity,
-      ...(config.kind === 'javascript' && config.memoryLimit > 0
-        // A hard ceiling for a leak within one request; the soft limit is checked after each.
-        ? { resourceLimits: { maxOldGenerationSizeMb: config.memoryLimit * 2 } }
-        : {}),
+      resourceLimits: workerResourceLimits(config),
       place: (placement, workers) => this.#place(placement, workers),
       onMessage: (message) => this.#onWorkerMessage(message),
       // piscina replaces a worker that fails while idle (an uncaught exception in a timer).

@@ -1,6 +1,7 @@
 // What an idle Python interpreter keeps in its worker thread once booted (issue 18):
 // the boot's buffers given back and the young generation shrunk, in the worker that
-// made the app's snapshot and in the one restored from it.
+// made the app's snapshot and in the one restored from it; and how far a load may grow
+// its young generation.
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { holdResponse } from './gates.ts';
 import { startTestServer, type TestServer } from './support.ts';
 
-interface Heap { worker: string; heapTotal: number; external: number; arrayBuffers: number; wasm: number }
+interface Heap { worker: string; youngGenerationLimitMb: number; heapTotal: number; external: number; arrayBuffers: number; wasm: number }
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -41,5 +42,11 @@ describe('an idle Python interpreter', () => {
       expect((heap.external - heap.wasm) / MiB, 'external memory beyond the wasm heap, MiB').toBeLessThan(16);
       expect(heap.heapTotal / MiB, 'JavaScript heap, MiB').toBeLessThan(32);
     }
+  });
+
+  it('has a young generation bounded well below V8\'s default, which a load grew to 64-128 MB per interpreter', async () => {
+    const heap = await (await fetch(t.url)).json() as Heap;
+    expect(heap.youngGenerationLimitMb).toBeGreaterThan(0);
+    expect(heap.youngGenerationLimitMb).toBeLessThanOrEqual(16);
   });
 });
