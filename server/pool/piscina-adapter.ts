@@ -75,7 +75,12 @@ export class PiscinaAdapter<P extends PlacedTask> {
       loadBalancer: (task, workers) => {
         const placed = (task as unknown as Record<symbol, P | undefined>)[PLACEMENT];
         // Every task comes through run() below, so each has its placement.
-        return placed ? setup.place(placed, workers as unknown as ThreadView[]) as never : null;
+        if (!placed) return null;
+        const chosen = setup.place(placed, workers as unknown as ThreadView[]);
+        // piscina hands tasks to workers that are not ready yet (it announces them with
+        // 'workerCreate' once ready): their count must be known from the first task on.
+        if (chosen && !this.#views.has(chosen.id)) this.#views.set(chosen.id, chosen);
+        return chosen as never;
       },
       ...(setup.resourceLimits ? { resourceLimits: setup.resourceLimits } : {}),
     });

@@ -369,8 +369,8 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
    * is on its way: its claim cell is free, and nothing else would ever make room for a
    * request piscina queued meanwhile.
    */
-  #usage(handle: WorkerHandle): number {
-    let usage = this.#piscina.usage(handle.workerId);
+  #usage(handle: WorkerHandle, piscinaUsage = this.#piscina.usage(handle.workerId)): number {
+    let usage = piscinaUsage;
     const posted = this.#posted.get(handle);
     if (posted) for (let i = 0; i < posted.length; i++) if (posted[i]!.owner !== undefined) usage++;
     return usage;
@@ -437,7 +437,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       // Withdrawn from piscina's queue: any worker with room answers not-run for it, and piscina's queue moves on.
       return workers.find((worker) => {
         const handle = this.#workers.get(worker.id);
-        return handle?.boot && this.#usage(handle) < this.#concurrency;
+        return handle?.boot && this.#usage(handle, worker.currentUsage) < this.#concurrency;
       }) ?? null;
     }
     if (this.config.inline) {
@@ -449,7 +449,8 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     for (const worker of workers) {
       const handle = this.#workers.get(worker.id);
       if (!handle?.accepts) continue;
-      const usage = this.#usage(handle);
+      // The view piscina hands the balancer: a worker it has not announced yet may hold tasks.
+      const usage = this.#usage(handle, worker.currentUsage);
       if (usage === 0) {
         placement.handle = handle;
         return worker;
