@@ -733,9 +733,15 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     port.on('message', (stream: StreamMessage) => {
       this.#onStreamMessage(stream, handle);
       // What else the worker posted meanwhile is read now, without an event each (as
-      // piscina reads its results): under load that is most of its messages.
+      // piscina reads its results): under load that is most of its messages. But a
+      // streamed response's messages each get an event, as before: Node holds a
+      // response's first write until the next tick, and an `error` read in the same turn
+      // would abort the connection before the chunks the client was to get.
+      if (stream.type !== 'result') return;
       for (let entry = receiveMessageOnPort(port); entry !== undefined; entry = receiveMessageOnPort(port)) {
-        this.#onStreamMessage(entry.message as StreamMessage, handle);
+        const message = entry.message as StreamMessage;
+        this.#onStreamMessage(message, handle);
+        if (message.type !== 'result') return;
       }
     });
     handle.port.unref();
