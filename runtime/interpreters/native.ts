@@ -114,6 +114,8 @@ def interpool_install(path, code_bytes):
     module = importlib.util.module_from_spec(spec)
     sys.modules["interpool_wsgi"] = module
     exec(code, module.__dict__)
+    global interpool_wsgi_handle
+    interpool_wsgi_handle = module.handle
     return compiled
 
 def interpool_bind_shared(call):
@@ -160,18 +162,17 @@ class InterpoolHost:
             self._status = None
             self._send(data, interpool_head(status, self._headers))
 
-    def _head(self):
-        status = self._status
-        return None if status is None else interpool_head(status, self._headers)
-
     def finishWhole(self, body):
-        self._outcome = ("whole", self._head(), body)
+        status = self._status
+        self._outcome = ("whole", None if status is None else interpool_head(status, self._headers), body)
 
     def finishStream(self):
-        self._outcome = ("stream", self._head())
+        status = self._status
+        self._outcome = ("stream", None if status is None else interpool_head(status, self._headers))
 
     def fail(self, code, message, detail=None):
-        self._outcome = ("fail", self._head(), code, message, detail)
+        status = self._status
+        self._outcome = ("fail", None if status is None else interpool_head(status, self._headers), code, message, detail)
 
     def take(self):
         outcome = self._outcome
@@ -185,8 +186,11 @@ def interpool_bind_host(send, log, cancelled, sleep):
     interpool_host = InterpoolHost(send, log, cancelled, sleep)
 
 def interpool_handle(cgi, url_scheme, body):
-    sys.modules["interpool_wsgi"].handle(cgi, url_scheme, body, interpool_host)
-    return interpool_host.take()
+    host = interpool_host
+    interpool_wsgi_handle(cgi, url_scheme, body, host)
+    outcome = host._outcome
+    host._status = host._headers = host._outcome = None
+    return outcome
 `;
 
 /**
