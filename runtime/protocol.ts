@@ -205,8 +205,13 @@ export const ControlSlot = {
   /** The first of {@link MAX_PREFETCH} claim cells (see RequestEnvelope.claim); 0 = free. */
   PREFETCH: 8,
 } as const;
-/** Requests a busy worker may hold beyond the one it runs. */
-export const MAX_PREFETCH = 3;
+/**
+ * Requests a busy worker may hold beyond the one it runs. 7, not 3: requests reach a
+ * worker in one message per turn of the main thread (server/pool/worker-pool.ts), and
+ * deeper cells make those batches larger, so the worker sleeps, and is woken, less often
+ * (docs/loadtest.md, "Requests over the worker's port").
+ */
+export const MAX_PREFETCH = 7;
 /** The control block's length: the claim cells are its last slots. */
 export const CONTROL_SLOTS = ControlSlot.PREFETCH + MAX_PREFETCH;
 

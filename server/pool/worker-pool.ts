@@ -37,6 +37,13 @@ const WORKER_ENTRY = fileURLToPath(new URL('../../runtime/worker.ts', import.met
  */
 export const STUCK_AFTER_MS = 3000;
 
+/**
+ * Requests a busy worker may hold beyond the one it runs when the pool grows and shrinks
+ * (--min-workers below --workers): fewer than its MAX_PREFETCH claim cells, so that a
+ * second interpreter starts once the first holds 4 requests, not 8.
+ */
+const PREFETCH_WHEN_GROWING = 3;
+
 /** Whoever a placement's request belongs to (the request's ticket): the pool reports to it. */
 export interface PlacementOwner {
   /** Admission order: taken-back requests go back to the queue in it. */
@@ -231,10 +238,12 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
 
   /**
    * Requests one worker holds at once: the one it runs plus MAX_PREFETCH waiting their
-   * turn in it, or every admitted one in embedded mode (where they overlap).
+   * turn in it, or every admitted one in embedded mode (where they overlap). A pool that
+   * grows uses fewer cells: piscina starts another worker only once every worker is full.
    */
   get #concurrency(): number {
-    return this.config.inline ? this.config.maxQueue : 1 + MAX_PREFETCH;
+    if (this.config.inline) return this.config.maxQueue;
+    return 1 + (this.#offersOnPort ? MAX_PREFETCH : PREFETCH_WHEN_GROWING);
   }
 
   /** At least one interpreter of this generation booted and can serve. */

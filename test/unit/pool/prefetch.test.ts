@@ -11,16 +11,17 @@ import { FakeWorker } from './fake-worker.ts';
 describe('prefetch claim cells', () => {
   it('offers into free cells until all are taken, and counts what waits', () => {
     const worker = new FakeWorker();
-    const claims = [11, 12, 13].map((id) => prefetch.offer(worker.control, id));
-    expect(claims).toEqual([0, 1, 2]);
-    expect(MAX_PREFETCH).toBe(3);
-    expect(prefetch.offer(worker.control, 14)).toBeUndefined();
-    expect(prefetch.countWaiting(worker.control)).toBe(3);
-    expect(prefetch.waitingIds(worker.control)).toEqual([11, 12, 13]);
+    const ids = Array.from({ length: MAX_PREFETCH }, (_, index) => 11 + index);
+    const claims = ids.map((id) => prefetch.offer(worker.control, id));
+    expect(claims).toEqual(ids.map((_, index) => index));
+    expect(MAX_PREFETCH).toBe(7);
+    expect(prefetch.offer(worker.control, 99)).toBeUndefined();
+    expect(prefetch.countWaiting(worker.control)).toBe(MAX_PREFETCH);
+    expect(prefetch.waitingIds(worker.control)).toEqual(ids);
     // A cell freed (claimed) is offered again.
     expect(worker.claim(12, 1)).toBe(true);
-    expect(prefetch.offer(worker.control, 14)).toBe(1);
-    expect(prefetch.waitingIds(worker.control)).toEqual([11, 14, 13]);
+    expect(prefetch.offer(worker.control, 99)).toBe(1);
+    expect(prefetch.waitingIds(worker.control)).toEqual(ids.map((id) => (id === 12 ? 99 : id)));
   });
 
   it('claim first: the worker runs it, the main thread cannot take it back', () => {
