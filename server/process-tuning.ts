@@ -75,7 +75,12 @@ export function restartTuned(argv: readonly string[]): void {
     argv, env: process.env, platform: process.platform, glibc: glibcVersion(), canExecve: typeof execve === 'function',
   });
   if (!restart || !execve) return;
-  execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], restart.env);
+  try {
+    execve(process.execPath, [process.execPath, ...process.execArgv, ...process.argv.slice(1)], restart.env);
+  } catch (error) {
+    // The process goes on as it is: only its memory figures differ.
+    process.stderr.write(`interpool: cannot start again with glibc's allocator settings (${(error as Error).message}); going on without them\n`);
+  }
 }
 
 function glibcVersion(): string | undefined {
