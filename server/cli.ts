@@ -8,6 +8,7 @@ import { OptionError } from './options.ts';
 import { renderServeHelp } from './help.ts';
 import { startServer } from './serve.ts';
 import { checkApp } from './check.ts';
+import { reduceMemoryWhenIdle } from './idle-memory.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -52,6 +53,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       const outcome = await checkApp({ argv: rest, env: process.env, cwd: process.cwd() }, (line) => process.stdout.write(`${line}\n`));
       process.exit(outcome.ok ? 0 : 1);
     }
+    reduceMemoryWhenIdle();
     await startServer({ argv: rest, env: process.env, cwd: process.cwd() });
   } catch (error) {
     if (error instanceof OptionError || (error instanceof InterpoolError && error.statusCode === 0)) fail(error.message);
