@@ -24,6 +24,7 @@ import {
 import { enableNetwork, type SockFS } from './python-network.ts';
 import { enableKeyDerivation } from './python-hashlib.ts';
 import { trustStoreDirs } from './python-tls.ts';
+import { withSparseCopies } from './sparse-restore.ts';
 
 /** `--python` → the npm package holding that Pyodide (3.12 is installed through an alias). */
 const RUNTIME_PACKAGES: Record<string, string> = { '3.14': 'pyodide', '3.12': 'pyodide-312' };
@@ -307,7 +308,8 @@ async function restore(timer: BootTimer, stage: string, runtime: Runtime, bytes:
   return timer.stage(stage, async () => {
     const options = { ...baseOptions(), _loadSnapshot: pending, _makeSnapshot: forSnapshot };
     pending = undefined;
-    return releaseBootBuffers(await runtime.loadPyodide(options));
+    // Half of a snapshot's pages are zeros: copied, they would stay resident (sparse-restore.ts).
+    return releaseBootBuffers(await withSparseCopies(() => runtime.loadPyodide(options)));
   });
 }
 
