@@ -19,10 +19,25 @@ export interface WorkerResourceLimits {
  */
 const PYODIDE_YOUNG_GENERATION_MB = 12;
 
+/**
+ * A Pyodide worker's old generation ceiling, in MB. Python's objects live in the wasm
+ * memory (outside V8's heap); the JavaScript heap holds Pyodide's glue, ~20 MB live. V8
+ * lets an old generation grow between full collections by a factor it derives from the
+ * ceiling: up to 4x with V8's default (2-4 GB here), ~1.5x at 512 MB. Under a hello load
+ * each worker's old generation swung between 19 MB live and 34-45 MB committed; with this
+ * ceiling, 2 interpreters peaked at 270-273 MiB against 323-366 MiB, throughput within
+ * the rounds' noise (docs/python.md). 256 MB held the same peak; 128 MB cost a third of
+ * the throughput in collections.
+ */
+const PYODIDE_OLD_GENERATION_MB = 512;
+
 export function workerResourceLimits(config: AppConfig): WorkerResourceLimits | undefined {
   const limits: WorkerResourceLimits = {};
   // A hard ceiling for a leak within one request; the soft limit is checked after each.
   if (config.kind === 'javascript' && config.memoryLimit > 0) limits.maxOldGenerationSizeMb = config.memoryLimit * 2;
-  if (config.kind === 'python' && config.settings.python !== 'native') limits.maxYoungGenerationSizeMb = PYODIDE_YOUNG_GENERATION_MB;
+  if (config.kind === 'python' && config.settings.python !== 'native') {
+    limits.maxYoungGenerationSizeMb = PYODIDE_YOUNG_GENERATION_MB;
+    limits.maxOldGenerationSizeMb = PYODIDE_OLD_GENERATION_MB;
+  }
   return Object.keys(limits).length > 0 ? limits : undefined;
 }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { holdResponse } from './gates.ts';
 import { startTestServer, type TestServer } from './support.ts';
 
-interface Heap { worker: string; youngGenerationLimitMb: number; heapTotal: number; external: number; arrayBuffers: number; wasm: number }
+interface Heap { worker: string; youngGenerationLimitMb: number; oldGenerationLimitMb: number; heapTotal: number; external: number; arrayBuffers: number; wasm: number }
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -48,5 +48,10 @@ describe('an idle Python interpreter', () => {
     const heap = await (await fetch(t.url)).json() as Heap;
     expect(heap.youngGenerationLimitMb).toBeGreaterThan(0);
     expect(heap.youngGenerationLimitMb).toBeLessThanOrEqual(16);
+  });
+
+  it('has an old generation ceiling of 512 MB, so that V8 collects it before it doubles (its default, 2-4 GB, let it grow 4x between collections)', async () => {
+    const heap = await (await fetch(t.url)).json() as Heap;
+    expect(heap.oldGenerationLimitMb).toBe(512);
   });
 });
