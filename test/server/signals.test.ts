@@ -13,11 +13,15 @@ let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'interpool-signals-')); });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Resolves with the exit code, or 'still running' if the child has not exited within `ms`. */
+/**
+ * Resolves with the exit code, or 'still running' if the child has not exited within `ms`.
+ * On 'close', not 'exit': 'exit' can come before the last of the child's output has been
+ * read, and the tests then look for its last log line.
+ */
 function exitWithin(child: ChildProcess, ms: number): Promise<number | null | 'still running'> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve('still running'), ms);
-    child.once('exit', (code) => { clearTimeout(timer); resolve(code); });
+    child.once('close', (code: number | null) => { clearTimeout(timer); resolve(code); });
   });
 }
 

@@ -88,7 +88,8 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   let stderr = '';
   child.stdout.on('data', (data: Buffer) => { stdout += data; });
   child.stderr.on('data', (data: Buffer) => { stderr += data; });
-  const [code] = (await once(child, 'exit')) as [number | null];
+  // 'close', not 'exit': 'exit' can come before the last of its output has been read.
+  const [code] = (await once(child, 'close')) as [number | null];
   return { code, stdout, stderr };
 }
 
