@@ -3,24 +3,16 @@
 import { once } from 'node:events';
 import autocannon from 'autocannon';
 import { describe, expect, it } from 'vitest';
-import { startChild } from './support.ts';
+import { startChild, waitFor } from './support.ts';
 
 const MiB = 1024 * 1024;
 
 /**
- * A bounded poll of the admin, four times a second: the server counts as idle only when
- * its event loop ran less than 2% of a second, and waitFor's 20 ms polling of the admin
+ * The admin is read four times a second: the server counts as idle only when its event
+ * loop ran less than 2% of a second, and waitFor's default 20 ms polling of the admin
  * would keep it busier than that.
  */
-async function pollUntil<T>(check: () => Promise<T | false>, ms: number, what: string): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await check();
-    if (value !== false) return value;
-    if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
+const ADMIN_POLL_MS = 250;
 
 describe('the main thread after a load', () => {
   it('shrinks its heap back once idle', async () => {
@@ -30,13 +22,13 @@ describe('the main thread after a load', () => {
       return stats.process.heapTotalBytes / MiB;
     };
     try {
-      const idle = await pollUntil(async () => { const now = await heapTotal(); return now < 24 && now; }, 15_000, 'the idle heap');
+      const idle = await waitFor(async () => { const now = await heapTotal(); return now < 24 && now; }, 15_000, 'the idle heap', ADMIN_POLL_MS);
       await autocannon({ url: server.url, connections: 32, duration: 2 });
       const loaded = await heapTotal();
       // The load grew it (the young generation: 16 -> 32 MB and more).
       expect(loaded).toBeGreaterThan(idle + 8);
       // A memory-reducing collection in the first idle second.
-      await pollUntil(async () => (await heapTotal()) < idle + 4 || false, 15_000, `the main thread's heap (${loaded.toFixed(1)} MiB after the load) to shrink back near ${idle.toFixed(1)} MiB`);
+      await waitFor(async () => (await heapTotal()) < idle + 4, 15_000, `the main thread's heap (${loaded.toFixed(1)} MiB after the load) to shrink back near ${idle.toFixed(1)} MiB`, ADMIN_POLL_MS);
     } finally {
       const exited = once(server.child, 'exit');
       server.child.kill('SIGTERM');

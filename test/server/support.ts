@@ -108,15 +108,16 @@ export function freePort(): Promise<number> {
 /**
  * Poll until `check` holds (or fail after `ms`): for log lines and files written
  * asynchronously. A poll, not a sleep that orders events: the interval only sets how
- * often the condition is read, and `ms` only turns a hang into a failure.
+ * often the condition is read (longer where reading it costs the server), and `ms` only
+ * turns a hang into a failure.
  */
-export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, ms = 5000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(check: () => T | undefined | false | Promise<T | undefined | false>, ms = 5000, what = 'condition', intervalMs = 20): Promise<T> {
   const started = Date.now();
   for (;;) {
     const value = await check();
     if (value) return value;
     if (Date.now() - started > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 
