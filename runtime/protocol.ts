@@ -67,17 +67,36 @@ export interface RequestEnvelope {
   claim?: number;
 }
 
+/**
+ * The CGI variables as they cross to a worker: packed, each key and each value followed
+ * by a NUL ("REQUEST_METHOD\0GET\0PATH_INFO\0/\0..."). postMessage copies one string in
+ * one piece but an object key by key, and builds it again on the other side key by key:
+ * the packed form halved what a request's hand-off cost both threads (docs/loadtest.md,
+ * "Flat messages"), and the native engine reads it into Python as it is. A value with a
+ * NUL of its own (PATH_INFO decoded from %00) cannot be packed: those variables cross as
+ * an object. runtime/wire-cgi.ts reads both.
+ */
+export type WireCgi = string | Record<string, string>;
+
 /** RequestEnvelope.claim of a request taken back while it waited in piscina's queue. */
 export const WITHDRAWN = -1;
 
 /**
  * A request as it is posted to a worker: an empty body is left out, because cloning even
- * an empty buffer costs about as much as the rest of the envelope.
+ * an empty buffer costs about as much as the rest of the envelope; the CGI variables are
+ * packed ({@link WireCgi}).
  */
-export type WireRequest = Omit<RequestEnvelope, 'body'> & { body?: Uint8Array };
+export type WireRequest = Omit<RequestEnvelope, 'body' | 'cgi'> & { body?: Uint8Array; cgi: WireCgi };
 
-/** A response header, as the app gave it (validated on the main thread). */
+/** A response header, as the app gave it. */
 export type HeaderPair = [name: string, value: string];
+
+/**
+ * Response headers as they cross to the main thread: name, value, name, value, ... in the
+ * app's order (validated there), the list Node's writeHead takes. One array of strings
+ * costs postMessage far less than an array of pairs.
+ */
+export type FlatHeaders = string[];
 
 /**
  * What a task resolves to. A response whose body was complete when the app returned
@@ -86,7 +105,7 @@ export type HeaderPair = [name: string, value: string];
  * `streamed: true` (the stream's own `end` message closes the response).
  */
 export type TaskResult =
-  | { kind: 'response'; workerId: number; status: string; headers: HeaderPair[]; body: Uint8Array[] }
+  | { kind: 'response'; workerId: number; status: string; headers: FlatHeaders; body: Uint8Array[] }
   | { kind: 'streamed'; workerId: number }
   | { kind: 'error'; workerId: number; error: ErrorData; headersSent: boolean }
   /** A prefetched request this worker did not run: taken back, or the worker is retiring. */
@@ -120,7 +139,7 @@ export type ErrorCode =
  */
 export type StreamMessage =
   | { type: 'result'; id: number; result?: TaskResult; failure?: string }
-  | { type: 'start'; id: number; status: string; headers: HeaderPair[] }
+  | { type: 'start'; id: number; status: string; headers: FlatHeaders }
   | { type: 'chunk'; id: number; data: Uint8Array }
   | { type: 'end'; id: number }
   | { type: 'error'; id: number; error: ErrorData; headersSent: boolean }
@@ -130,6 +149,14 @@ export type StreamMessage =
    * the request running then, or NO_REQUEST.
    */
   | { type: 'log'; id: number; line: string; stream?: 'stdout' | 'stderr' };
+
+/**
+ * A whole response to a request that came over the port (the common answer), posted as
+ * a bare tuple instead of a `result` message: postMessage copies it in a third of the
+ * time the nested objects took (docs/loadtest.md, "Flat messages"). Every other answer
+ * is a `result` stream message.
+ */
+export type PortResponse = [id: number, status: string, headers: FlatHeaders, body: Uint8Array[]];
 
 /**
  * Requests the main thread posts on a worker's stream port (main → worker), bypassing

@@ -13,7 +13,7 @@
  * its headers through start_response(..., exc_info) until then.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ControlSlot, type ErrorData, type HeaderPair, type StreamMessage, type TaskResult } from './protocol.ts';
+import { ControlSlot, type ErrorData, type FlatHeaders, type HeaderPair, type StreamMessage, type TaskResult } from './protocol.ts';
 
 /** What {@link ResponseWriter.watchCancellation} resolves with once the request is cancelled. */
 export const CANCELLED = Symbol('cancelled');
@@ -58,7 +58,7 @@ export class ResponseWriter {
   readonly #port: MessagePort;
   readonly #control: Int32Array;
   #status: string | undefined;
-  #headers: HeaderPair[] = [];
+  #headers: FlatHeaders = [];
   #headersSent = false;
 
   constructor(id: number, workerId: number, port: MessagePort, control: Int32Array) {
@@ -112,7 +112,14 @@ export class ResponseWriter {
     while (this.paused && !this.cancelled) Atomics.wait(this.#control, ControlSlot.PAUSED, this.#id, FLOW_WAIT_MS);
   }
 
-  setHeaders(status: string, headers: HeaderPair[]): void {
+  setHeaders(status: string, headers: readonly HeaderPair[]): void {
+    const flat: FlatHeaders = [];
+    for (let i = 0; i < headers.length; i++) flat.push(headers[i]![0], headers[i]![1]);
+    this.setFlatHeaders(status, flat);
+  }
+
+  /** The same, from a list already flat (name, value, ...): this writer keeps it. */
+  setFlatHeaders(status: string, headers: FlatHeaders): void {
     this.#status = status;
     this.#headers = headers;
   }

@@ -11,10 +11,11 @@ import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_th
 import { BootError, BootTimer, bootInterpreter, type Interpreter } from './interpreter.ts';
 import {
   CONTROL_SLOTS, ControlSlot, NO_REQUEST, RetireReason, WITHDRAWN, WorkerState,
-  type BootReport, type ErrorData, type PortRequests, type RequestEnvelope, type StreamMessage, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
+  type BootReport, type ErrorData, type PortRequests, type PortResponse, type RequestEnvelope, type StreamMessage, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
 import { sharedStoreClient } from './shared-store-client.ts';
+import { unpackCgi } from './wire-cgi.ts';
 import { routeWorkerOutput } from './worker-output.ts';
 
 const spec = workerData as WorkerSpec;
@@ -112,7 +113,8 @@ let line: Promise<unknown> = Promise.resolve();
 
 export default function handle(request: WireRequest): Promise<TaskResult> {
   if (request.body === undefined) request.body = EMPTY_BODY;
-  const envelope = request as RequestEnvelope;
+  const envelope = request as unknown as RequestEnvelope;
+  envelope.cgi = unpackCgi(request.cgi);
   if (envelope.claim === WITHDRAWN) return Promise.resolve(notRun());
   if (spec.overlap) return handleRequest(envelope);
   const turn = line.then(() => (claimed(envelope) ? handleRequest(envelope) : notRun()));
@@ -149,7 +151,9 @@ streamPort.on('message', (requests: PortRequests) => {
   for (const request of requests) {
     const { id } = request;
     handle(request).then(
-      (result) => streamPort.postMessage({ type: 'result', id, result } satisfies StreamMessage),
+      (result) => streamPort.postMessage(result.kind === 'response'
+        ? [id, result.status, result.headers, result.body] satisfies PortResponse
+        : { type: 'result', id, result } satisfies StreamMessage),
       (error: unknown) => streamPort.postMessage({ type: 'result', id, failure: error instanceof Error ? error.message : String(error) } satisfies StreamMessage),
     );
   }

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { WireRequest } from '../runtime/protocol.ts';
 import { logAccess, markRefusedFor, requestTarget } from './access-log.ts';
 import type { ApplicationGroup, RequestTicket } from './pool/application-group.ts';
-import { buildCgi, decodePathLatin1, splitRequestTarget, type RequestFacts } from './environ.ts';
+import { buildCgi, decodePathLatin1, splitRequestTarget, toWireCgi, type RequestFacts } from './environ.ts';
 import { clientFacts } from './client-view.ts';
 import { channels, type RequestStarted } from './diagnostics.ts';
 import { InterpoolError } from './errors.ts';
@@ -50,7 +50,7 @@ export async function dispatchRequest(
   const body = ownedBody(request.body);
   const facts = requestFacts(request, target, body?.byteLength ?? 0);
   const id = group.nextRequestId();
-  const cgi = buildCgi(facts, match.scriptName, match.pathInfo, query);
+  const cgi = toWireCgi(buildCgi(facts, match.scriptName, match.pathInfo, query));
   // Two literals, not a spread: a spread builds a throwaway object for every request.
   const envelope: WireRequest = body ? { id, cgi, urlScheme: facts.urlScheme, body } : { id, cgi, urlScheme: facts.urlScheme };
 

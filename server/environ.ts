@@ -3,6 +3,7 @@
  * kind (PEP 3333 and CGI 1.1, RFC 3875). Pure functions: table-driven unit tests cover
  * every rule here.
  */
+import type { WireCgi } from '../runtime/protocol.ts';
 
 export interface RequestFacts {
   method: string;
@@ -156,4 +157,19 @@ export function buildCgi(facts: RequestFacts, scriptName: string, pathInfo: stri
   cgi.REMOTE_ADDR = facts.remoteAddress;
   cgi.REMOTE_PORT = String(facts.remotePort);
   return cgi;
+}
+
+/**
+ * The CGI variables as they cross to the worker (runtime/protocol.ts WireCgi): packed in
+ * one string, unless a value holds a NUL (PATH_INFO decoded from %00), which the packing
+ * uses as its separator: then the object itself.
+ */
+export function toWireCgi(cgi: Record<string, string>): WireCgi {
+  let packed = '';
+  for (const key in cgi) {
+    const value = cgi[key]!;
+    if (value.indexOf('\0') !== -1) return cgi;
+    packed += `${key}\0${value}\0`;
+  }
+  return packed;
 }

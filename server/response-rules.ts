@@ -8,7 +8,7 @@
  * normally never gets here: this is the last line of defence, for an adapter that let
  * one through. test/server/start-response-checks.test.ts holds the three to one table.
  */
-import type { HeaderPair } from '../runtime/protocol.ts';
+import type { FlatHeaders } from '../runtime/protocol.ts';
 
 /** "200 OK": three digits (200-599), one space, a reason phrase without control bytes. */
 const STATUS_LINE = /^([2-5]\d\d) ([\t\x20-\x7e\x80-\xff]*)$/;
@@ -45,12 +45,11 @@ export function parseStatusLine(status: string): ParsedStatus | { fault: string 
 /** HOP_BY_HOP as one case-insensitive test: no lower-cased copy of every header name of every response. */
 const HOP_BY_HOP_NAME = new RegExp(`^(?:${[...HOP_BY_HOP].join('|')})$`, 'i');
 
-/** The first rule a header list breaks, or undefined when all are fine. */
-export function findHeaderFault(headers: readonly HeaderPair[]): string | undefined {
-  for (let i = 0; i < headers.length; i++) {
-    const pair = headers[i]!;
-    const name = pair[0];
-    const value = pair[1];
+/** The first rule a header list (name, value, ...) breaks, or undefined when all are fine. */
+export function findHeaderFault(headers: Readonly<FlatHeaders>): string | undefined {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i]!;
+    const value = headers[i + 1]!;
     if (!HEADER_NAME.test(name)) return `header name ${JSON.stringify(name)} is not a valid token`;
     if (HOP_BY_HOP_NAME.test(name)) return `hop-by-hop header "${name}" may not be set by an app`;
     if (!HEADER_VALUE.test(value)) {

@@ -5,7 +5,7 @@
  * headers went out, an aborted connection after.
  */
 import type { ServerResponse } from 'node:http';
-import type { HeaderPair, StreamMessage, TaskResult } from '../runtime/protocol.ts';
+import type { FlatHeaders, StreamMessage, TaskResult } from '../runtime/protocol.ts';
 import type { StreamReceiver } from './pool/application-group.ts';
 import { InterpoolError, fromWorkerError } from './errors.ts';
 import { findHeaderFault, parseStatusLine } from './response-rules.ts';
@@ -159,7 +159,7 @@ export class ResponseSender implements StreamReceiver {
     this.#finish(true);
   }
 
-  #sendWhole(status: string, headers: HeaderPair[], body: Uint8Array[]): void {
+  #sendWhole(status: string, headers: FlatHeaders, body: Uint8Array[]): void {
     const head = this.#checkHead(status, headers);
     if (!head) return;
     let length = 0;
@@ -190,7 +190,7 @@ export class ResponseSender implements StreamReceiver {
     this.#finish(false);
   }
 
-  #startStream(status: string, headers: HeaderPair[]): void {
+  #startStream(status: string, headers: FlatHeaders): void {
     const head = this.#checkHead(status, headers);
     if (!head) {
       this.#control?.cancel();
@@ -247,10 +247,10 @@ export class ResponseSender implements StreamReceiver {
   }
 
   /** Validate the app's status and headers; on a fault answer 500 and return undefined. */
-  #checkHead(status: string, headers: HeaderPair[]): { code: number; reason: string; flat: string[] } | undefined {
+  #checkHead(status: string, headers: FlatHeaders): { code: number; reason: string; flat: string[] } | undefined {
     // Any interpreter kind may get the types wrong; the rules below assume strings.
-    if (typeof status !== 'string' || !areHeaderPairs(headers)) {
-      this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', ['the status must be a string and the headers [name, value] pairs of strings']));
+    if (typeof status !== 'string' || !areFlatHeaders(headers)) {
+      this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', ['the status must be a string and the headers a list of names and values, all strings']));
       return undefined;
     }
     const parsed = parseStatusLine(status);
@@ -259,13 +259,9 @@ export class ResponseSender implements StreamReceiver {
       this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [fault!]));
       return undefined;
     }
-    const flat: string[] = [];
-    for (let i = 0; i < headers.length; i++) {
-      const pair = headers[i]!;
-      const name = pair[0];
-      const value = pair[1];
-      flat.push(name, value);
-      if (name.length === 14 && name.toLowerCase() === 'content-length') this.#declaredLength = parseContentLength(value);
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 14 && name.toLowerCase() === 'content-length') this.#declaredLength = parseContentLength(headers[i + 1]!);
     }
     if (this.#declaredLength === -1) {
       this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', ['Content-Length is not a non-negative integer']));
@@ -273,7 +269,8 @@ export class ResponseSender implements StreamReceiver {
     }
     this.#status = parsed.code;
     this.#bodyless = this.#res.req?.method === 'HEAD' || parsed.code === 204 || parsed.code === 304;
-    return { code: parsed.code, reason: parsed.reason, flat };
+    // The list came in a message: it is this response's own, to hand to writeHead.
+    return { code: parsed.code, reason: parsed.reason, flat: headers };
   }
 
   #abort(): void {
@@ -289,13 +286,10 @@ export class ResponseSender implements StreamReceiver {
   }
 }
 
-/** Any interpreter kind may get the types wrong: [name, value] pairs of strings, or not. */
-function areHeaderPairs(headers: unknown): headers is HeaderPair[] {
-  if (!Array.isArray(headers)) return false;
-  for (let i = 0; i < headers.length; i++) {
-    const pair: unknown = headers[i];
-    if (!Array.isArray(pair) || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') return false;
-  }
+/** Any interpreter kind may get the types wrong: names and values, in pairs, all strings, or not. */
+function areFlatHeaders(headers: unknown): headers is FlatHeaders {
+  if (!Array.isArray(headers) || headers.length % 2 !== 0) return false;
+  for (let i = 0; i < headers.length; i++) if (typeof headers[i] !== 'string') return false;
   return true;
 }
 

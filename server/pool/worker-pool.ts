@@ -16,7 +16,7 @@ import cluster from 'node:cluster';
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { MAX_PREFETCH, WITHDRAWN, type BootReport, type PortRequests, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
+import { MAX_PREFETCH, WITHDRAWN, type BootReport, type PortRequests, type PortResponse, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
 import type { AppConfig } from '../config.ts';
 import { IdTable } from '../id-table.ts';
 import { workerResourceLimits } from '../worker-resource-limits.ts';
@@ -386,14 +386,14 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   }
 
   /** A worker answered a request posted on its port: the oldest one it holds (it answers in order). */
-  #onPortResult(message: Extract<StreamMessage, { type: 'result' }>, handle: WorkerHandle): void {
+  #onPortResult(id: number, result: TaskResult | undefined, failure: string | undefined, handle: WorkerHandle): void {
     const placement = this.#posted.get(handle)?.shift();
-    if (placement?.envelope.id !== message.id) {
-      this.#log.error({ worker: handle.workerId, requestId: message.id }, 'a worker answered a request it was not offered on its port; ignored');
+    if (placement?.envelope.id !== id) {
+      this.#log.error({ worker: handle.workerId, requestId: id }, 'a worker answered a request it was not offered on its port; ignored');
       return;
     }
     placement.posted = false;
-    this.#onSettled(placement, message.result, message.failure === undefined ? undefined : new Error(message.failure));
+    this.#onSettled(placement, result, failure === undefined ? undefined : new Error(failure));
     // piscina hands out what it queued only when a task of its own ends or a worker boots:
     // a request it holds while this worker made room comes back, to be posted here.
     if (this.#maybeUnplaced) this.#takeBackUnplacedIfRoom();
@@ -739,18 +739,15 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   #onHello(hello: WorkerHello): void {
     const handle = new WorkerHandle(hello);
     const port = handle.port;
-    port.on('message', (stream: StreamMessage) => {
-      this.#onStreamMessage(stream, handle);
+    port.on('message', (stream: StreamMessage | PortResponse) => {
+      if (!this.#onPortMessage(stream, handle)) return;
       // What else the worker posted meanwhile is read now, without an event each (as
       // piscina reads its results): under load that is most of its messages. But a
       // streamed response's messages each get an event, as before: Node holds a
       // response's first write until the next tick, and an `error` read in the same turn
       // would abort the connection before the chunks the client was to get.
-      if (stream.type !== 'result') return;
       for (let entry = receiveMessageOnPort(port); entry !== undefined; entry = receiveMessageOnPort(port)) {
-        const message = entry.message as StreamMessage;
-        this.#onStreamMessage(message, handle);
-        if (message.type !== 'result') return;
+        if (!this.#onPortMessage(entry.message as StreamMessage | PortResponse, handle)) return;
       }
     });
     handle.port.unref();
@@ -767,6 +764,17 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     this.#hooks.onBooted(this, report);
   }
 
+  /** One message from a worker's port; true when it was a request's answer (more may be read in this turn). */
+  #onPortMessage(message: StreamMessage | PortResponse, handle: WorkerHandle): boolean {
+    if (Array.isArray(message)) {
+      const [id, status, headers, body] = message;
+      this.#onPortResult(id, { kind: 'response', workerId: handle.workerId, status, headers, body }, undefined, handle);
+      return true;
+    }
+    this.#onStreamMessage(message, handle);
+    return message.type === 'result';
+  }
+
   #onStreamMessage(message: StreamMessage, handle: WorkerHandle): void {
     if (message.type === 'log') {
       // What the worker printed (runtime/worker-output.ts): stdout at info, stderr at warn.
@@ -775,7 +783,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       return;
     }
     if (message.type === 'result') {
-      this.#onPortResult(message, handle);
+      this.#onPortResult(message.id, message.result, message.failure, handle);
       return;
     }
     this.#placements.get(message.id)?.owner?.onStream(message, handle.workerId);

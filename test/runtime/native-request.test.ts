@@ -13,9 +13,10 @@ const SCRIPT = 'test/fixtures/native/serves-requests.ts';
 interface Result {
   kind: string;
   status?: string;
-  headers?: Array<[string, string]>;
+  /** Flat: name, value, ... (runtime/protocol.ts FlatHeaders). */
+  headers?: string[];
   body?: string;
-  streamed: Array<{ type: string; status?: string; headers?: Array<[string, string]>; data?: string }>;
+  streamed: Array<{ type: string; status?: string; headers?: string[]; data?: string }>;
 }
 
 interface Served {
@@ -70,13 +71,13 @@ for (const engine of nativeEngines()) {
       const [whole, none, streamed, again] = serve(version, 'test/fixtures/apps/headers-from-query.py', [
         asking('201 Created', headers), asking('200 OK', []), asking('299 Whatever it is', headers, true), asking('201 Created', headers),
       ]).results;
-      expect(whole).toMatchObject({ kind: 'response', status: '201 Created', headers, body: 'ok' });
+      expect(whole).toMatchObject({ kind: 'response', status: '201 Created', headers: headers.flat(), body: 'ok' });
       expect(none).toMatchObject({ kind: 'response', status: '200 OK', headers: [], body: 'ok' });
       expect(streamed!.kind).toBe('streamed');
       expect(streamed!.streamed.map((message) => message.type)).toEqual(['start', 'chunk', 'chunk', 'end']);
-      expect(streamed!.streamed[0]).toMatchObject({ status: '299 Whatever it is', headers });
+      expect(streamed!.streamed[0]).toMatchObject({ status: '299 Whatever it is', headers: headers.flat() });
       // The same headers again: start_response's checks remember valid pairs, and hand them on unchanged.
-      expect(again).toMatchObject({ kind: 'response', status: '201 Created', headers, body: 'ok' });
+      expect(again).toMatchObject({ kind: 'response', status: '201 Created', headers: headers.flat(), body: 'ok' });
     });
 
     // The addon keeps the CGI names it made as str from one request to the next; they are

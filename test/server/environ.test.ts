@@ -26,6 +26,8 @@ describe('CGI keys', () => {
     ['PATH_INFO', getRequest('/a/b/c'), '/a/b/c'],
     ['PATH_INFO percent-decoded', getRequest('/hello%20world%2Fslash'), '/hello world/slash'],
     ['PATH_INFO as latin-1 bytes', getRequest('/caf%C3%A9'), '/caf\u00c3\u00a9'],
+    // A NUL of its own cannot cross in the packed CGI string (protocol.ts WireCgi): the object form carries it.
+    ['PATH_INFO with a NUL decoded from %00', getRequest('/a%00b?q=1'), '/a\u0000b'],
     ['QUERY_STRING raw, not decoded', getRequest('/x?a=1&b=%20c+d&e'), 'a=1&b=%20c+d&e'],
     ['QUERY_STRING empty without "?"', getRequest('/x'), ''],
     ['QUERY_STRING empty after a bare "?"', getRequest('/x?'), ''],

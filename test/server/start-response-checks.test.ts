@@ -108,7 +108,7 @@ const NATIVE_ONLY = !PYODIDE_TESTED;
 describe.skipIf(NATIVE_ONLY)('the main thread, the last line of defence', () => {
   it.each(CONTENT_CASES.map((c) => [c.rule, c] as const))('%s', (_rule, c) => {
     const status = parseStatusLine(c.status);
-    const fault = 'fault' in status ? status.fault : findHeaderFault(c.headers);
+    const fault = 'fault' in status ? status.fault : findHeaderFault(c.headers.flat() as string[]);
     expect(fault === undefined ? null : 'rejected').toBe(c.py === null ? null : 'rejected');
   });
 });

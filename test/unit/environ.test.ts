@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildCgi, decodePathLatin1, headersToCgi, serverNameAndPort, splitRequestTarget, type RequestFacts } from '../../server/environ.ts';
+import { buildCgi, decodePathLatin1, headersToCgi, serverNameAndPort, splitRequestTarget, toWireCgi, type RequestFacts } from '../../server/environ.ts';
+import { unpackCgi } from '../../runtime/wire-cgi.ts';
 
 const facts = (overrides: Partial<RequestFacts> = {}): RequestFacts => ({
   method: 'GET', rawUrl: '/', rawHeaders: ['Host', 'example.test:8080'], httpVersion: '1.1',
@@ -105,5 +106,25 @@ describe('buildCgi', () => {
     expect(cgi.REMOTE_ADDR).toBe('127.0.0.2');
     expect(cgi.SCRIPT_NAME).toBe('');
     expect(cgi.HTTP_REMOTE_ADDR).toBe('6.6.6.6');
+  });
+});
+
+describe('the CGI variables on their way to the worker (toWireCgi, then unpackCgi)', () => {
+  it.each([
+    ['ordinary', { REQUEST_METHOD: 'GET', PATH_INFO: '/caf\u00e9', QUERY_STRING: '', HTTP_X_EMPTY: '' }],
+    ['no variables', {}],
+    ['a long value', { HTTP_COOKIE: `a=${'x'.repeat(10_000)}` }],
+    ['a character past latin-1', { SCRIPT_NAME: '/\u20ac', HTTP_X_LAST: 'end' }],
+  ])('%s: packed into one string, and read back the same', (_label, cgi: Record<string, string>) => {
+    const wire = toWireCgi({ ...cgi });
+    expect(typeof wire).toBe('string');
+    expect(unpackCgi(wire)).toEqual(cgi);
+  });
+
+  it('a value with a NUL of its own crosses as the object, unpacked as it is', () => {
+    const cgi = { REQUEST_METHOD: 'GET', PATH_INFO: '/a\u0000b', QUERY_STRING: 'q=1' };
+    const wire = toWireCgi(cgi);
+    expect(wire).toBe(cgi);
+    expect(unpackCgi(wire)).toEqual({ REQUEST_METHOD: 'GET', PATH_INFO: '/a\u0000b', QUERY_STRING: 'q=1' });
   });
 });

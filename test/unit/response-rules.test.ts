@@ -31,7 +31,7 @@ describe('parseStatusLine', () => {
 
 describe('findHeaderFault', () => {
   it('accepts ordinary headers, repeats and empty values', () => {
-    expect(findHeaderFault([['Content-Type', 'text/plain'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2'], ['X-Empty', '']])).toBeUndefined();
+    expect(findHeaderFault(['Content-Type', 'text/plain', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Empty', ''])).toBeUndefined();
   });
 
   it.each([
@@ -47,6 +47,6 @@ describe('findHeaderFault', () => {
     ['Keep-Alive is hop-by-hop', [['Keep-Alive', 'timeout=5']], 'hop-by-hop'],
     ['Upgrade is hop-by-hop', [['Upgrade', 'websocket']], 'hop-by-hop'],
   ])('refuses %s', (_name, headers, why) => {
-    expect(findHeaderFault(headers as [string, string][])).toContain(why);
+    expect(findHeaderFault((headers as [string, string][]).flat())).toContain(why);
   });
 });
