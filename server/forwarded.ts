@@ -58,11 +58,19 @@ export function buildTrustedProxies(entries: readonly string[]): TrustedProxies 
     if (range.prefix === undefined) list.addAddress(range.address, range.family);
     else list.addSubnet(range.address, range.prefix, range.family);
   }
+  // The last answer is kept: a server's requests mostly come from one peer (its proxy, or
+  // the loopback), and BlockList.check parses the address again on every call (~0.6% of
+  // the main thread's time under a hello load).
+  let lastAddress: string | undefined;
+  let lastTrusted = false;
   return {
     trusts: (address) => {
+      if (address === lastAddress) return lastTrusted;
       const plain = unmapIPv4(address);
       const family = isIP(plain);
-      return family !== 0 && list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+      lastTrusted = family !== 0 && list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+      lastAddress = address;
+      return lastTrusted;
     },
   };
 }

@@ -29,6 +29,27 @@ describe('IdTable', () => {
     expect(table.get(10_000 - 31)).toBe(10_000 - 31);
     expect(table.has(10_000 - 32)).toBe(false);
   });
+
+  it('keeps every entry findable through growth and deletions anywhere, as a Map would', () => {
+    const table = new IdTable<number>();
+    const model = new Map<number, number>();
+    // A fixed pseudo-random walk: ids that collide in the low bits, runs of neighbours,
+    // deletions in the middle of probe chains, and growth from 64 slots to thousands.
+    let seed = 12345;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2147483648);
+    for (let step = 0; step < 50_000; step++) {
+      const id = step < 25_000 ? (next() % 3000) * (step % 3 === 0 ? 64 : 1) : next() % 500;
+      if (next() % 3 === 0) expect(table.delete(id)).toBe(model.delete(id));
+      else {
+        table.set(id, step);
+        model.set(id, step);
+      }
+    }
+    expect(table.size).toBe(model.size);
+    for (const [id, value] of model) expect(table.get(id)).toBe(value);
+    for (let id = 0; id < 3000 * 64; id += 7) expect(table.has(id)).toBe(model.has(id));
+    expect(table.values().sort((a, b) => a - b)).toEqual([...model.values()].sort((a, b) => a - b));
+  });
 });
 
 /** Entries named by their admission order: 'a3' was admitted third. */
