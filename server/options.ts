@@ -262,7 +262,7 @@ export const options = [
   },
   {
     name: 'cacheDir', flag: '--cache-dir', env: 'INTERPOOL_CACHE_DIR', valueName: 'DIR',
-    doc: 'Where Pyodide keeps its runtime snapshot between starts (created if missing), so that the first interpreter of a server started again restores it instead of booting cold; keyed by the Pyodide build and interpool\'s adapter, rewritten when either changes. An empty value keeps nothing on disk.',
+    doc: 'Where Pyodide keeps its runtime snapshot between starts (created if missing), so that the first interpreter of a server started again restores it instead of booting cold; keyed by the Pyodide build and interpool\'s adapter, rewritten when either changes. The native engine keeps the adapter\'s compiled code there too (keyed by the CPython and the adapter). An empty value keeps nothing on disk.',
     default: (): string => defaultCacheDir(), defaultDoc: '$XDG_CACHE_HOME/interpool, else ~/.cache/interpool', parse: directoryOrNothing, perApp: false,
   },
   {

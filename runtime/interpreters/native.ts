@@ -10,7 +10,6 @@
  * addon converts plain values both ways and lets Python call the JS functions of the
  * request's host synchronously, on this thread (the GIL released while JS runs).
  */
-import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +17,9 @@ import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
 import { sharedStoreClient } from '../shared-store-client.ts';
+import { locateAdapterCode, readAdapterCode, writeAdapterCode } from './native-adapter-code.ts';
 
-const ADAPTER_FILE = fileURLToPath(new URL('../wsgi.py', import.meta.url));
+export const ADAPTER_FILE = fileURLToPath(new URL('../wsgi.py', import.meta.url));
 
 /**
  * Imported by the main interpreter before any subinterpreter exists: on CPython 3.13.5,
@@ -54,16 +54,33 @@ export interface NativeAddon {
 }
 
 /**
- * Installs wsgi.py in the subinterpreter. Its code is compiled by the first interpreter
- * of the process and marshalled for the next ones (the addon keeps it for every
- * thread): compiling it was a quarter of an interpreter's start, and its .pyc cannot be
- * relied on (sys.dont_write_bytecode, and a read-only install).
+ * Installs wsgi.py in the subinterpreter, from its code compiled by an earlier
+ * interpreter of this process or an earlier start (native-adapter-code.ts) when there
+ * is one. Its .pyc cannot be relied on (sys.dont_write_bytecode, and a read-only
+ * install). A note says why a kept file was not used or not written.
  */
-function installAdapter(addon: NativeAddon): void {
-  const { mtimeMs, size } = statSync(ADAPTER_FILE);
-  const key = `wsgi.py code:${ADAPTER_FILE}:${mtimeMs}:${size}`;
-  const compiled = addon.call('interpool_install', ADAPTER_FILE, addon.sharedBytes(key)) as Uint8Array | null;
-  if (compiled !== null) addon.shareBytes(key, compiled);
+function installAdapter(addon: NativeAddon, timer: BootTimer, cpythonVersion: string, cacheDir: string): void {
+  const code = locateAdapterCode(ADAPTER_FILE, cpythonVersion, cacheDir);
+  let kept = addon.sharedBytes(code.key);
+  const onDisk = code.path !== undefined ? { ...code, path: code.path } : undefined;
+  if (kept === null && onDisk) {
+    try {
+      kept = readAdapterCode(onDisk) ?? null;
+    } catch (error) {
+      timer.note(`ignoring the adapter's code kept at ${onDisk.path}, compiling it: ${(error as Error).message.split('\n')[0]}`);
+    }
+    // The other workers of this process take it from memory.
+    if (kept !== null) addon.shareBytes(code.key, kept);
+  }
+  const compiled = addon.call('interpool_install', ADAPTER_FILE, code.source, kept) as Uint8Array | null;
+  if (compiled === null) return;
+  addon.shareBytes(code.key, compiled);
+  if (!onDisk) return;
+  try {
+    writeAdapterCode(onDisk, compiled);
+  } catch (error) {
+    timer.note(`cannot keep the adapter's code in ${dirname(onDisk.path)} for the next start (--cache-dir): ${(error as Error).message.split('\n')[0]}`);
+  }
 }
 
 /**
@@ -94,22 +111,26 @@ interface NativeError extends Error {
  * headers cross as one string (see setHead).
  */
 const GLUE = `
-import importlib.util, sys
+import _thread, importlib.util, sys
 
 sys.dont_write_bytecode = True
 
-def interpool_install(path, code_bytes):
+def interpool_install(path, source, code_bytes):
     """wsgi.py as the module interpool_wsgi, from its code marshalled by an earlier
-    interpreter of this process when there is one; returns its code, marshalled, when
-    it was compiled here."""
+    interpreter when there is one (native-adapter-code.ts); else compiled from source,
+    and then returned, marshalled."""
     import marshal
-    compiled = None
-    if code_bytes is None:
-        with open(path, "rb") as source:
-            code = compile(source.read(), path, "exec", dont_inherit=True)
+    code = compiled = None
+    if code_bytes is not None:
+        try:
+            code = marshal.loads(code_bytes)
+        except (EOFError, ValueError, TypeError):
+            pass
+        if type(code) is not type(interpool_install.__code__):
+            code = None
+    if code is None:
+        code = compile(source, path, "exec", dont_inherit=True)
         compiled = marshal.dumps(code)
-    else:
-        code = marshal.loads(code_bytes)
     spec = importlib.util.spec_from_file_location("interpool_wsgi", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules["interpool_wsgi"] = module
@@ -135,17 +156,17 @@ class InterpoolHost:
     __slots__ = ("_send", "_log", "cancelled", "sleep", "_status", "_headers", "_outcome", "_thread")
 
     def __init__(self, send, log, cancelled, sleep):
-        import threading
         self._send, self._log, self.cancelled, self.sleep = send, log, cancelled, sleep
         self._status = self._headers = self._outcome = None
-        self._thread = threading.get_ident()
+        # threading.get_ident is this very function; importing threading cost each
+        # interpreter's start about a millisecond.
+        self._thread = _thread.get_ident()
 
     def log(self, line):
         # The server log is reached through the worker thread's JS only. A line written
         # to wsgi.errors from a thread the app started goes to the process's stderr, as
         # under gunicorn, rather than being lost or raising in the app's thread.
-        import threading
-        if threading.get_ident() == self._thread:
+        if _thread.get_ident() == self._thread:
             self._log(line)
         else:
             sys.__stderr__.write(line + "\\n")
@@ -253,7 +274,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.run(EXIT_GLUE);
-      installAdapter(loaded);
+      installAdapter(loaded, timer, runtime.version, typeof spec.settings.cacheDir === 'string' ? spec.settings.cacheDir : '');
       // interpool.shared, usable from the app's import on (kept: no snapshot here).
       loaded.call('interpool_bind_shared', sharedStoreClient.callFromPython.bind(sharedStoreClient));
       bindHost(loaded, current, control);
