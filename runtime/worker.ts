@@ -68,6 +68,25 @@ function bootReport(): BootReport {
 
 async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
   if (!interpreter) return { kind: 'error', workerId: threadId, error: bootError!, headersSent: false };
+  const writer = beginRequest(envelope);
+  try {
+    return await interpreter.handle(envelope, writer);
+  } finally {
+    endRequest();
+  }
+}
+
+/** handleRequest for an interpreter that runs a request to its end on this thread. */
+function handleRequestSync(envelope: RequestEnvelope, runner: Required<Pick<Interpreter, 'handleSync'>>): TaskResult {
+  const writer = beginRequest(envelope);
+  try {
+    return runner.handleSync(envelope, writer);
+  } finally {
+    endRequest();
+  }
+}
+
+function beginRequest(envelope: RequestEnvelope): ResponseWriter {
   // A late interrupt or cancel aimed at the previous request must not hit this one.
   // (In embedded mode requests overlap: the flags then belong to the newest one.)
   if (active === 0) Atomics.store(control, ControlSlot.INTERRUPT, 0);
@@ -75,17 +94,17 @@ async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
   active++;
   Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
   Atomics.store(control, ControlSlot.STATE, WorkerState.BUSY);
-  try {
-    return await interpreter.handle(envelope, new ResponseWriter(envelope.id, threadId, streamPort, control));
-  } finally {
-    const served = Atomics.add(control, ControlSlot.REQUESTS_SERVED, 1) + 1;
-    // Decided before the result is posted, so the main thread never hands this worker
-    // another request: it finishes this response and is replaced.
-    Atomics.store(control, ControlSlot.RETIRING, retireReason(served, publishMemory()));
-    if (--active === 0) {
-      Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
-      Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
-    }
+  return new ResponseWriter(envelope.id, threadId, streamPort, control);
+}
+
+function endRequest(): void {
+  const served = Atomics.add(control, ControlSlot.REQUESTS_SERVED, 1) + 1;
+  // Decided before the result is posted, so the main thread never hands this worker
+  // another request: it finishes this response and is replaced.
+  Atomics.store(control, ControlSlot.RETIRING, retireReason(served, publishMemory()));
+  if (--active === 0) {
+    Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
+    Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
   }
 }
 
@@ -110,16 +129,40 @@ const EMPTY_BODY = new Uint8Array(0);
 
 /** The end of this worker's line of requests: each starts once the one before it is done. */
 let line: Promise<unknown> = Promise.resolve();
+/** Requests in the line that have not ended: none, and a request may run at once. */
+let inLine = 0;
+const leaveLine = () => {
+  inLine--;
+};
 
-export default function handle(request: WireRequest): Promise<TaskResult> {
+function toEnvelope(request: WireRequest): RequestEnvelope {
   if (request.body === undefined) request.body = EMPTY_BODY;
   const envelope = request as unknown as RequestEnvelope;
   envelope.cgi = unpackCgi(request.cgi);
+  return envelope;
+}
+
+export default function handle(request: WireRequest): Promise<TaskResult> {
+  const envelope = toEnvelope(request);
   if (envelope.claim === WITHDRAWN) return Promise.resolve(notRun());
   if (spec.overlap) return handleRequest(envelope);
+  inLine++;
   const turn = line.then(() => (claimed(envelope) ? handleRequest(envelope) : notRun()));
-  line = turn.catch(() => undefined);
+  line = turn.catch(() => undefined).then(leaveLine);
   return turn;
+}
+
+/**
+ * A request from the port, run now when nothing waits before it in the line and the
+ * interpreter runs requests to their end on this thread (native CPython): the same steps
+ * as handle(), without its promises. Undefined when it must take the line.
+ */
+function handleAtOnce(request: WireRequest): TaskResult | undefined {
+  const runner = interpreter;
+  if (inLine > 0 || spec.overlap || !runner?.handleSync) return undefined;
+  const envelope = toEnvelope(request);
+  if (envelope.claim === WITHDRAWN || !claimed(envelope)) return notRun();
+  return handleRequestSync(envelope, runner as Required<Pick<Interpreter, 'handleSync'>>);
 }
 
 /**
@@ -150,13 +193,27 @@ function notRun(): TaskResult {
 streamPort.on('message', (requests: PortRequests) => {
   for (const request of requests) {
     const { id } = request;
-    handle(request).then(
-      (result) => streamPort.postMessage(result.kind === 'response'
-        ? [id, result.status, result.headers, result.body] satisfies PortResponse
-        : { type: 'result', id, result } satisfies StreamMessage),
-      (error: unknown) => streamPort.postMessage({ type: 'result', id, failure: error instanceof Error ? error.message : String(error) } satisfies StreamMessage),
-    );
+    let result: TaskResult | undefined;
+    try {
+      result = handleAtOnce(request);
+    } catch (error) {
+      postFailure(id, error);
+      continue;
+    }
+    if (result) postResult(id, result);
+    else handle(request).then((settled) => postResult(id, settled), (error: unknown) => postFailure(id, error));
   }
 });
+
+function postResult(id: number, result: TaskResult): void {
+  streamPort.postMessage(result.kind === 'response'
+    ? [id, result.status, result.headers, result.body] satisfies PortResponse
+    : { type: 'result', id, result } satisfies StreamMessage);
+}
+
+/** The handler threw (as a piscina task's rejection would). */
+function postFailure(id: number, error: unknown): void {
+  streamPort.postMessage({ type: 'result', id, failure: error instanceof Error ? error.message : String(error) } satisfies StreamMessage);
+}
 // Adding a listener refs the port: piscina's port keeps the worker alive, not this one.
 streamPort.unref();
