@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 namespace interpool {
 namespace {
@@ -99,9 +101,12 @@ RuntimeInfo InitializeMain(const std::string& executable, const std::vector<std:
   return runtimeInfo;
 }
 
-PyThreadState* CreateSubinterpreter(bool ownGil) {
-  MainInterpreterGuard main;
-  PyThreadState* mainState = PyThreadState_Get();
+namespace {
+
+// Py_NewInterpreterFromConfig for CreateSubinterpreter and PrepareSubinterpreter: the
+// calling thread holds the main GIL, its main thread state current; on return the new
+// interpreter's state is current (with its own GIL, held).
+PyThreadState* NewSubinterpreter(bool ownGil) {
   PyThreadState* sub = nullptr;
 #if PY_VERSION_HEX >= 0x030C0000
   // Own GIL, own allocator (PEP 684), and C extensions must declare that they support
@@ -124,6 +129,15 @@ PyThreadState* CreateSubinterpreter(bool ownGil) {
   if (sub == nullptr) throw NativeFailure("NATIVE_INTERPRETER_FAILED", "cannot create a subinterpreter: Py_NewInterpreter failed");
 #endif
   if (ownGil) NoteOwnAllocator(PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub)));
+  return sub;
+}
+
+}  // namespace
+
+PyThreadState* CreateSubinterpreter(bool ownGil) {
+  MainInterpreterGuard main;
+  PyThreadState* mainState = PyThreadState_Get();
+  PyThreadState* sub = NewSubinterpreter(ownGil);
   // The new interpreter is current (and, with its own GIL, holds it): back to the main
   // thread state, which the guard then releases. The sub's GIL is free on return.
   PyThreadState_Swap(mainState);
@@ -149,6 +163,100 @@ void EndSubinterpreter(PyThreadState* sub) {
   // back for the guard to release.
   PyThreadState_Swap(mainState);
 #endif
+}
+
+namespace {
+
+// The one prepared subinterpreter of the process: made by a thread of its own and left
+// with that thread's state of it, detached, until a thread adopts it.
+std::mutex preparedMutex;
+std::condition_variable preparedChanged;
+PyThreadState* prepared = nullptr;
+bool preparedOwnGil = false;
+std::string preparedKey;
+bool preparing = false;
+
+// A subinterpreter with `setup` run in it, its thread state detached; nullptr when setup
+// failed (the interpreter is then ended). Runs on the preparing thread, which holds no GIL.
+PyThreadState* MakePrepared(bool ownGil, const std::function<void()>& setup) {
+  MainInterpreterGuard main;
+  PyThreadState* mainState = PyThreadState_Get();
+  PyThreadState* sub = NewSubinterpreter(ownGil);
+  try {
+    setup();
+  } catch (const NativeFailure&) {
+    int64_t id = PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub));
+    Py_EndInterpreter(sub);
+    PyThreadState_Swap(mainState);
+    if (ownGil) ReleaseLeftArenas(id);
+    return nullptr;
+  }
+  PyThreadState_Swap(mainState);
+  return sub;
+}
+
+// The calling thread's own state of a prepared interpreter (not current), in place of the
+// preparing thread's, which is dropped. In that order: 3.11 gives an interpreter with no
+// thread state its first one again, which it never resets ("thread state already
+// initialized"). The new state is made while this thread holds the main interpreter
+// through PyGILState, as a subinterpreter is created: it must not become the thread's
+// PyGILState state (on 3.11 it would, and EndSubinterpreter's PyGILState_Ensure would
+// then hand it back as the main interpreter's).
+PyThreadState* Adopt(PyThreadState* preparedState) {
+  PyThreadState* state = nullptr;
+  {
+    MainInterpreterGuard main;
+    state = PyThreadState_New(PyThreadState_GetInterpreter(preparedState));
+  }
+  PyEval_RestoreThread(state);
+  PyThreadState_Clear(preparedState);
+  PyThreadState_Delete(preparedState);
+  PyEval_SaveThread();
+  return state;
+}
+
+}  // namespace
+
+void PrepareSubinterpreter(bool ownGil, const std::string& key, std::function<void()> setup) {
+  {
+    std::lock_guard<std::mutex> lock(preparedMutex);
+    if (preparing || (prepared != nullptr && preparedOwnGil == ownGil && preparedKey == key)) return;
+    preparing = true;
+    preparedOwnGil = ownGil;
+    preparedKey = key;
+  }
+  // Detached: it never calls into JS, and holds nothing a worker's end could wait for.
+  std::thread([ownGil, setup = std::move(setup)] {
+    PyThreadState* made = MakePrepared(ownGil, setup);
+    PyThreadState* stale = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(preparedMutex);
+      stale = prepared;
+      prepared = made;
+      preparing = false;
+    }
+    preparedChanged.notify_all();
+    if (stale != nullptr) EndSubinterpreter(Adopt(stale));
+  }).detach();
+}
+
+bool HasPreparedSubinterpreter(bool ownGil, const std::string& key) {
+  std::lock_guard<std::mutex> lock(preparedMutex);
+  return (preparing || prepared != nullptr) && preparedOwnGil == ownGil && preparedKey == key;
+}
+
+PyThreadState* TakePreparedSubinterpreter(bool ownGil, const std::string& key) {
+  PyThreadState* taken = nullptr;
+  {
+    std::unique_lock<std::mutex> lock(preparedMutex);
+    if (preparedOwnGil != ownGil || preparedKey != key) return nullptr;
+    // Being made: it will be ready sooner than a new one would be.
+    preparedChanged.wait(lock, [] { return !preparing; });
+    if (prepared == nullptr || preparedOwnGil != ownGil || preparedKey != key) return nullptr;
+    taken = prepared;
+    prepared = nullptr;
+  }
+  return Adopt(taken);
 }
 
 namespace {
