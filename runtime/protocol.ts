@@ -51,8 +51,8 @@ export interface WorkerLimits {
 export interface RequestEnvelope {
   /** Unique per pool; used to route stream messages and cancellations. */
   id: number;
-  /** CGI/WSGI string variables: REQUEST_METHOD, SCRIPT_NAME, PATH_INFO, HTTP_*, ... */
-  cgi: Record<string, string>;
+  /** CGI/WSGI string variables: REQUEST_METHOD, SCRIPT_NAME, PATH_INFO, HTTP_*, ... (packed: {@link WireCgi}) */
+  cgi: WireCgi;
   /** `wsgi.url_scheme`. */
   urlScheme: 'http' | 'https';
   /** The whole request body, already buffered on the main thread. */
@@ -83,10 +83,9 @@ export const WITHDRAWN = -1;
 
 /**
  * A request as it is posted to a worker: an empty body is left out, because cloning even
- * an empty buffer costs about as much as the rest of the envelope; the CGI variables are
- * packed ({@link WireCgi}).
+ * an empty buffer costs about as much as the rest of the envelope.
  */
-export type WireRequest = Omit<RequestEnvelope, 'body' | 'cgi'> & { body?: Uint8Array; cgi: WireCgi };
+export type WireRequest = Omit<RequestEnvelope, 'body'> & { body?: Uint8Array };
 
 /** A response header, as the app gave it. */
 export type HeaderPair = [name: string, value: string];

@@ -15,7 +15,6 @@ import {
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
 import { sharedStoreClient } from './shared-store-client.ts';
-import { unpackCgi } from './wire-cgi.ts';
 import { routeWorkerOutput } from './worker-output.ts';
 
 const spec = workerData as WorkerSpec;
@@ -137,9 +136,7 @@ const leaveLine = () => {
 
 function toEnvelope(request: WireRequest): RequestEnvelope {
   if (request.body === undefined) request.body = EMPTY_BODY;
-  const envelope = request as unknown as RequestEnvelope;
-  envelope.cgi = unpackCgi(request.cgi);
-  return envelope;
+  return request as RequestEnvelope;
 }
 
 export default function handle(request: WireRequest): Promise<TaskResult> {

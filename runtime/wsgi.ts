@@ -13,6 +13,7 @@ import { CANCELLED, type ResponseWriter } from './response-writer.ts';
 import { checkExcInfo, checkHeaders, checkStatus } from './start-response-checks.ts';
 import { sharedStore, type SharedStore } from './shared-store-api.ts';
 import { ErrorStream, InputStream } from './wsgi-streams.ts';
+import { unpackCgi } from './wire-cgi.ts';
 
 export type Chunk = Uint8Array | string;
 export type Write = (chunk: Chunk) => void;
@@ -45,7 +46,7 @@ export interface WorkerMode {
 
 export function buildEnviron(envelope: RequestEnvelope, writer: ResponseWriter, mode: WorkerMode): Environ {
   return {
-    ...envelope.cgi,
+    ...unpackCgi(envelope.cgi),
     'wsgi.version': [1, 0],
     'wsgi.url_scheme': envelope.urlScheme,
     'wsgi.input': new InputStream(envelope.body),

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
-import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
+import { ControlSlot, type ErrorCode, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
 import { sharedStoreClient } from '../shared-store-client.ts';
 import { locateAdapterCode, readAdapterCode, writeAdapterCode, type AdapterCode } from './native-adapter-code.ts';
@@ -320,6 +320,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     kind: 'python',
     version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,
     handle: (envelope, writer) => Promise.resolve(runRequest(loaded, current, envelope, writer, life)),
+    handleSync: (envelope, writer) => runRequest(loaded, current, envelope, writer, life),
     healthy: () => !life.ended,
     // An own GIL comes with an own allocator: what it holds is this interpreter's. A
     // shared one holds every interpreter's objects, not attributable to one: the worker
@@ -406,8 +407,10 @@ function runRequest(addon: NativeAddon, current: { request: CurrentRequest | nul
   let outcome: Outcome;
   current.request = { writer };
   try {
-    const { packed, pairs } = packRecord(envelope.cgi);
-    outcome = addon.callWithRecord('interpool_handle', packed, pairs, envelope.cgi, envelope.urlScheme, envelope.body) as Outcome;
+    const { cgi } = envelope;
+    // Packed on the main thread (protocol.ts WireCgi), it goes to the addon as it came.
+    const { packed, pairs } = typeof cgi === 'string' ? { packed: cgi, pairs: countPackedPairs(cgi) } : packRecord(cgi);
+    outcome = addon.callWithRecord('interpool_handle', packed, pairs, typeof cgi === 'string' ? NO_RECORD : cgi, envelope.urlScheme, envelope.body) as Outcome;
   } catch (error) {
     // Only a failure outside the app gets here (wsgi.py reports the app's through fail).
     const native = error as NativeError;
@@ -437,9 +440,8 @@ function runRequest(addon: NativeAddon, current: { request: CurrentRequest | nul
  */
 function setHead(writer: ResponseWriter, head: string): void {
   const fields = head.split('\0');
-  const headers: HeaderPair[] = [];
-  for (let i = 1; i + 1 < fields.length; i += 2) headers.push([fields[i]!, fields[i + 1]!]);
-  writer.setHeaders(fields[0]!, headers);
+  // The rest is names and values in turn: the main thread's flat list (protocol.ts FlatHeaders).
+  writer.setFlatHeaders(fields[0]!, fields.slice(1));
 }
 
 /**
@@ -458,6 +460,19 @@ export function packRecord(record: Record<string, string>): { packed: string; pa
   }
   return { packed, pairs };
 }
+
+/**
+ * The pairs in CGI variables the main thread packed: half its NULs (none of its values
+ * holds one, or it would have sent the object). The addon counts them again as it splits.
+ */
+function countPackedPairs(packed: string): number {
+  let nuls = 0;
+  for (let at = packed.indexOf('\0'); at !== -1; at = packed.indexOf('\0', at + 1)) nuls++;
+  return nuls >> 1;
+}
+
+/** The record callWithRecord falls back on when a packed string does not split: it always does, when packed by the main thread. */
+const NO_RECORD: Record<string, string> = Object.freeze({});
 
 /**
  * time.sleep for the app (wsgi.py calls it through the host): the thread blocks, the

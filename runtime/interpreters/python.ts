@@ -17,6 +17,7 @@ import { runInNewContext } from 'node:vm';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
+import { unpackCgi } from '../wire-cgi.ts';
 import {
   locateDiskRuntimeSnapshot, locateRuntimeSnapshot, locateSnapshot, planSnapshot, readDiskSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot,
   writeDiskSnapshot, type DiskSnapshot, type SnapshotFiles,
@@ -478,7 +479,7 @@ async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: Re
     },
   };
   try {
-    await handle.callPromising(envelope.cgi, envelope.urlScheme, envelope.body, host);
+    await handle.callPromising(unpackCgi(envelope.cgi), envelope.urlScheme, envelope.body, host);
   } catch (error) {
     // Only the end of the interpreter itself gets here (the app's errors are reported
     // through fail): os._exit(), os.kill() of itself, os.abort(), a fatal error of the
