@@ -50,5 +50,11 @@ export function prepareBuild(ref: string | undefined): Build {
   execFileSync('sh', ['-c', 'git archive --format=tar "$1" | tar -x -C "$2"', 'sh', commit, root], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   if (!existsSync(join(root, 'bin/interpool.js'))) throw new Error(`--ref ${ref}: commit ${commit} has no bin/interpool.js`);
   symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'), 'dir');
-  return { root, commit, dirty: false, description: `commit ${commit} (exported from git, node_modules of this checkout)`, dispose: () => rmSync(root, { recursive: true, force: true }) };
+  // The native engine's addon and the project-built CPython are not in git: the export
+  // uses this checkout's, so that its native rows run too. They are built from this
+  // checkout's native/src, which the export's runtime must still be able to call.
+  const shared = ['build', '.cpython'].filter((dir) => existsSync(join(ROOT, dir)));
+  for (const dir of shared) symlinkSync(join(ROOT, dir), join(root, dir), 'dir');
+  const sharedNote = shared.length > 0 ? ` and ${shared.join(' and ')}` : '';
+  return { root, commit, dirty: false, description: `commit ${commit} (exported from git, node_modules${sharedNote} of this checkout)`, dispose: () => rmSync(root, { recursive: true, force: true }) };
 }
