@@ -129,7 +129,7 @@ export class RequestTicket {
     this.#run?.release();
   }
 
-  // The pool reports on the run it holds (PlacementOwner, worker-pool.ts).
+  // The pool reports on the run it holds (PlacementOwner, placement.ts).
 
   onStream(message: StreamMessage, workerId: number): void {
     this.#receiver.onStream(message, workerId);

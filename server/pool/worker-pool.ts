@@ -20,9 +20,9 @@ import { MAX_PREFETCH, WITHDRAWN, type BootReport, type PortRequests, type PortR
 import type { AppConfig } from '../config.ts';
 import { IdTable } from '../id-table.ts';
 import { workerResourceLimits } from '../worker-resource-limits.ts';
-import { PiscinaAdapter, type PlacedTask, type ThreadView } from './piscina-adapter.ts';
+import { PiscinaAdapter, type ThreadView } from './piscina-adapter.ts';
+import { Placement, type PlacementOwner } from './placement.ts';
 import * as prefetch from './prefetch.ts';
-import type { Run } from './request-ticket.ts';
 import { WorkerHandle, type ExitReason, type WorkerView } from './worker-handle.ts';
 
 export { EXIT_REASONS, type ExitReason, type WorkerView } from './worker-handle.ts';
@@ -43,17 +43,6 @@ export const STUCK_AFTER_MS = 3000;
  * second interpreter starts once the first holds 4 requests, not 8.
  */
 const PREFETCH_WHEN_GROWING = 3;
-
-/** Whoever a placement's request belongs to (the request's ticket): the pool reports to it. */
-export interface PlacementOwner {
-  /** Admission order: taken-back requests go back to the queue in it. */
-  readonly order: number;
-  onStream(message: StreamMessage, workerId: number): void;
-  /** The request ran: its result. */
-  onResult(result: TaskResult): void;
-  /** Its worker died running it (or the pool was destroyed before it ran). */
-  onFailed(error: unknown): void;
-}
 
 export interface WorkerExit {
   workerId: number;
@@ -77,65 +66,6 @@ export interface PoolHooks<O extends PlacementOwner = PlacementOwner> {
   onStarted?(pool: WorkerPool<O>, hello: WorkerHello): void;
   /** A stuck thread (see {@link STUCK_AFTER_MS}) left the pool, or exited after all. */
   onStuckChange?(pool: WorkerPool<O>): void;
-}
-
-/**
- * One hand-out of a request to this generation. A class on purpose, not an object
- * literal with closures: V8 gives each literal whose methods are fresh closures a hidden
- * class (map) of its own, maps live in the old generation, and through those closures
- * every such map kept its whole request alive across young-generation GCs until the
- * next full one (docs/loadtest.md, "The promoted garbage").
- */
-export class Placement<O extends PlacementOwner = PlacementOwner> implements PlacedTask, Run {
-  /** What is posted; `claim` is its claim cell once it is offered to a busy worker. */
-  readonly envelope: WireRequest;
-  /** The body's buffer, transferred unless the request is offered (it may be sent again). */
-  readonly transferList: ArrayBuffer[];
-  /** Undefined once taken back: whatever piscina reports for it afterwards is no one's. */
-  owner: O | undefined;
-  /** The worker piscina posted it to; undefined while it waits in piscina's queue. */
-  handle: WorkerHandle | undefined;
-  /** Its worker retires once this response is complete. */
-  retiresWorker = false;
-  /** Posted on its worker's port, not through piscina: its answer comes back there. */
-  posted = false;
-  readonly #pool: WorkerPool<O>;
-
-  constructor(pool: WorkerPool<O>, envelope: WireRequest, owner: O) {
-    this.#pool = pool;
-    this.envelope = PiscinaAdapter.freshTask(envelope);
-    this.transferList = this.envelope.body ? [this.envelope.body.buffer as ArrayBuffer] : [];
-    this.owner = owner;
-    this.handle = undefined;
-  }
-
-  get offered(): boolean {
-    return this.envelope.claim !== undefined && this.envelope.claim !== WITHDRAWN;
-  }
-
-  withdraw(): boolean {
-    return this.#pool.withdraw(this);
-  }
-
-  cancel(): void {
-    this.#pool.runningOn(this)?.cancel(this.envelope.id);
-  }
-
-  interrupt(): void {
-    this.#pool.runningOn(this)?.interrupt(this.envelope.id);
-  }
-
-  setPaused(paused: boolean): void {
-    this.#pool.runningOn(this)?.setPaused(this.envelope.id, paused);
-  }
-
-  terminate(): void {
-    this.#pool.terminateRun(this);
-  }
-
-  release(): void {
-    this.#pool.release(this);
-  }
 }
 
 export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
