@@ -167,14 +167,25 @@ void EndSubinterpreter(PyThreadState* sub) {
 
 namespace {
 
-// The one prepared subinterpreter of the process: made by a thread of its own and left
-// with that thread's state of it, detached, until a thread adopts it.
-std::mutex preparedMutex;
-std::condition_variable preparedChanged;
-PyThreadState* prepared = nullptr;
-bool preparedOwnGil = false;
-std::string preparedKey;
-bool preparing = false;
+// The one prepared subinterpreter of the process, made by the preparing thread (one for
+// the process's life, waiting for work in between, rather than a thread started and
+// ended for each) and left with that thread's state of it, detached, until a thread
+// adopts it. Never destroyed: a static condition variable's destructor at exit would
+// wait for the thread waiting on it.
+struct Preparation {
+  std::mutex mutex;
+  std::condition_variable changed;
+  PyThreadState* prepared = nullptr;
+  bool ownGil = false;
+  std::string key;
+  // Set by PrepareSubinterpreter, taken by the preparing thread.
+  std::function<void()> setup;
+  bool preparing = false;
+  bool threadStarted = false;
+  // The process is exiting: no preparation starts any more.
+  bool exiting = false;
+};
+Preparation& preparation = *new Preparation;
 
 // A subinterpreter with `setup` run in it, its thread state detached; nullptr when setup
 // failed (the interpreter is then ended). Runs on the preparing thread, which holds no GIL.
@@ -217,44 +228,79 @@ PyThreadState* Adopt(PyThreadState* preparedState) {
 
 }  // namespace
 
-void PrepareSubinterpreter(bool ownGil, const std::string& key, std::function<void()> setup) {
-  {
-    std::lock_guard<std::mutex> lock(preparedMutex);
-    if (preparing || (prepared != nullptr && preparedOwnGil == ownGil && preparedKey == key)) return;
-    preparing = true;
-    preparedOwnGil = ownGil;
-    preparedKey = key;
-  }
-  // Detached: it never calls into JS, and holds nothing a worker's end could wait for.
-  std::thread([ownGil, setup = std::move(setup)] {
+namespace {
+
+// The preparing thread: makes what PrepareSubinterpreter asks for, one at a time.
+void RunPreparations() {
+  for (;;) {
+    std::function<void()> setup;
+    bool ownGil = false;
+    {
+      std::unique_lock<std::mutex> lock(preparation.mutex);
+      preparation.changed.wait(lock, [] { return static_cast<bool>(preparation.setup) && !preparation.exiting; });
+      setup = std::move(preparation.setup);
+      preparation.setup = nullptr;
+      ownGil = preparation.ownGil;
+    }
     PyThreadState* made = MakePrepared(ownGil, setup);
+    setup = nullptr;
     PyThreadState* stale = nullptr;
     {
-      std::lock_guard<std::mutex> lock(preparedMutex);
-      stale = prepared;
-      prepared = made;
-      preparing = false;
+      std::lock_guard<std::mutex> lock(preparation.mutex);
+      stale = preparation.prepared;
+      preparation.prepared = made;
+      preparation.preparing = false;
     }
-    preparedChanged.notify_all();
+    preparation.changed.notify_all();
     if (stale != nullptr) EndSubinterpreter(Adopt(stale));
-  }).detach();
+  }
+}
+
+// At exit, before the addon's static objects are destroyed (the arena tracking's among
+// them, which a preparation uses): a preparation under way is let finish, and no other
+// starts. Workers are stopped by then; this thread is the only other one in CPython.
+void FinishPreparationsAtExit() {
+  std::unique_lock<std::mutex> lock(preparation.mutex);
+  preparation.exiting = true;
+  // Asked for but not begun (setup not taken yet): it never will be.
+  preparation.changed.wait(lock, [] { return !preparation.preparing || static_cast<bool>(preparation.setup); });
+}
+
+}  // namespace
+
+void PrepareSubinterpreter(bool ownGil, const std::string& key, std::function<void()> setup) {
+  {
+    std::lock_guard<std::mutex> lock(preparation.mutex);
+    if (preparation.preparing || (preparation.prepared != nullptr && preparation.ownGil == ownGil && preparation.key == key)) return;
+    preparation.preparing = true;
+    preparation.ownGil = ownGil;
+    preparation.key = key;
+    preparation.setup = std::move(setup);
+    // Detached: it never calls into JS, and holds nothing a worker's end could wait for.
+    if (!preparation.threadStarted) {
+      std::thread(RunPreparations).detach();
+      std::atexit(FinishPreparationsAtExit);
+    }
+    preparation.threadStarted = true;
+  }
+  preparation.changed.notify_all();
 }
 
 bool HasPreparedSubinterpreter(bool ownGil, const std::string& key) {
-  std::lock_guard<std::mutex> lock(preparedMutex);
-  return (preparing || prepared != nullptr) && preparedOwnGil == ownGil && preparedKey == key;
+  std::lock_guard<std::mutex> lock(preparation.mutex);
+  return (preparation.preparing || preparation.prepared != nullptr) && preparation.ownGil == ownGil && preparation.key == key;
 }
 
 PyThreadState* TakePreparedSubinterpreter(bool ownGil, const std::string& key) {
   PyThreadState* taken = nullptr;
   {
-    std::unique_lock<std::mutex> lock(preparedMutex);
-    if (preparedOwnGil != ownGil || preparedKey != key) return nullptr;
+    std::unique_lock<std::mutex> lock(preparation.mutex);
+    if (preparation.ownGil != ownGil || preparation.key != key) return nullptr;
     // Being made: it will be ready sooner than a new one would be.
-    preparedChanged.wait(lock, [] { return !preparing; });
-    if (prepared == nullptr || preparedOwnGil != ownGil || preparedKey != key) return nullptr;
-    taken = prepared;
-    prepared = nullptr;
+    preparation.changed.wait(lock, [] { return !preparation.preparing; });
+    if (preparation.prepared == nullptr || preparation.ownGil != ownGil || preparation.key != key) return nullptr;
+    taken = preparation.prepared;
+    preparation.prepared = nullptr;
   }
   return Adopt(taken);
 }
