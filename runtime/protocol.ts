@@ -160,10 +160,35 @@ export type PortResponse = [id: number, status: string, headers: FlatHeaders, bo
 /**
  * Requests the main thread posts on a worker's stream port (main → worker), bypassing
  * piscina: offers to a busy worker (each with its claim cell), as many as were ready in
- * one turn of the main thread's event loop, in one message. The worker answers each with
- * a `result` stream message. (docs/architecture.md, "Offers go over the worker's port")
+ * one turn of the main thread's event loop, in one message. The worker answers each on
+ * the same port ({@link PortResponse}, or a `result` stream message). (docs/architecture.md,
+ * "Requests go over the worker's port".) Each request is {@link PORT_REQUEST_FIELDS}
+ * entries in a row of one flat array, not an envelope object: postMessage writes and
+ * reads every key of every object.
  */
-export type PortRequests = WireRequest[];
+export type PortRequests = (number | string | Record<string, string> | Uint8Array | undefined)[];
+
+/** The entries of one request in {@link PortRequests}: id, claim, urlScheme, cgi, body. */
+export const PORT_REQUEST_FIELDS = 5;
+
+/** Add a request to a PortRequests message. */
+export function appendPortRequest(message: PortRequests, request: WireRequest): void {
+  message.push(request.id, request.claim, request.urlScheme, request.cgi, request.body);
+}
+
+/** The request at `index` (a multiple of PORT_REQUEST_FIELDS) of a PortRequests message. */
+export function readPortRequest(message: PortRequests, index: number): WireRequest {
+  const request: WireRequest = {
+    id: message[index] as number,
+    cgi: message[index + 3] as WireCgi,
+    urlScheme: message[index + 2] as RequestEnvelope['urlScheme'],
+  };
+  const claim = message[index + 1] as number | undefined;
+  if (claim !== undefined) request.claim = claim;
+  const body = message[index + 4] as Uint8Array | undefined;
+  if (body !== undefined) request.body = body;
+  return request;
+}
 
 /** The message a worker posts once, through piscina's 'message' event, when it starts. */
 export interface WorkerHello {

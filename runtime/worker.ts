@@ -10,7 +10,7 @@ import { getHeapStatistics } from 'node:v8';
 import { MessageChannel, parentPort, threadId, workerData } from 'node:worker_threads';
 import { BootError, BootTimer, bootInterpreter, type Interpreter } from './interpreter.ts';
 import {
-  CONTROL_SLOTS, ControlSlot, NO_REQUEST, RetireReason, WITHDRAWN, WorkerState,
+  CONTROL_SLOTS, ControlSlot, NO_REQUEST, PORT_REQUEST_FIELDS, RetireReason, WITHDRAWN, WorkerState, readPortRequest,
   type BootReport, type ErrorData, type PortRequests, type PortResponse, type RequestEnvelope, type StreamMessage, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
 import { ResponseWriter } from './response-writer.ts';
@@ -188,7 +188,8 @@ function notRun(): TaskResult {
 // with its stream messages. Listening only now, at the end of this module: the main thread
 // offers requests to booted workers only, and handle() needs what is declared above.
 streamPort.on('message', (requests: PortRequests) => {
-  for (const request of requests) {
+  for (let index = 0; index < requests.length; index += PORT_REQUEST_FIELDS) {
+    const request = readPortRequest(requests, index);
     const { id } = request;
     let result: TaskResult | undefined;
     try {

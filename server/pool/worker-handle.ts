@@ -6,7 +6,7 @@
  * requests wait their turn in it, are prefetch.ts's.)
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ControlSlot, RetireReason, WorkerState, type BootReport, type WireRequest, type WorkerHello } from '../../runtime/protocol.ts';
+import { ControlSlot, RetireReason, WorkerState, type BootReport, type PortRequests, type WorkerHello } from '../../runtime/protocol.ts';
 
 export const EXIT_REASONS = ['recycled', 'memory', 'idle', 'timeout', 'crashed', 'reload', 'shutdown', 'boot-failed', 'stuck'] as const;
 export type ExitReason = (typeof EXIT_REASONS)[number];
@@ -42,7 +42,7 @@ export class WorkerHandle {
   /** Set when the server decides this worker goes (retire, timeout, back-off, close). */
   exitReason: ExitReason | undefined;
   /** Offers made in this turn of the event loop, posted on the port together at its end (worker-pool.ts). */
-  readonly outbox: WireRequest[] = [];
+  readonly outbox: PortRequests = [];
 
   constructor(hello: WorkerHello) {
     this.workerId = hello.workerId;

@@ -16,7 +16,7 @@ import cluster from 'node:cluster';
 import { receiveMessageOnPort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { MAX_PREFETCH, WITHDRAWN, type BootReport, type PortRequests, type PortResponse, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
+import { MAX_PREFETCH, WITHDRAWN, appendPortRequest, type BootReport, type PortRequests, type PortResponse, type StreamMessage, type TaskResult, type WireRequest, type WorkerBooted, type WorkerHello, type WorkerSpec } from '../../runtime/protocol.ts';
 import type { AppConfig } from '../config.ts';
 import { IdTable } from '../id-table.ts';
 import { workerResourceLimits } from '../worker-resource-limits.ts';
@@ -261,7 +261,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     placement.handle = target;
     placement.posted = true;
     this.#postedOn(target).push(placement);
-    target.outbox.push(placement.envelope);
+    appendPortRequest(target.outbox, placement.envelope);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);
