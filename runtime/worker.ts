@@ -183,9 +183,22 @@ function notRun(): TaskResult {
   return { kind: 'not-run', workerId: threadId };
 }
 
-// Offers to this worker while it is busy come on the stream port, several per message,
-// without piscina (server/pool/worker-pool.ts): each is answered there too, in order
-// with its stream messages. Listening only now, at the end of this module: the main thread
+/** A request's answer on the port: a whole response as a bare tuple (PortResponse), else a `result` message. */
+function postResult(id: number, result: TaskResult): void {
+  streamPort.postMessage(result.kind === 'response'
+    ? [id, result.status, result.headers, result.body] satisfies PortResponse
+    : { type: 'result', id, result } satisfies StreamMessage);
+}
+
+/** The handler threw (as a piscina task's rejection would). */
+function postFailure(id: number, error: unknown): void {
+  streamPort.postMessage({ type: 'result', id, failure: error instanceof Error ? error.message : String(error) } satisfies StreamMessage);
+}
+
+// Requests to this worker once it has booted come on the stream port, several per
+// message, without piscina (server/pool/worker-pool.ts): each is answered there too, in
+// order with its stream messages; one that nothing waits before runs at once if the
+// interpreter allows (handleAtOnce). Listening only now, at the end of this module: the main thread
 // offers requests to booted workers only, and handle() needs what is declared above.
 streamPort.on('message', (requests: PortRequests) => {
   for (let index = 0; index < requests.length; index += PORT_REQUEST_FIELDS) {
@@ -203,15 +216,5 @@ streamPort.on('message', (requests: PortRequests) => {
   }
 });
 
-function postResult(id: number, result: TaskResult): void {
-  streamPort.postMessage(result.kind === 'response'
-    ? [id, result.status, result.headers, result.body] satisfies PortResponse
-    : { type: 'result', id, result } satisfies StreamMessage);
-}
-
-/** The handler threw (as a piscina task's rejection would). */
-function postFailure(id: number, error: unknown): void {
-  streamPort.postMessage({ type: 'result', id, failure: error instanceof Error ? error.message : String(error) } satisfies StreamMessage);
-}
 // Adding a listener refs the port: piscina's port keeps the worker alive, not this one.
 streamPort.unref();
