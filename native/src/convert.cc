@@ -106,6 +106,29 @@ PyObject* ToPythonString(Napi::Env env, napi_value value) {
   return Checked(PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "surrogatepass"));
 }
 
+// dict[key] = make(), for a key and a value that are new references this takes: both
+// are released whatever happens (make() throwing, PyDict_SetItem failing, which throws
+// the Python exception). False, nothing set, when make() gives no value.
+template <typename Make>
+bool SetItemTaking(PyObject* dict, PyObject* key, Make make) {
+  PyObject* value = nullptr;
+  try {
+    value = make();
+  } catch (...) {
+    Py_DECREF(key);
+    throw;
+  }
+  if (value == nullptr) {
+    Py_DECREF(key);
+    return false;
+  }
+  int failed = PyDict_SetItem(dict, key, value);
+  Py_DECREF(key);
+  Py_DECREF(value);
+  if (failed != 0) throw TakePythonException();
+  return true;
+}
+
 // A plain object as a dict: its own enumerable string-keyed properties (the environ's
 // CGI variables, a host's functions), in order. Own keys only: walking the prototype
 // chain for enumerable inherited ones found none and cost a third of the conversion.
@@ -124,18 +147,7 @@ PyObject* ToPythonDict(Napi::Env env, Napi::Object object) {
       if (napi_get_element(env, names, i, &name) != napi_ok || napi_get_property(env, object, name, &item) != napi_ok) {
         throw Napi::Error::New(env);
       }
-      PyObject* key = ToPythonString(env, name);
-      PyObject* converted = nullptr;
-      try {
-        converted = ToPython(env, Napi::Value(env, item));
-      } catch (...) {
-        Py_DECREF(key);
-        throw;
-      }
-      int failed = PyDict_SetItem(dict, key, converted);
-      Py_DECREF(key);
-      Py_DECREF(converted);
-      if (failed != 0) throw TakePythonException();
+      SetItemTaking(dict, ToPythonString(env, name), [&] { return ToPython(env, Napi::Value(env, item)); });
     }
   } catch (...) {
     Py_DECREF(dict);
@@ -191,22 +203,7 @@ PyObject* SplitPackedDict(const char* text, size_t length, size_t pairs) {
   try {
     for (size_t i = 0; i < pairs; i++) {
       PyObject* key = next(true);
-      if (key == nullptr) break;
-      PyObject* value = nullptr;
-      try {
-        value = next(false);
-      } catch (...) {
-        Py_DECREF(key);
-        throw;
-      }
-      if (value == nullptr) {
-        Py_DECREF(key);
-        break;
-      }
-      int failed = PyDict_SetItem(dict, key, value);
-      Py_DECREF(key);
-      Py_DECREF(value);
-      if (failed != 0) throw TakePythonException();
+      if (key == nullptr || !SetItemTaking(dict, key, [&] { return next(false); })) break;
     }
   } catch (...) {
     Py_DECREF(dict);
