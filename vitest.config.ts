@@ -7,7 +7,6 @@ const NATIVE_SUITES = [
   'test/server/python-frameworks.test.ts', 'test/server/isolation.test.ts', 'test/server/python-isolation.test.ts',
   'test/server/supervision.test.ts', 'test/server/python-interpreter-ends.test.ts', 'test/runtime/native-request.test.ts',
   'test/server/recycle-under-load.test.ts', 'test/runtime/native-adapter-code.test.ts',
-  'test/runtime/native-prepared.test.ts',
 ];
 
 export default defineConfig({

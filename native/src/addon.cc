@@ -51,8 +51,6 @@ class Engine : public Napi::Addon<Engine> {
         InstanceValue("ownGilSupported", Napi::Boolean::New(env, PY_VERSION_HEX >= 0x030C0000), napi_enumerable),
         InstanceMethod("initialize", &Engine::Initialize),
         InstanceMethod("start", &Engine::Start),
-        InstanceMethod("prepare", &Engine::Prepare),
-        InstanceMethod("preparedFor", &Engine::PreparedFor),
         InstanceMethod("run", &Engine::Run),
         InstanceMethod("call", &Engine::Call),
         InstanceMethod("callWithRecord", &Engine::CallWithRecord),
@@ -99,17 +97,12 @@ class Engine : public Napi::Addon<Engine> {
     }
   }
 
-  // start(ownGil) creates this thread's subinterpreter. start(ownGil, preparedKey) takes
-  // the one prepare() made with ownGil and preparedKey instead, and returns whether there
-  // was one (creating none when there was not).
+  // start(ownGil) creates this thread's subinterpreter.
   Napi::Value Start(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (sub_ != nullptr) throw ToJsError(env, NativeFailure("NATIVE_STATE", "this thread already has a subinterpreter"));
-    bool ownGil = info[0].ToBoolean().Value();
-    bool take = info.Length() > 1 && info[1].IsString();
     try {
-      sub_ = take ? TakePreparedSubinterpreter(ownGil, info[1].As<Napi::String>().Utf8Value()) : CreateSubinterpreter(ownGil);
-      if (sub_ == nullptr) return Napi::Boolean::New(env, false);
+      sub_ = CreateSubinterpreter(info[0].ToBoolean().Value());
       // The subinterpreter's thread state belongs to this thread: its ident is what an
       // asynchronous exception is addressed to.
       threadIdent_ = PyThread_get_thread_ident();
@@ -117,55 +110,7 @@ class Engine : public Napi::Addon<Engine> {
     } catch (const NativeFailure& failure) {
       throw ToJsError(env, failure);
     }
-    return Napi::Boolean::New(env, true);
-  }
-
-  // prepare(ownGil, key, glue, adapterPath, adapterSource, adapterCode|null): a
-  // subinterpreter made ahead of time on a thread of the addon's (interpreter.h,
-  // PrepareSubinterpreter), with the glue run in its __main__ and the adapter installed
-  // by the glue's interpool_install(path, source, code), for the next start(ownGil, key)
-  // of any thread. Returns at once.
-  Napi::Value Prepare(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    bool ownGil = info[0].ToBoolean().Value();
-    std::string key = info[1].As<Napi::String>().Utf8Value();
-    std::string glue = info[2].As<Napi::String>().Utf8Value();
-    std::string path = info[3].As<Napi::String>().Utf8Value();
-    auto sourceArray = info[4].As<Napi::Uint8Array>();
-    std::vector<uint8_t> source(sourceArray.Data(), sourceArray.Data() + sourceArray.ByteLength());
-    bool hasCode = info[5].IsTypedArray();
-    std::vector<uint8_t> code;
-    if (hasCode) {
-      auto codeArray = info[5].As<Napi::Uint8Array>();
-      code.assign(codeArray.Data(), codeArray.Data() + codeArray.ByteLength());
-    }
-    PrepareSubinterpreter(ownGil, key, [glue = std::move(glue), path = std::move(path), source = std::move(source), code = std::move(code), hasCode] {
-      PyObject* globals = MainGlobals();
-      PyObject* ran = PyRun_String(glue.c_str(), Py_file_input, globals, globals);
-      if (ran == nullptr) throw TakePythonException();
-      Py_DECREF(ran);
-      PyObject* install = PyDict_GetItemString(globals, "interpool_install");  // borrowed
-      if (install == nullptr) throw NativeFailure("NATIVE_STATE", "the glue defines no interpool_install");
-      PyObject* pathObject = PyUnicode_FromStringAndSize(path.data(), static_cast<Py_ssize_t>(path.size()));
-      PyObject* sourceObject = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(source.data()), static_cast<Py_ssize_t>(source.size()));
-      PyObject* codeObject = hasCode ? PyBytes_FromStringAndSize(reinterpret_cast<const char*>(code.data()), static_cast<Py_ssize_t>(code.size()))
-                                     : Py_NewRef(Py_None);
-      PyObject* installed = pathObject != nullptr && sourceObject != nullptr && codeObject != nullptr
-          ? PyObject_CallFunctionObjArgs(install, pathObject, sourceObject, codeObject, nullptr)
-          : nullptr;
-      Py_XDECREF(pathObject);
-      Py_XDECREF(sourceObject);
-      Py_XDECREF(codeObject);
-      if (installed == nullptr) throw TakePythonException();
-      Py_DECREF(installed);
-    });
     return env.Undefined();
-  }
-
-  // preparedFor(ownGil, key) → whether start(ownGil, key) will take a prepared
-  // interpreter (one is kept or being made), for the boot report's stage name.
-  Napi::Value PreparedFor(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), HasPreparedSubinterpreter(info[0].ToBoolean().Value(), info[1].As<Napi::String>().Utf8Value()));
   }
 
   // run(code): exec the code in the subinterpreter's __main__.

@@ -10,9 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include <condition_variable>
 #include <mutex>
-#include <thread>
 
 namespace interpool {
 namespace {
@@ -101,12 +99,9 @@ RuntimeInfo InitializeMain(const std::string& executable, const std::vector<std:
   return runtimeInfo;
 }
 
-namespace {
-
-// Py_NewInterpreterFromConfig for CreateSubinterpreter and PrepareSubinterpreter: the
-// calling thread holds the main GIL, its main thread state current; on return the new
-// interpreter's state is current (with its own GIL, held).
-PyThreadState* NewSubinterpreter(bool ownGil) {
+PyThreadState* CreateSubinterpreter(bool ownGil) {
+  MainInterpreterGuard main;
+  PyThreadState* mainState = PyThreadState_Get();
   PyThreadState* sub = nullptr;
 #if PY_VERSION_HEX >= 0x030C0000
   // Own GIL, own allocator (PEP 684), and C extensions must declare that they support
@@ -129,15 +124,6 @@ PyThreadState* NewSubinterpreter(bool ownGil) {
   if (sub == nullptr) throw NativeFailure("NATIVE_INTERPRETER_FAILED", "cannot create a subinterpreter: Py_NewInterpreter failed");
 #endif
   if (ownGil) NoteOwnAllocator(PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub)));
-  return sub;
-}
-
-}  // namespace
-
-PyThreadState* CreateSubinterpreter(bool ownGil) {
-  MainInterpreterGuard main;
-  PyThreadState* mainState = PyThreadState_Get();
-  PyThreadState* sub = NewSubinterpreter(ownGil);
   // The new interpreter is current (and, with its own GIL, holds it): back to the main
   // thread state, which the guard then releases. The sub's GIL is free on return.
   PyThreadState_Swap(mainState);
@@ -163,146 +149,6 @@ void EndSubinterpreter(PyThreadState* sub) {
   // back for the guard to release.
   PyThreadState_Swap(mainState);
 #endif
-}
-
-namespace {
-
-// The one prepared subinterpreter of the process, made by the preparing thread (one for
-// the process's life, waiting for work in between, rather than a thread started and
-// ended for each) and left with that thread's state of it, detached, until a thread
-// adopts it. Never destroyed: a static condition variable's destructor at exit would
-// wait for the thread waiting on it.
-struct Preparation {
-  std::mutex mutex;
-  std::condition_variable changed;
-  PyThreadState* prepared = nullptr;
-  bool ownGil = false;
-  std::string key;
-  // Set by PrepareSubinterpreter, taken by the preparing thread.
-  std::function<void()> setup;
-  bool preparing = false;
-  bool threadStarted = false;
-  // The process is exiting: no preparation starts any more.
-  bool exiting = false;
-};
-Preparation& preparation = *new Preparation;
-
-// A subinterpreter with `setup` run in it, its thread state detached; nullptr when setup
-// failed (the interpreter is then ended). Runs on the preparing thread, which holds no GIL.
-PyThreadState* MakePrepared(bool ownGil, const std::function<void()>& setup) {
-  MainInterpreterGuard main;
-  PyThreadState* mainState = PyThreadState_Get();
-  PyThreadState* sub = NewSubinterpreter(ownGil);
-  try {
-    setup();
-  } catch (const NativeFailure&) {
-    int64_t id = PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub));
-    Py_EndInterpreter(sub);
-    PyThreadState_Swap(mainState);
-    if (ownGil) ReleaseLeftArenas(id);
-    return nullptr;
-  }
-  PyThreadState_Swap(mainState);
-  return sub;
-}
-
-// The calling thread's own state of a prepared interpreter (not current), in place of the
-// preparing thread's, which is dropped. In that order: 3.11 gives an interpreter with no
-// thread state its first one again, which it never resets ("thread state already
-// initialized"). The new state is made while this thread holds the main interpreter
-// through PyGILState, as a subinterpreter is created: it must not become the thread's
-// PyGILState state (on 3.11 it would, and EndSubinterpreter's PyGILState_Ensure would
-// then hand it back as the main interpreter's).
-PyThreadState* Adopt(PyThreadState* preparedState) {
-  PyThreadState* state = nullptr;
-  {
-    MainInterpreterGuard main;
-    state = PyThreadState_New(PyThreadState_GetInterpreter(preparedState));
-  }
-  PyEval_RestoreThread(state);
-  PyThreadState_Clear(preparedState);
-  PyThreadState_Delete(preparedState);
-  PyEval_SaveThread();
-  return state;
-}
-
-}  // namespace
-
-namespace {
-
-// The preparing thread: makes what PrepareSubinterpreter asks for, one at a time.
-void RunPreparations() {
-  for (;;) {
-    std::function<void()> setup;
-    bool ownGil = false;
-    {
-      std::unique_lock<std::mutex> lock(preparation.mutex);
-      preparation.changed.wait(lock, [] { return static_cast<bool>(preparation.setup) && !preparation.exiting; });
-      setup = std::move(preparation.setup);
-      preparation.setup = nullptr;
-      ownGil = preparation.ownGil;
-    }
-    PyThreadState* made = MakePrepared(ownGil, setup);
-    setup = nullptr;
-    PyThreadState* stale = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(preparation.mutex);
-      stale = preparation.prepared;
-      preparation.prepared = made;
-      preparation.preparing = false;
-    }
-    preparation.changed.notify_all();
-    if (stale != nullptr) EndSubinterpreter(Adopt(stale));
-  }
-}
-
-// At exit, before the addon's static objects are destroyed (the arena tracking's among
-// them, which a preparation uses): a preparation under way is let finish, and no other
-// starts. Workers are stopped by then; this thread is the only other one in CPython.
-void FinishPreparationsAtExit() {
-  std::unique_lock<std::mutex> lock(preparation.mutex);
-  preparation.exiting = true;
-  // Asked for but not begun (setup not taken yet): it never will be.
-  preparation.changed.wait(lock, [] { return !preparation.preparing || static_cast<bool>(preparation.setup); });
-}
-
-}  // namespace
-
-void PrepareSubinterpreter(bool ownGil, const std::string& key, std::function<void()> setup) {
-  {
-    std::lock_guard<std::mutex> lock(preparation.mutex);
-    if (preparation.preparing || (preparation.prepared != nullptr && preparation.ownGil == ownGil && preparation.key == key)) return;
-    preparation.preparing = true;
-    preparation.ownGil = ownGil;
-    preparation.key = key;
-    preparation.setup = std::move(setup);
-    // Detached: it never calls into JS, and holds nothing a worker's end could wait for.
-    if (!preparation.threadStarted) {
-      std::thread(RunPreparations).detach();
-      std::atexit(FinishPreparationsAtExit);
-    }
-    preparation.threadStarted = true;
-  }
-  preparation.changed.notify_all();
-}
-
-bool HasPreparedSubinterpreter(bool ownGil, const std::string& key) {
-  std::lock_guard<std::mutex> lock(preparation.mutex);
-  return (preparation.preparing || preparation.prepared != nullptr) && preparation.ownGil == ownGil && preparation.key == key;
-}
-
-PyThreadState* TakePreparedSubinterpreter(bool ownGil, const std::string& key) {
-  PyThreadState* taken = nullptr;
-  {
-    std::unique_lock<std::mutex> lock(preparation.mutex);
-    if (preparation.ownGil != ownGil || preparation.key != key) return nullptr;
-    // Being made: it will be ready sooner than a new one would be.
-    preparation.changed.wait(lock, [] { return !preparation.preparing; });
-    if (preparation.prepared == nullptr || preparation.ownGil != ownGil || preparation.key != key) return nullptr;
-    taken = preparation.prepared;
-    preparation.prepared = nullptr;
-  }
-  return Adopt(taken);
 }
 
 namespace {

@@ -38,22 +38,6 @@ PyThreadState* CreateSubinterpreter(bool ownGil);
 // Ends a subinterpreter created by this thread. Holds no GIL before or after.
 void EndSubinterpreter(PyThreadState* sub);
 
-// Makes one subinterpreter ahead of time, on a thread of its own, and runs `setup` in it
-// (its GIL held, __main__ ready; a NativeFailure it throws drops the interpreter): the
-// next TakePreparedSubinterpreter with the same ownGil and key takes it, so that
-// replacing an interpreter costs a thread state instead of a start. One is kept for the
-// process; a call while one with this ownGil and key is kept or being made does nothing,
-// and one made with another is ended once the new one is ready. Holds no GIL before or after.
-void PrepareSubinterpreter(bool ownGil, const std::string& key, std::function<void()> setup);
-
-// The prepared subinterpreter made with ownGil and key, now owned by the calling thread
-// (a thread state of its own), or nullptr when there is none; waits for one that is being
-// made. Holds no GIL before or after.
-PyThreadState* TakePreparedSubinterpreter(bool ownGil, const std::string& key);
-
-// Whether one made with ownGil and key is kept or being made.
-bool HasPreparedSubinterpreter(bool ownGil, const std::string& key);
-
 // The one guard for "this thread holds interpreter X": while alive, `state` is this
 // thread's current thread state and its interpreter's GIL is held. Constructed when the
 // thread holds no GIL; leaves it holding none.

@@ -17,7 +17,7 @@ import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
 import { sharedStoreClient } from '../shared-store-client.ts';
-import { locateAdapterCode, readAdapterCode, writeAdapterCode, type AdapterCode } from './native-adapter-code.ts';
+import { locateAdapterCode, readAdapterCode, writeAdapterCode } from './native-adapter-code.ts';
 
 export const ADAPTER_FILE = fileURLToPath(new URL('../wsgi.py', import.meta.url));
 
@@ -36,12 +36,7 @@ export interface NativeAddon {
   readonly pythonVersion: string;
   readonly ownGilSupported: boolean;
   initialize(executable: string, preimport: readonly string[]): { version: string; executable: string; ownGil: boolean; preimportFailures: string[] };
-  /** Creates this thread's subinterpreter; with preparedKey, takes the one prepare() made instead, and says whether there was one. */
-  start(ownGil: boolean, preparedKey?: string): boolean;
-  /** Makes a subinterpreter ahead of time on a thread of the addon's, the glue run and the adapter installed in it, for the next start(ownGil, key); absent from older builds. */
-  prepare?(ownGil: boolean, key: string, glue: string, adapterPath: string, adapterSource: Uint8Array, adapterCode: Uint8Array | null): void;
-  /** Whether start(ownGil, key) will find a prepared interpreter (kept, or being made); absent from older builds. */
-  preparedFor?(ownGil: boolean, key: string): boolean;
+  start(ownGil: boolean): void;
   run(code: string): void;
   call(name: string, ...args: unknown[]): unknown;
   /** call(name, record, ...args) for a record of strings packed by packRecord (read in one piece); `record` itself when `packed` does not hold `pairs` pairs. */
@@ -64,7 +59,8 @@ export interface NativeAddon {
  * is one. Its .pyc cannot be relied on (sys.dont_write_bytecode, and a read-only
  * install). A note says why a kept file was not used or not written.
  */
-function installAdapter(addon: NativeAddon, timer: BootTimer, code: AdapterCode): void {
+function installAdapter(addon: NativeAddon, timer: BootTimer, cpythonVersion: string, cacheDir: string): void {
+  const code = locateAdapterCode(ADAPTER_FILE, cpythonVersion, cacheDir);
   let kept = addon.sharedBytes(code.key);
   const onDisk = code.path !== undefined ? { ...code, path: code.path } : undefined;
   if (kept === null && onDisk) {
@@ -271,37 +267,19 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
   // per-interpreter GIL support (3.11's are always so).
   const ownGil = runtime.ownGil && spec.settings.isolation !== 'shared-gil';
   const current: { request: CurrentRequest | null } = { request: null };
-  const code = locateAdapterCode(ADAPTER_FILE, runtime.version, typeof spec.settings.cacheDir === 'string' ? spec.settings.cacheDir : '');
-  // What a taken interpreter needs as much as a new one, on this thread.
-  const finish = () => failAsBoot(() => {
-    // os._exit() ends the interpreter on the thread that serves it: this one.
-    loaded.run(EXIT_GLUE);
-    // interpool.shared, usable from the app's import on (kept: no snapshot here).
-    loaded.call('interpool_bind_shared', sharedStoreClient.callFromPython.bind(sharedStoreClient));
-    bindHost(loaded, current, control);
-  });
-  // A timeout (the main thread sets INTERRUPT) raises interpool.RequestTimeout in the app.
-  const watch = () => failAsBoot(() => loaded.watchInterrupts(control, ControlSlot.INTERRUPT));
-  // A replacement takes the interpreter made for it while its predecessor served (see
-  // prepareReplacement), with the glue and wsgi.py in it; otherwise, or when another
-  // worker took it first, one is created here.
-  const taken = loaded.preparedFor?.(ownGil, code.key) === true && await timer.stage('take prepared interpreter', () => {
-    if (failAsBoot(() => loaded.start(ownGil, code.key)) !== true) return false;
-    watch();
-    finish();
-    return true;
-  });
-  if (!taken) {
-    await timer.stage('create interpreter', () => {
-      failAsBoot(() => loaded.start(ownGil));
-      watch();
-      failAsBoot(() => {
-        loaded.run(GLUE);
-        installAdapter(loaded, timer, code);
-      });
-      finish();
+  await timer.stage('create interpreter', () => {
+    failAsBoot(() => loaded.start(ownGil));
+    // A timeout (the main thread sets INTERRUPT) raises interpool.RequestTimeout in the app.
+    failAsBoot(() => loaded.watchInterrupts(control, ControlSlot.INTERRUPT));
+    failAsBoot(() => {
+      loaded.run(GLUE);
+      loaded.run(EXIT_GLUE);
+      installAdapter(loaded, timer, runtime.version, typeof spec.settings.cacheDir === 'string' ? spec.settings.cacheDir : '');
+      // interpool.shared, usable from the app's import on (kept: no snapshot here).
+      loaded.call('interpool_bind_shared', sharedStoreClient.callFromPython.bind(sharedStoreClient));
+      bindHost(loaded, current, control);
     });
-  }
+  });
   await timer.stage('import app', () => {
     const failure = failAsBoot(() => loaded.call('interpool_load', spec.file, spec.callable, dirname(spec.file), pythonPath, spec.settings.validate === true)) as
       [code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING', message: string, detail: string | null] | null;
@@ -312,7 +290,6 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     const flag = (value: boolean) => (value ? 'True' : 'False');
     failAsBoot(() => loaded.run(`import sys; sys.modules["interpool_wsgi"].configure(${flag(spec.overlap)}, ${flag(spec.multiprocess)})`));
   });
-  prepareReplacement(loaded, spec, ownGil, code);
   const gil = ownGil ? 'own GIL' : 'shared GIL';
   // Set once the app ended its interpreter (sys.exit(), os._exit()): replaced after the request.
   const life = { ended: false };
@@ -329,19 +306,6 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
       ? { memoryBytes: measureOwnAllocator(loaded), memoryMeasure: 'own allocator (pymalloc arenas)' }
       : { memoryMeasure: 'V8 heap (the Python allocator is shared by every interpreter)' }),
   };
-}
-
-/**
- * When this worker will be replaced for its requests or its memory (--max-requests,
- * --memory-limit), the addon makes its replacement's interpreter meanwhile, on a thread
- * of its own (native/src/interpreter.h, PrepareSubinterpreter): the glue run and wsgi.py
- * installed in it, all of a new interpreter's start that needs no app. One is kept per
- * process (what it holds: a bare interpreter with wsgi.py, docs/python.md), for whichever
- * worker starts next.
- */
-function prepareReplacement(addon: NativeAddon, spec: WorkerSpec, ownGil: boolean, code: AdapterCode): void {
-  if (spec.limits.maxRequests <= 0 && spec.limits.memoryLimitMb <= 0) return;
-  addon.prepare?.(ownGil, code.key, GLUE, ADAPTER_FILE, code.source, addon.sharedBytes(code.key));
 }
 
 /** The interpreter's pymalloc arenas, measured at most every so many requests or ms. */
