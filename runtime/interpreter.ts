@@ -12,12 +12,6 @@ export interface Interpreter {
   readonly version: string;
   /** Run one request through the app, always calling the iterable's close(). */
   handle(envelope: RequestEnvelope, writer: ResponseWriter): Promise<TaskResult>;
-  /**
-   * The same, for an interpreter that runs a request to its end on this thread (native
-   * CPython): the worker calls it directly when nothing waits before the request in its
-   * line, without the promises of handle() (runtime/worker.ts).
-   */
-  handleSync?(envelope: RequestEnvelope, writer: ResponseWriter): TaskResult;
   /** Bytes the interpreter holds now (Pyodide: its WebAssembly memory; native: its own allocator's arenas; JS: the V8 heap). */
   memoryBytes?(): number;
   /** What memoryBytes measures, when it is not the obvious (the admin shows it). */

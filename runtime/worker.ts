@@ -67,25 +67,6 @@ function bootReport(): BootReport {
 
 async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
   if (!interpreter) return { kind: 'error', workerId: threadId, error: bootError!, headersSent: false };
-  const writer = beginRequest(envelope);
-  try {
-    return await interpreter.handle(envelope, writer);
-  } finally {
-    endRequest();
-  }
-}
-
-/** handleRequest for an interpreter that runs a request to its end on this thread. */
-function handleRequestSync(envelope: RequestEnvelope, runner: Required<Pick<Interpreter, 'handleSync'>>): TaskResult {
-  const writer = beginRequest(envelope);
-  try {
-    return runner.handleSync(envelope, writer);
-  } finally {
-    endRequest();
-  }
-}
-
-function beginRequest(envelope: RequestEnvelope): ResponseWriter {
   // A late interrupt or cancel aimed at the previous request must not hit this one.
   // (In embedded mode requests overlap: the flags then belong to the newest one.)
   if (active === 0) Atomics.store(control, ControlSlot.INTERRUPT, 0);
@@ -93,17 +74,17 @@ function beginRequest(envelope: RequestEnvelope): ResponseWriter {
   active++;
   Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
   Atomics.store(control, ControlSlot.STATE, WorkerState.BUSY);
-  return new ResponseWriter(envelope.id, threadId, streamPort, control);
-}
-
-function endRequest(): void {
-  const served = Atomics.add(control, ControlSlot.REQUESTS_SERVED, 1) + 1;
-  // Decided before the result is posted, so the main thread never hands this worker
-  // another request: it finishes this response and is replaced.
-  Atomics.store(control, ControlSlot.RETIRING, retireReason(served, publishMemory()));
-  if (--active === 0) {
-    Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
-    Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
+  try {
+    return await interpreter.handle(envelope, new ResponseWriter(envelope.id, threadId, streamPort, control));
+  } finally {
+    const served = Atomics.add(control, ControlSlot.REQUESTS_SERVED, 1) + 1;
+    // Decided before the result is posted, so the main thread never hands this worker
+    // another request: it finishes this response and is replaced.
+    Atomics.store(control, ControlSlot.RETIRING, retireReason(served, publishMemory()));
+    if (--active === 0) {
+      Atomics.store(control, ControlSlot.REQUEST_ID, NO_REQUEST);
+      Atomics.store(control, ControlSlot.STATE, WorkerState.IDLE);
+    }
   }
 }
 
@@ -128,38 +109,15 @@ const EMPTY_BODY = new Uint8Array(0);
 
 /** The end of this worker's line of requests: each starts once the one before it is done. */
 let line: Promise<unknown> = Promise.resolve();
-/** Requests in the line that have not ended: none, and a request may run at once. */
-let inLine = 0;
-const leaveLine = () => {
-  inLine--;
-};
-
-function toEnvelope(request: WireRequest): RequestEnvelope {
-  if (request.body === undefined) request.body = EMPTY_BODY;
-  return request as RequestEnvelope;
-}
 
 export default function handle(request: WireRequest): Promise<TaskResult> {
-  const envelope = toEnvelope(request);
+  if (request.body === undefined) request.body = EMPTY_BODY;
+  const envelope = request as RequestEnvelope;
   if (envelope.claim === WITHDRAWN) return Promise.resolve(notRun());
   if (spec.overlap) return handleRequest(envelope);
-  inLine++;
   const turn = line.then(() => (claimed(envelope) ? handleRequest(envelope) : notRun()));
-  line = turn.catch(() => undefined).then(leaveLine);
+  line = turn.catch(() => undefined);
   return turn;
-}
-
-/**
- * A request from the port, run now when nothing waits before it in the line and the
- * interpreter runs requests to their end on this thread (native CPython): the same steps
- * as handle(), without its promises. Undefined when it must take the line.
- */
-function handleAtOnce(request: WireRequest): TaskResult | undefined {
-  const runner = interpreter;
-  if (inLine > 0 || spec.overlap || !runner?.handleSync) return undefined;
-  const envelope = toEnvelope(request);
-  if (envelope.claim === WITHDRAWN || !claimed(envelope)) return notRun();
-  return handleRequestSync(envelope, runner as Required<Pick<Interpreter, 'handleSync'>>);
 }
 
 /**
@@ -197,22 +155,13 @@ function postFailure(id: number, error: unknown): void {
 
 // Requests to this worker once it has booted come on the stream port, several per
 // message, without piscina (server/pool/worker-pool.ts): each is answered there too, in
-// order with its stream messages; one that nothing waits before runs at once if the
-// interpreter allows (handleAtOnce). Listening only now, at the end of this module: the main thread
+// order with its stream messages. Listening only now, at the end of this module: the main thread
 // offers requests to booted workers only, and handle() needs what is declared above.
 streamPort.on('message', (requests: PortRequests) => {
   for (let index = 0; index < requests.length; index += PORT_REQUEST_FIELDS) {
     const request = readPortRequest(requests, index);
     const { id } = request;
-    let result: TaskResult | undefined;
-    try {
-      result = handleAtOnce(request);
-    } catch (error) {
-      postFailure(id, error);
-      continue;
-    }
-    if (result) postResult(id, result);
-    else handle(request).then((settled) => postResult(id, settled), (error: unknown) => postFailure(id, error));
+    handle(request).then((result) => postResult(id, result), (error: unknown) => postFailure(id, error));
   }
 });
 

@@ -297,7 +297,6 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     kind: 'python',
     version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,
     handle: (envelope, writer) => Promise.resolve(runRequest(loaded, current, envelope, writer, life)),
-    handleSync: (envelope, writer) => runRequest(loaded, current, envelope, writer, life),
     healthy: () => !life.ended,
     // An own GIL comes with an own allocator: what it holds is this interpreter's. A
     // shared one holds every interpreter's objects, not attributable to one: the worker
