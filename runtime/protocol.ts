@@ -70,9 +70,10 @@ export interface RequestEnvelope {
 /**
  * The CGI variables as they cross to a worker: packed, each key and each value followed
  * by a NUL ("REQUEST_METHOD\0GET\0PATH_INFO\0/\0..."). postMessage copies one string in
- * one piece but an object key by key, and builds it again on the other side key by key:
- * the packed form halved what a request's hand-off cost both threads (docs/loadtest.md,
- * "Flat messages"), and the native engine reads it into Python as it is. A value with a
+ * one piece but an object key by key, and builds it again on the other side key by key
+ * (with the flat results, the main thread's cost of a hand-off went 8.1 -> 4.7 us in a
+ * bench: docs/loadtest.md, "Flat messages"), and the native engine reads it into Python
+ * as it is. A value with a
  * NUL of its own (PATH_INFO decoded from %00) cannot be packed: those variables cross as
  * an object. runtime/wire-cgi.ts reads both.
  */
@@ -151,16 +152,17 @@ export type StreamMessage =
 
 /**
  * A whole response to a request that came over the port (the common answer), posted as
- * a bare tuple instead of a `result` message: postMessage copies it in a third of the
- * time the nested objects took (docs/loadtest.md, "Flat messages"). Every other answer
+ * a bare tuple instead of a `result` message with nested objects, which postMessage
+ * writes and rebuilds key by key (docs/loadtest.md, "Flat messages"). Every other answer
  * is a `result` stream message.
  */
 export type PortResponse = [id: number, status: string, headers: FlatHeaders, body: Uint8Array[]];
 
 /**
- * Requests the main thread posts on a worker's stream port (main → worker), bypassing
- * piscina: offers to a busy worker (each with its claim cell), as many as were ready in
- * one turn of the main thread's event loop, in one message. The worker answers each on
+ * Requests the main thread posts on a booted worker's stream port (main → worker),
+ * bypassing piscina: one to run at once if the worker is idle, offers in claim cells if it
+ * is busy, as many as were ready in one turn of the main thread's event loop, in one
+ * message. The worker answers each on
  * the same port ({@link PortResponse}, or a `result` stream message). (docs/architecture.md,
  * "Requests go over the worker's port".) Each request is {@link PORT_REQUEST_FIELDS}
  * entries in a row of one flat array, not an envelope object: postMessage writes and
