@@ -8,15 +8,14 @@
  * Bytes, not a code object: a code object belongs to the interpreter that made it
  * (own-GIL interpreters share no object), its marshalled form to none. The key is what
  * the code depends on: the CPython's version (marshal's format and the bytecode change
- * with it), the adapter's path (its tracebacks name it) and its source. A file carries
- * the key and a checksum in its header; one made for another key, cut short or damaged
- * is not used, and is written anew.
+ * with it), the adapter's path (its tracebacks name it) and its source. The file is a
+ * kept file (runtime/kept-file.ts, as Pyodide's runtime snapshot is): one made for
+ * another key, cut short or damaged is not used, and is written anew.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { threadId } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
+import { keptFileBody, writeKeptFile } from '../kept-file.ts';
 
 const MAGIC = 'interpool native adapter code 1';
 
@@ -47,36 +46,10 @@ export function readAdapterCode(code: AdapterCode & { path: string }): Uint8Arra
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-  const first = file.indexOf(0x0a);
-  const second = first < 0 ? -1 : file.indexOf(0x0a, first + 1);
-  if (second < 0 || file.subarray(0, first).toString() !== MAGIC) throw new Error('not an interpool adapter code file');
-  let header: { key?: unknown; length?: unknown; crc32?: unknown };
-  try {
-    header = JSON.parse(file.subarray(first + 1, second).toString()) as typeof header;
-  } catch {
-    throw new Error('its header is damaged');
-  }
-  if (header.key !== code.key) throw new Error(`made for ${JSON.stringify(header.key)}, not for ${JSON.stringify(code.key)}`);
-  const bytes = file.subarray(second + 1);
-  if (bytes.byteLength !== header.length) throw new Error(`cut short: ${bytes.byteLength} of ${String(header.length)} bytes`);
-  if (crc32(bytes) !== header.crc32) throw new Error('damaged (checksum mismatch)');
-  return bytes;
+  return keptFileBody(file, code, MAGIC, 'an interpool adapter code file');
 }
 
-/** Keep the code on disk: written aside, then renamed over any older file. */
+/** Keep the code on disk (kept-file.ts). */
 export function writeAdapterCode(code: AdapterCode & { path: string }, bytes: Uint8Array): void {
-  mkdirSync(join(code.path, '..'), { recursive: true });
-  const aside = `${code.path}.${process.pid}-${threadId}.tmp`;
-  try {
-    const fd = openSync(aside, 'w');
-    try {
-      writeSync(fd, `${MAGIC}\n${JSON.stringify({ key: code.key, length: bytes.byteLength, crc32: crc32(bytes) })}\n`);
-      for (let written = 0; written < bytes.byteLength;) written += writeSync(fd, bytes, written);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(aside, code.path);
-  } finally {
-    rmSync(aside, { force: true });
-  }
+  writeKeptFile(code, MAGIC, bytes);
 }

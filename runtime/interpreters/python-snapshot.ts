@@ -21,13 +21,13 @@
  * a file cut short or damaged, which is then ignored and written anew.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { threadId } from 'node:worker_threads';
-import { crc32 } from 'node:zlib';
 import { SCRATCH_DIR_NAME, type WorkerSpec } from '../protocol.ts';
+import { keptFileBody, writeKeptFile, type KeptFile } from '../kept-file.ts';
 
 /**
  * The lock holder touches its lock every HEARTBEAT_MS while it boots; a lock untouched
@@ -78,11 +78,7 @@ export function locateRuntimeSnapshot(runtime: string, adapterSource: string, en
 }
 
 /** The runtime snapshot kept in the cache directory between starts. */
-export interface DiskSnapshot {
-  path: string;
-  /** What the heap depends on, written in the file's header and checked on reading. */
-  key: string;
-}
+export type DiskSnapshot = KeptFile;
 
 const DISK_MAGIC = 'interpool runtime snapshot 1';
 
@@ -97,49 +93,12 @@ export function locateDiskRuntimeSnapshot(cacheDir: string, runtime: string, ada
  */
 export function readDiskSnapshot(disk: DiskSnapshot): Uint8Array | undefined {
   const file = readSnapshotFile(disk.path);
-  if (!file) return undefined;
-  const headerEnd = findHeaderEnd(file);
-  const [magic, json] = new TextDecoder().decode(file.subarray(0, headerEnd)).split('\n');
-  if (magic !== DISK_MAGIC) throw new Error('not an interpool runtime snapshot');
-  let header: { key?: unknown; length?: unknown; crc32?: unknown };
-  try {
-    header = JSON.parse(json!) as typeof header;
-  } catch {
-    throw new Error('its header is damaged');
-  }
-  if (header.key !== disk.key) throw new Error(`made for ${JSON.stringify(header.key)}, not for ${JSON.stringify(disk.key)}`);
-  const heap = file.subarray(headerEnd);
-  if (heap.byteLength !== header.length) throw new Error(`cut short: ${heap.byteLength} of ${String(header.length)} bytes`);
-  if (crc32(heap) !== header.crc32) throw new Error('damaged (checksum mismatch)');
-  return heap;
+  return file && keptFileBody(file, disk, DISK_MAGIC, 'an interpool runtime snapshot');
 }
 
-/** The header ends after its second newline, padded so that the heap starts 8-byte aligned (Pyodide reads it as 32-bit words). */
-function findHeaderEnd(file: Uint8Array): number {
-  const first = file.indexOf(0x0a);
-  const second = first < 0 ? -1 : file.indexOf(0x0a, first + 1);
-  if (second < 0 || second > 4096) throw new Error('not an interpool runtime snapshot');
-  return second + 1;
-}
-
-/** Keep the runtime snapshot on disk: written aside, then renamed over any older one. */
+/** Keep the runtime snapshot on disk (kept-file.ts). */
 export function writeDiskSnapshot(disk: DiskSnapshot, heap: Uint8Array): void {
-  mkdirSync(dirname(disk.path), { recursive: true });
-  let header = `${DISK_MAGIC}\n${JSON.stringify({ key: disk.key, length: heap.byteLength, crc32: crc32(heap) })}`;
-  header = `${header.padEnd(Math.ceil((header.length + 1) / 8) * 8 - 1, ' ')}\n`;
-  const aside = `${disk.path}.${process.pid}-${threadId}.tmp`;
-  try {
-    const fd = openSync(aside, 'w');
-    try {
-      writeSync(fd, header);
-      for (let written = 0; written < heap.byteLength;) written += writeSync(fd, heap, written);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(aside, disk.path);
-  } finally {
-    rmSync(aside, { force: true });
-  }
+  writeKeptFile(disk, DISK_MAGIC, heap);
 }
 
 function hashKey(keyParts: unknown[]): string {
