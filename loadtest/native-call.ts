@@ -35,6 +35,7 @@ import * as native from '../runtime/interpreters/native.ts';
 import type { NativeAddon } from '../runtime/interpreters/native.ts';
 import { CONTROL_SLOTS, type RequestEnvelope, type WorkerSpec } from '../runtime/protocol.ts';
 import { ResponseWriter } from '../runtime/response-writer.ts';
+import { toWireCgi } from '../server/environ.ts';
 
 interface Job { build: NativeBuild; app: string; requests: number; rounds: number; pythonProfile: boolean; only: string | undefined }
 interface Part { name: string; cpuUs: number; wallUs: number }
@@ -159,25 +160,20 @@ if (isMainThread) {
   };
 
   const handle = (i: number) => {
-    const envelope: RequestEnvelope = { id: i + 1, cgi: { ...CGI }, urlScheme: 'http', body };
+    const envelope: RequestEnvelope = { id: i + 1, cgi: toWireCgi({ ...CGI }), urlScheme: 'http', body };
     const result = interpreter.handle(envelope, new ResponseWriter(envelope.id, 1, port1, control));
     interpreter.memoryBytes?.();
     return result;
   };
-  // The CGI variables as native.ts passes them; as an object in a tree from before
-  // callWithRecord (to compare an older commit, exported with its build).
-  const { packRecord } = native as Partial<typeof native>;
-  const withRecord = (name: string) => (packRecord === undefined || addon.callWithRecord === undefined
+  // The CGI variables as the main thread packs them (server/environ.ts toWireCgi); as an
+  // object for an addon from before callWithPacked (to compare an older commit).
+  const withPacked = (name: string) => (addon.callWithPacked === undefined
     ? () => addon.call(name, { ...CGI }, 'http', body)
-    : () => {
-      const cgi = { ...CGI };
-      const { packed, pairs } = packRecord(cgi);
-      return addon.callWithRecord(name, packed, pairs, cgi, 'http', body);
-    });
+    : () => addon.callWithPacked(name, toWireCgi({ ...CGI }) as string, 'http', body));
   const runs: Array<[string, (index: number) => unknown]> = [
     ['handle', handle],
-    ['call handle', withRecord('interpool_handle')],
-    ['call args', withRecord('bench_noop')],
+    ['call handle', withPacked('interpool_handle')],
+    ['call args', withPacked('bench_noop')],
     ['call object', () => addon.call('bench_noop', { ...CGI }, 'http', body)],
     ['call noop', () => addon.call('bench_noop')],
   ];

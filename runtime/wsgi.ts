@@ -45,8 +45,8 @@ export interface WorkerMode {
 }
 
 export function buildEnviron(envelope: RequestEnvelope, writer: ResponseWriter, mode: WorkerMode): Environ {
-  return {
-    ...unpackCgi(envelope.cgi),
+  // The unpacked variables become the environ itself (no copy of them per request).
+  return Object.assign(unpackCgi(envelope.cgi) as Environ, {
     'wsgi.version': [1, 0],
     'wsgi.url_scheme': envelope.urlScheme,
     'wsgi.input': new InputStream(envelope.body),
@@ -58,7 +58,7 @@ export function buildEnviron(envelope: RequestEnvelope, writer: ResponseWriter, 
     'wsgi.input_terminated': true,
     // The app's store, shared by all its interpreters (docs/shared-store.md).
     'interpool.shared': sharedStore,
-  };
+  });
 }
 
 /** Run one request through a JS application; never throws, always calls close(). */

@@ -53,7 +53,7 @@ class Engine : public Napi::Addon<Engine> {
         InstanceMethod("start", &Engine::Start),
         InstanceMethod("run", &Engine::Run),
         InstanceMethod("call", &Engine::Call),
-        InstanceMethod("callWithRecord", &Engine::CallWithRecord),
+        InstanceMethod("callWithPacked", &Engine::CallWithPacked),
         InstanceMethod("end", &Engine::End),
         InstanceMethod("watchInterrupts", &Engine::WatchInterrupts),
         InstanceMethod("allocatorStats", &Engine::AllocatorStatsOf),
@@ -149,21 +149,21 @@ class Engine : public Napi::Addon<Engine> {
     }
   }
 
-  // callWithRecord(name, packed, pairs, record, ...args): __main__.<name>(dict, *args),
-  // the dict being the string record `packed` carries (convert.h, ToPythonPackedDict:
-  // read in one piece), or `record` converted when `packed` does not hold `pairs` pairs.
+  // callWithPacked(name, packed, ...args): __main__.<name>(dict, *args), the dict being
+  // the string record `packed` carries (convert.h, ToPythonPackedDict: read in one piece).
   // A request's CGI variables come this way.
-  Napi::Value CallWithRecord(const Napi::CallbackInfo& info) {
+  Napi::Value CallWithPacked(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 4) throw Napi::TypeError::New(env, "callWithRecord(name, packed, pairs, record, ...args)");
+    if (info.Length() < 2) throw Napi::TypeError::New(env, "callWithPacked(name, packed, ...args)");
     try {
       InterpreterGuard hold(Started(env));
-      PyObject* args = PyTuple_New(static_cast<Py_ssize_t>(info.Length() - 3));
+      PyObject* args = PyTuple_New(static_cast<Py_ssize_t>(info.Length() - 1));
       if (args == nullptr) throw TakePythonException();
       try {
-        PyObject* record = ToPythonPackedDict(env, info[1], info[2].As<Napi::Number>().Uint32Value());
-        PyTuple_SET_ITEM(args, 0, record != nullptr ? record : ToPython(env, info[3]));
-        for (size_t i = 4; i < info.Length(); i++) PyTuple_SET_ITEM(args, static_cast<Py_ssize_t>(i - 3), ToPython(env, info[i]));
+        PyObject* record = ToPythonPackedDict(env, info[1]);
+        if (record == nullptr) throw Napi::TypeError::New(env, "callWithPacked: the packed record does not split into keys and values");
+        PyTuple_SET_ITEM(args, 0, record);
+        for (size_t i = 2; i < info.Length(); i++) PyTuple_SET_ITEM(args, static_cast<Py_ssize_t>(i - 1), ToPython(env, info[i]));
       } catch (...) {
         Py_DECREF(args);
         throw;

@@ -185,8 +185,8 @@ PyObject* RecordKey(const char* text, size_t length) {
 }
 
 // Splits `text` (length bytes of UTF-8, NULs after each key and value) into a new dict,
-// or nullptr when it does not hold exactly `pairs` pairs.
-PyObject* SplitPackedDict(const char* text, size_t length, size_t pairs) {
+// or nullptr when it does not end right after a value.
+PyObject* SplitPackedDict(const char* text, size_t length) {
   const char* at = text;
   const char* end = text + length;
   PyObject* dict = Checked(PyDict_New());
@@ -201,17 +201,16 @@ PyObject* SplitPackedDict(const char* text, size_t length, size_t pairs) {
     return item;
   };
   try {
-    for (size_t i = 0; i < pairs; i++) {
+    while (at < end) {
       PyObject* key = next(true);
-      if (key == nullptr || !SetItemTaking(dict, key, [&] { return next(false); })) break;
+      if (key == nullptr || !SetItemTaking(dict, key, [&] { return next(false); })) {
+        Py_DECREF(dict);
+        return nullptr;
+      }
     }
   } catch (...) {
     Py_DECREF(dict);
     throw;
-  }
-  if (at != end || static_cast<size_t>(PyDict_GET_SIZE(dict)) != pairs) {
-    Py_DECREF(dict);
-    return nullptr;
   }
   return dict;
 }
@@ -232,16 +231,16 @@ void ReleaseRecordKeys() {
 
 void SetInJsFlag(std::atomic<bool>* flag) { inJsFlag = flag; }
 
-PyObject* ToPythonPackedDict(Napi::Env env, napi_value packed, size_t pairs) {
+PyObject* ToPythonPackedDict(Napi::Env env, napi_value packed) {
   char stack[2048];
   size_t length = 0;
   if (napi_get_value_string_utf8(env, packed, stack, sizeof stack, &length) != napi_ok) throw Napi::Error::New(env);
   // V8 writes at most capacity - 1 bytes: a text that filled the buffer is read again whole.
-  if (length < sizeof stack - 1) return SplitPackedDict(stack, length, pairs);
+  if (length < sizeof stack - 1) return SplitPackedDict(stack, length);
   if (napi_get_value_string_utf8(env, packed, nullptr, 0, &length) != napi_ok) throw Napi::Error::New(env);
   std::string text(length + 1, '\0');
   if (napi_get_value_string_utf8(env, packed, text.data(), text.size(), &length) != napi_ok) throw Napi::Error::New(env);
-  return SplitPackedDict(text.data(), length, pairs);
+  return SplitPackedDict(text.data(), length);
 }
 
 PyObject* ToPython(Napi::Env env, Napi::Value value) {

@@ -16,13 +16,13 @@ namespace interpool {
 // Returns a new reference; throws Napi::Error (TypeError) for what it cannot convert.
 PyObject* ToPython(Napi::Env env, Napi::Value value);
 
-// A string record packed as runtime/interpreters/native.ts packs the CGI variables: each
+// A string record packed as the main thread packs the CGI variables (server/environ.ts): each
 // key and each value followed by a NUL. As a dict of str, in order, read from JS in one
 // piece (converting the object costs a Node-API call or two per key and per value: most
 // of what passing a request to Python cost). nullptr, with nothing raised, when the text
-// does not hold exactly `pairs` pairs (a value had a NUL of its own in it): the caller
-// then converts the record object itself.
-PyObject* ToPythonPackedDict(Napi::Env env, napi_value packed, size_t pairs);
+// does not split into keys and values. No value may hold a NUL of its own: the main
+// thread sends such a record as an object (runtime/protocol.ts WireCgi).
+PyObject* ToPythonPackedDict(Napi::Env env, napi_value packed);
 
 // Drops the names ToPythonPackedDict keeps for this thread's interpreter (made once, as
 // they repeat on every request). The caller holds that interpreter's GIL, before it ends.

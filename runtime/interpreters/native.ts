@@ -39,8 +39,8 @@ export interface NativeAddon {
   start(ownGil: boolean): void;
   run(code: string): void;
   call(name: string, ...args: unknown[]): unknown;
-  /** call(name, record, ...args) for a record of strings packed by packRecord (read in one piece); `record` itself when `packed` does not hold `pairs` pairs. */
-  callWithRecord(name: string, packed: string, pairs: number, record: Record<string, string>, ...args: unknown[]): unknown;
+  /** call(name, record, ...args) for a record of strings packed as protocol.ts WireCgi (read in one piece). */
+  callWithPacked(name: string, packed: string, ...args: unknown[]): unknown;
   end(): void;
   /** While a call runs, a nonzero control[slot] is taken and raised as interpool.RequestTimeout. */
   watchInterrupts(control: Int32Array, slot: number): void;
@@ -371,9 +371,11 @@ function runRequest(addon: NativeAddon, current: { request: CurrentRequest | nul
   current.request = { writer };
   try {
     const { cgi } = envelope;
-    // Packed on the main thread (protocol.ts WireCgi), it goes to the addon as it came.
-    const { packed, pairs } = typeof cgi === 'string' ? { packed: cgi, pairs: countPackedPairs(cgi) } : packRecord(cgi);
-    outcome = addon.callWithRecord('interpool_handle', packed, pairs, typeof cgi === 'string' ? NO_RECORD : cgi, envelope.urlScheme, envelope.body) as Outcome;
+    // Packed on the main thread (protocol.ts WireCgi), it goes to the addon as it came;
+    // the object a NUL in a value makes it send instead is converted key by key.
+    outcome = (typeof cgi === 'string'
+      ? addon.callWithPacked('interpool_handle', cgi, envelope.urlScheme, envelope.body)
+      : addon.call('interpool_handle', cgi, envelope.urlScheme, envelope.body)) as Outcome;
   } catch (error) {
     // Only a failure outside the app gets here (wsgi.py reports the app's through fail).
     const native = error as NativeError;
@@ -406,36 +408,6 @@ function setHead(writer: ResponseWriter, head: string): void {
   // The rest is names and values in turn: the main thread's flat list (protocol.ts FlatHeaders).
   writer.setFlatHeaders(fields[0]!, fields.slice(1));
 }
-
-/**
- * The CGI variables as the addon reads them in one piece: each key and each value
- * followed by a NUL. Converting the object instead cost a Node-API call or two for
- * every key and every value, 10 of the 27 us a hello request cost this thread (3.13,
- * loadtest/native-call.ts). A value holding a NUL of its own (PATH_INFO from %00) makes
- * the count come out wrong, and the addon then converts the object.
- */
-export function packRecord(record: Record<string, string>): { packed: string; pairs: number } {
-  let packed = '';
-  let pairs = 0;
-  for (const key in record) {
-    packed += `${key}\0${record[key]}\0`;
-    pairs++;
-  }
-  return { packed, pairs };
-}
-
-/**
- * The pairs in CGI variables the main thread packed: half its NULs (none of its values
- * holds one, or it would have sent the object). The addon counts them again as it splits.
- */
-function countPackedPairs(packed: string): number {
-  let nuls = 0;
-  for (let at = packed.indexOf('\0'); at !== -1; at = packed.indexOf('\0', at + 1)) nuls++;
-  return nuls >> 1;
-}
-
-/** The record callWithRecord falls back on when a packed string does not split: it always does, when packed by the main thread. */
-const NO_RECORD: Record<string, string> = Object.freeze({});
 
 /**
  * time.sleep for the app (wsgi.py calls it through the host): the thread blocks, the
