@@ -89,7 +89,7 @@ for (const kind of appKinds()) {
       const python = kind.language === 'python';
       t = await startTestServer([`/=${kind.fixture('leaks-memory')}`, '--workers', '1', '--memory-limit', python ? '80' : '40', ...kind.args]);
       const answers: { kept: number }[] = [];
-      // The native engine measures its allocator every 32 requests (or second) at most.
+      // The native engine measures its allocator every 256 requests or 50 ms at most.
       for (let i = 0; i < 80 && !answers.some((answer, index) => index > 0 && answer.kept === 1); i++) {
         const response = await fetch(`${t.url}/`);
         expect(response.status).toBe(200);
