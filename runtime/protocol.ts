@@ -99,13 +99,26 @@ export type HeaderPair = [name: string, value: string];
 export type FlatHeaders = string[];
 
 /**
+ * A whole response's body as it crosses to the main thread: its chunks, or one string of
+ * latin-1 characters, one per byte (the native engine sends a body of at most
+ * {@link SMALL_BODY_BYTES} so). postMessage clones a string with one copy, where every
+ * Uint8Array costs a new ArrayBuffer and backing store on each side (in a two-thread
+ * bench, 10.3 against 5.5 us of CPU per response message), and Node writes a string body
+ * together with the head, in one buffer (docs/loadtest.md, "Small bodies as strings").
+ */
+export type WholeBody = Uint8Array[] | string;
+
+/** The largest body sent as a string: past it, the extra copies of a string cost more than an ArrayBuffer's setup. */
+export const SMALL_BODY_BYTES = 16 * 1024;
+
+/**
  * What a task resolves to. A response whose body was complete when the app returned
  * (a list / array) comes back whole in `body`; an iterator is streamed over the
  * worker's stream port as it is produced, and the task then resolves with
  * `streamed: true` (the stream's own `end` message closes the response).
  */
 export type TaskResult =
-  | { kind: 'response'; workerId: number; status: string; headers: FlatHeaders; body: Uint8Array[] }
+  | { kind: 'response'; workerId: number; status: string; headers: FlatHeaders; body: WholeBody }
   | { kind: 'streamed'; workerId: number }
   | { kind: 'error'; workerId: number; error: ErrorData; headersSent: boolean }
   /** A prefetched request this worker did not run: taken back, or the worker is retiring. */
@@ -156,7 +169,7 @@ export type StreamMessage =
  * writes and rebuilds key by key (docs/loadtest.md, "Flat messages"). Every other answer
  * is a `result` stream message.
  */
-export type PortResponse = [id: number, status: string, headers: FlatHeaders, body: Uint8Array[]];
+export type PortResponse = [id: number, status: string, headers: FlatHeaders, body: WholeBody];
 
 /**
  * Requests the main thread posts on a booted worker's stream port (main → worker),

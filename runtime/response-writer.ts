@@ -13,7 +13,7 @@
  * its headers through start_response(..., exc_info) until then.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ControlSlot, type ErrorData, type FlatHeaders, type HeaderPair, type StreamMessage, type TaskResult } from './protocol.ts';
+import { ControlSlot, type ErrorData, type FlatHeaders, type HeaderPair, type StreamMessage, type TaskResult, type WholeBody } from './protocol.ts';
 
 /** What {@link ResponseWriter.watchCancellation} resolves with once the request is cancelled. */
 export const CANCELLED = Symbol('cancelled');
@@ -137,9 +137,10 @@ export class ResponseWriter {
   }
 
   /** The task result for a body that was complete when the app returned. */
-  finishWhole(body: Uint8Array[]): TaskResult {
+  finishWhole(body: WholeBody): TaskResult {
     if (this.#headersSent) {
-      for (const chunk of body) this.sendChunk(chunk);
+      if (typeof body === 'string') this.sendChunk(Buffer.from(body, 'latin1'));
+      else for (const chunk of body) this.sendChunk(chunk);
       return this.finishStream();
     }
     return { kind: 'response', workerId: this.#workerId, status: this.#status!, headers: this.#headers, body };

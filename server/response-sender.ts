@@ -5,7 +5,7 @@
  * headers went out, an aborted connection after.
  */
 import type { ServerResponse } from 'node:http';
-import type { FlatHeaders, StreamMessage, TaskResult } from '../runtime/protocol.ts';
+import type { FlatHeaders, StreamMessage, TaskResult, WholeBody } from '../runtime/protocol.ts';
 import type { StreamReceiver } from './pool/application-group.ts';
 import { InterpoolError, fromWorkerError } from './errors.ts';
 import { findHeaderFault, parseStatusLine } from './response-rules.ts';
@@ -159,13 +159,15 @@ export class ResponseSender implements StreamReceiver {
     this.#finish(true);
   }
 
-  #sendWhole(status: string, headers: FlatHeaders, body: Uint8Array[]): void {
+  #sendWhole(status: string, headers: FlatHeaders, body: WholeBody): void {
     const head = this.#checkHead(status, headers);
     if (!head) return;
     let length = 0;
-    for (let i = 0; i < body.length; i++) length += body[i]!.byteLength;
+    if (typeof body === 'string') length = body.length;
+    else for (let i = 0; i < body.length; i++) length += body[i]!.byteLength;
     if (this.#declaredLength !== undefined && length > this.#declaredLength && !this.#bodyless) {
-      body = [this.#cutAtDeclaredLength(Buffer.concat(body), 0)];
+      const whole = typeof body === 'string' ? Buffer.from(body, 'latin1') : Buffer.concat(body);
+      body = [this.#cutAtDeclaredLength(whole, 0)];
       length = this.#declaredLength;
     }
     if (this.#declaredLength !== undefined && this.#declaredLength !== length && !this.#bodyless) {
@@ -179,8 +181,11 @@ export class ResponseSender implements StreamReceiver {
     if (this.#declaredLength === undefined && !nothingToMeasure) head.flat.push('Content-Length', String(length));
     this.#closeAfterIfClosing();
     this.#res.writeHead(head.code, head.reason, head.flat);
-    // One chunk (the common case) goes out with the head in a single write.
-    if (body.length === 1) {
+    // One chunk (the common case) goes out with the head in a single write; a string
+    // (latin-1, one character per byte) is copied into the head's own buffer.
+    if (typeof body === 'string') {
+      this.#res.end(body, 'latin1');
+    } else if (body.length === 1) {
       this.#res.end(body[0]);
     } else {
       for (const chunk of body) this.#res.write(chunk);

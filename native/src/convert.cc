@@ -310,6 +310,18 @@ Napi::Value ToJs(Napi::Env env, PyObject* value) {
   }
   if (PyFloat_Check(value)) return Napi::Number::New(env, PyFloat_AS_DOUBLE(value));
   if (PyUnicode_Check(value)) {
+    // A str whose characters all fit in one byte each (ASCII, latin-1: the status and
+    // headers, a small body wsgi.py decoded as latin-1) is stored so, and V8 takes it with
+    // one copy; any other goes through its UTF-8 form.
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(value) != 0) ThrowPythonAsTypeError(env, "cannot pass a Python str to JavaScript");
+#endif
+    if (PyUnicode_KIND(value) == PyUnicode_1BYTE_KIND) {
+      napi_value text;
+      NAPI_THROW_IF_FAILED(env, napi_create_string_latin1(env, reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(value)),
+                                                          static_cast<size_t>(PyUnicode_GET_LENGTH(value)), &text), Napi::Value());
+      return Napi::Value(env, text);
+    }
     Py_ssize_t length = 0;
     const char* text = PyUnicode_AsUTF8AndSize(value, &length);
     if (text == nullptr) ThrowPythonAsTypeError(env, "cannot pass a Python str to JavaScript");

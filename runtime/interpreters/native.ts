@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
-import { ControlSlot, type ErrorCode, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
+import { ControlSlot, SMALL_BODY_BYTES, type ErrorCode, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
 import type { ResponseWriter } from '../response-writer.ts';
 import { sharedStoreClient } from '../shared-store-client.ts';
 import { locateAdapterCode, readAdapterCode, writeAdapterCode } from './native-adapter-code.ts';
@@ -186,6 +186,10 @@ class InterpoolHost:
             self._send(data, interpool_head(status, self._headers))
 
     def finishWhole(self, body):
+        # A small body crosses as a latin-1 str (one character per byte), which the addon
+        # makes a JS string with one copy (protocol.ts WholeBody).
+        if len(body) <= ${SMALL_BODY_BYTES}:
+            body = body.decode("latin-1")
         status = self._status
         self._outcome = ("whole", None if status is None else interpool_head(status, self._headers), body)
 
@@ -221,7 +225,7 @@ def interpool_handle(cgi, url_scheme, body):
  * yet sent (packed: see setHead).
  */
 type Outcome =
-  | [kind: 'whole', head: string | null, body: Uint8Array]
+  | [kind: 'whole', head: string | null, body: Uint8Array | string]
   | [kind: 'stream', head: string | null]
   | [kind: 'fail', head: string | null, code: ErrorCode, message: string, detail: string | null]
   | null;
@@ -390,7 +394,7 @@ function runRequest(addon: NativeAddon, current: { request: CurrentRequest | nul
   if (outcome[1] !== null) setHead(writer, outcome[1]);
   switch (outcome[0]) {
     case 'whole':
-      return writer.finishWhole([outcome[2]]);
+      return writer.finishWhole(typeof outcome[2] === 'string' ? outcome[2] : [outcome[2]]);
     case 'stream':
       return writer.finishStream();
     case 'fail':

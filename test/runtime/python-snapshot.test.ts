@@ -151,5 +151,5 @@ async function serve(interpreter: Awaited<ReturnType<typeof bootPython>>): Promi
   const result = await interpreter.handle(envelope, new ResponseWriter(1, 0, port1, new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4))));
   port1.close();
   if (result.kind !== 'response') throw new Error(`expected a whole response, got ${JSON.stringify(result)}`);
-  return Buffer.concat(result.body).toString();
+  return (typeof result.body === 'string' ? Buffer.from(result.body, 'latin1') : Buffer.concat(result.body)).toString();
 }

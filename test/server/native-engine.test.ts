@@ -2,6 +2,7 @@
 // real CPython subinterpreters, one per worker thread, driving runtime/wsgi.py.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freesEndedInterpreters } from '../../native/builds.ts';
+import { SMALL_BODY_BYTES } from '../../runtime/protocol.ts';
 import { engineTitle, nativeEngines } from './python-engines.ts';
 import { startChild, startTestServer, waitFor, type TestServer } from './support.ts';
 
@@ -52,6 +53,16 @@ for (const engine of nativeEngines()) {
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe('application/x-test');
       expect(new Uint8Array(await response.arrayBuffer())).toEqual(body);
+    });
+
+    // A whole body up to SMALL_BODY_BYTES crosses to the main thread as a latin-1 string,
+    // a larger one as bytes (protocol.ts WholeBody): every byte value, on both sides of the limit.
+    it.each([0, 1, 256, SMALL_BODY_BYTES, SMALL_BODY_BYTES + 1])('returns a whole body of %i bytes byte for byte', async (size) => {
+      const body = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 0xff);
+      const response = await fetch(`${t.url}/echo`, { method: 'POST', body });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-length')).toBe(String(size));
+      expect(Buffer.compare(new Uint8Array(await response.arrayBuffer()), body)).toBe(0);
     });
 
     it('streams a generator chunk by chunk', async () => {
