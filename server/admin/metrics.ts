@@ -134,11 +134,22 @@ export function createMetrics(groups: readonly ApplicationGroup[]): Metrics {
   });
   const onConnectionRefused = () => connectionsRefused.inc();
 
+  // The two metrics' series of each app and status, looked up once: prom-client hashes
+  // a labels object on every inc or observe given one, a share of every request's cost.
+  const series = new Map<string, { count: Counter.Internal; time: Histogram.Internal<"app" | "status"> }>();
   const onFinished = (message: unknown) => {
     const { app, status, ms } = message as RequestFinished;
-    const labels = { app: apps.has(app) ? app : '-', status: String(status) };
-    requests.inc(labels);
-    duration.observe(labels, ms / 1000);
+    // Keyed by the labels themselves: a bounded set (the apps, "-", the statuses).
+    const name = apps.has(app) ? app : '-';
+    const key = `${name}\0${status}`;
+    let found = series.get(key);
+    if (!found) {
+      const labels = { app: name, status: String(status) };
+      found = { count: requests.labels(labels), time: duration.labels(labels) };
+      series.set(key, found);
+    }
+    found.count.inc();
+    found.time.observe(ms / 1000);
   };
   const onBooted = (message: unknown) => {
     const { app, report } = message as InterpreterBooted;
