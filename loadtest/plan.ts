@@ -11,8 +11,9 @@ import type { Comparison } from './compare.ts';
 import type { ServerFeatures } from './features.ts';
 import type { LoadShape } from './measure.ts';
 import { cpuScenario, scenarios, type ScenarioName } from './scenarios.ts';
+import { listNativeBuilds } from '../native/builds.ts';
 import {
-  apacheTarget, gunicornTarget, interpoolTarget, plainFastifyTarget, uwsgiTarget, type PeerApp, type Target,
+  apacheTarget, gunicornOnCPythonTarget, gunicornTarget, interpoolTarget, plainFastifyTarget, uwsgiTarget, type PeerApp, type Target,
 } from './targets.ts';
 
 export interface PlanOptions {
@@ -107,6 +108,8 @@ export function buildPlan(options: PlanOptions): Comparison[] {
         ...(!quick ? [pythonTarget(root, scenario.app, 2, features, '3.12')] : []),
         ...(all ? [pythonTarget(root, scenario.app, 2, features, 'native')] : []),
         ...(all ? peerTargets(root, scenario.app) : []),
+        // The bars of issue 19 (hello, cpu) against gunicorn on the native engine's own CPython too.
+        ...(all && (name === 'hello' || name === 'cpu') ? [gunicornOnCPythonTarget(peerPythonApp(root, scenario.app), listNativeBuilds()[0])] : []),
       ],
       referenceIds: [`interpool-${scenario.app}-py-w2`, `interpool-${scenario.app}-ts-w2`],
       shape: timed(32), runs, warmupSec,

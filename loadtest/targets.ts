@@ -129,6 +129,31 @@ export function gunicornTarget({ path, file }: PeerApp): Target {
   };
 }
 
+/**
+ * The same gunicorn on the CPython the native engine embeds (the newest built, as
+ * `--python native` picks it), its pure-Python package read from where the system
+ * installed it. gunicorn on the system's CPython measures the server and the interpreter
+ * together; this row measures the server alone against native interpool, on one
+ * interpreter (project-built 3.13 runs fib ~5% slower than Debian's 3.11).
+ */
+export function gunicornOnCPythonTarget({ path, file }: PeerApp, cpython: { version: string; executable: string } | undefined): Target {
+  const packages = GUNICORN_PACKAGES.find((dir) => existsSync(join(dir, 'gunicorn', '__init__.py')));
+  const base = gunicornTarget({ path, file });
+  return {
+    ...base,
+    id: 'gunicorn-native-cpython', label: `gunicorn -k gthread -w 2 --threads 4, on CPython ${cpython?.version ?? '?'} (the native engine's)`,
+    absent: !cpython ? 'no native engine is built here (npm run build:cpython && npm run build:native)'
+      : !packages ? `gunicorn is not installed (${SETUP_HINT})` : undefined,
+    launch: (port) => {
+      const spec = base.launch(port);
+      return { ...spec, command: cpython!.executable, args: ['-m', 'gunicorn', ...spec.args], env: { PYTHONPATH: packages! } };
+    },
+  };
+}
+
+/** Where Debian (and pip for the system's python3) put gunicorn's package. */
+const GUNICORN_PACKAGES = ['/usr/lib/python3/dist-packages', '/usr/local/lib/python3/dist-packages'];
+
 /** uWSGI with its HTTP router: 2 processes × 4 threads. */
 export function uwsgiTarget({ path, file }: PeerApp): Target {
   const uwsgi = findExecutable('uwsgi');
