@@ -29,10 +29,10 @@ export function requestTarget(request: FastifyRequest): string {
   return request.originalUrl;
 }
 
-export function logAccess(logger: Logger, request: FastifyRequest, ms: number, outcome: SendOutcome, app: string): void {
+export function logAccess(logger: Logger, request: FastifyRequest, ms: number, outcome: SendOutcome, app: string, requestId?: number): void {
   if (channels.requestFinished.hasSubscribers) {
     const finished: RequestFinished = {
-      app, method: request.raw.method ?? '', status: outcome.status, bytes: outcome.bytes, ms,
+      app, requestId, method: request.raw.method ?? '', status: outcome.status, bytes: outcome.bytes, ms,
       workerId: outcome.workerId, aborted: outcome.aborted, code: outcome.error?.code,
     };
     channels.requestFinished.publish(finished);

@@ -9,19 +9,21 @@ import type { WorkerExit } from './pool/application-group.ts';
 
 /**
  * A request was admitted to an app (it runs now or waits in the queue). `path` is the
- * raw path without the query string; `finished` settles when its response is over.
+ * raw path without the query string. Its requestFinished, with the same app and
+ * requestId, follows once its response is over.
  */
 export interface RequestStarted {
   app: string;
   requestId: number;
   method: string;
   path: string;
-  finished: Promise<unknown>;
 }
 
 /** One request is finished (or refused): what the access log writes, as data. */
 export interface RequestFinished {
   app: string;
+  /** The id its requestStarted had; undefined for a request refused before it was admitted. */
+  requestId: number | undefined;
   method: string;
   status: number;
   bytes: number;

@@ -27,13 +27,18 @@ function admit(request: FastifyRequest, group: ApplicationGroup, envelope: WireR
   }
 }
 
-export async function dispatchRequest(
+/**
+ * Not async: the request ends through the sender's callback, not a promise. What it
+ * throws before the reply is hijacked (not found, refused) reaches the client through
+ * Fastify's error handler, as a rejection would.
+ */
+export function dispatchRequest(
   request: FastifyRequest,
   reply: FastifyReply,
   mounts: MountTable<ApplicationGroup>,
   logger: Logger,
   isClosing: () => boolean = () => false,
-): Promise<void> {
+): void {
   // The body is read whole, so a chunked body's trailer section is known: one carrying a
   // field it may not is refused here, before any worker. Not in the body parser: an error
   // there makes Fastify close the connection, losing the answers of requests pipelined
@@ -54,25 +59,25 @@ export async function dispatchRequest(
   // Two literals, not a spread: a spread builds a throwaway object for every request.
   const envelope: WireRequest = body ? { id, cgi, urlScheme: facts.urlScheme, body } : { id, cgi, urlScheme: facts.urlScheme };
 
-  const sender = new ResponseSender(reply.raw, group.config.name, isClosing);
+  // The sender's outcome is the end of the request on the main thread.
+  const sender = new ResponseSender(reply.raw, group.config.name, isClosing, (outcome) => {
+    ticket.release();
+    logAccess(logger, request, reply.elapsedTime, outcome, group.config.name, id);
+  });
   // Refusals (queue full, app failing to boot) throw here, before the reply is hijacked,
   // and reach the client through the error handler.
   const ticket = admit(request, group, envelope, sender);
   // The sender stops or holds back the worker through the ticket (no closures per request);
   // nothing reaches the sender before this line (results and streams arrive later, as messages).
   sender.attach(ticket);
-  if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ app: group.config.name, requestId: envelope.id, method: facts.method, path: rawPath, finished: sender.finished } satisfies RequestStarted);
+  if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ app: group.config.name, requestId: id, method: facts.method, path: rawPath } satisfies RequestStarted);
   reply.hijack();
   reply.raw.on('close', () => {
     if (sender.done) return;
     sender.clientGone();
     ticket.cancel();
   });
-  // The ticket answers the sender (result, error, --timeout) from here; the sender's
-  // outcome is the end of the request on the main thread.
-  const outcome = await sender.finished;
-  ticket.release();
-  logAccess(logger, request, reply.elapsedTime, outcome, group.config.name);
+  // The ticket answers the sender (result, error, --timeout) from here.
 }
 
 function requestFacts(request: FastifyRequest, target: string, bodyLength: number): RequestFacts {

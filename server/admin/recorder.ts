@@ -189,15 +189,12 @@ export class RequestRecorder {
     return this.#apps.get(app)?.series(Math.max(current - seconds, this.#since), current);
   }
 
-  #started({ app, requestId, method, path, finished }: RequestStarted): void {
-    const record = this.#apps.get(app);
-    if (!record) return;
-    record.running.set(requestId, { requestId, method, path, startedAt: this.#now() });
-    const forget = () => { record.running.delete(requestId); };
-    finished.then(forget, forget);
+  #started({ app, requestId, method, path }: RequestStarted): void {
+    this.#apps.get(app)?.running.set(requestId, { requestId, method, path, startedAt: this.#now() });
   }
 
-  #finished({ app, status, ms }: RequestFinished): void {
+  #finished({ app, requestId, status, ms }: RequestFinished): void {
+    if (requestId !== undefined) this.#apps.get(app)?.running.delete(requestId);
     this.record(app, status, ms);
   }
 }
