@@ -100,8 +100,8 @@ export type FlatHeaders = string[];
 
 /**
  * A whole response's body as it crosses to the main thread: its chunks, or one string of
- * latin-1 characters, one per byte (the native engine sends a body of at most
- * {@link SMALL_BODY_BYTES} so). postMessage clones a string with one copy, where every
+ * latin-1 characters, one per byte (a body of at most {@link SMALL_BODY_BYTES} crosses
+ * so, whatever the engine). postMessage clones a string with one copy, where every
  * Uint8Array costs a new ArrayBuffer and backing store on each side (in a two-thread
  * bench, 10.3 against 5.5 us of CPU per response message), and Node writes a string body
  * together with the head, in one buffer (docs/loadtest.md, "Small bodies as strings").

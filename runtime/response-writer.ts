@@ -13,7 +13,23 @@
  * its headers through start_response(..., exc_info) until then.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { ControlSlot, type ErrorData, type FlatHeaders, type HeaderPair, type StreamMessage, type TaskResult, type WholeBody } from './protocol.ts';
+import { ControlSlot, SMALL_BODY_BYTES, type ErrorData, type FlatHeaders, type HeaderPair, type StreamMessage, type TaskResult, type WholeBody } from './protocol.ts';
+
+/**
+ * A small body as the latin-1 string it crosses as (protocol.ts WholeBody); others as
+ * they are. The native engine's host sends its small bodies as strings already.
+ */
+function toWholeBody(body: WholeBody): WholeBody {
+  if (typeof body === 'string' || body.length === 0) return body;
+  if (body.length === 1) {
+    const chunk = body[0]!;
+    if (chunk.byteLength > SMALL_BODY_BYTES) return body;
+    return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1');
+  }
+  let length = 0;
+  for (const chunk of body) length += chunk.byteLength;
+  return length > SMALL_BODY_BYTES ? body : Buffer.concat(body, length).toString('latin1');
+}
 
 /** What {@link ResponseWriter.watchCancellation} resolves with once the request is cancelled. */
 export const CANCELLED = Symbol('cancelled');
@@ -143,7 +159,7 @@ export class ResponseWriter {
       else for (const chunk of body) this.sendChunk(chunk);
       return this.finishStream();
     }
-    return { kind: 'response', workerId: this.#workerId, status: this.#status!, headers: this.#headers, body };
+    return { kind: 'response', workerId: this.#workerId, status: this.#status!, headers: this.#headers, body: toWholeBody(body) };
   }
 
   /** Close a streamed body (or send headers with an empty body if nothing was streamed). */

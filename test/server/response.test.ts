@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SMALL_BODY_BYTES } from '../../runtime/protocol.ts';
 import { fileGate } from './gates.ts';
 import { getRequest, headerOf, parseRawResponse, rawRequest, startTestServer, waitFor, type TestServer } from './support.ts';
 
@@ -19,6 +20,7 @@ beforeAll(async () => {
     '/slow=test/fixtures/apps/streams-slowly.ts',
     '/head=test/fixtures/apps/head-aware.ts',
     '/echo=test/fixtures/apps/overlap-probe.ts',
+    '/bytes=apps/echo.ts',
     '--workers', '1',
   ]);
 });
@@ -131,6 +133,15 @@ describe('bodies and requests of other kinds', () => {
     const text = 'h\u00e9llo \u20ac \u{1f600}\n';
     expect(response.body.toString('utf8')).toBe(text);
     expect(headerOf(response, 'content-length')).toBe(String(Buffer.byteLength(text)));
+  });
+
+  // A whole body up to SMALL_BODY_BYTES crosses to the main thread as a latin-1 string,
+  // a larger one as bytes (protocol.ts WholeBody): every byte value, on both sides of the limit.
+  it.each([1, 256, SMALL_BODY_BYTES, SMALL_BODY_BYTES + 1])('a whole body of %i bytes arrives byte for byte', async (size) => {
+    const body = new Uint8Array(size).map((_, i) => (i * 31 + 7) & 0xff);
+    const response = await fetch(`${t.url}/bytes`, { method: 'POST', body });
+    expect(response.headers.get('content-length')).toBe(String(size));
+    expect(Buffer.compare(new Uint8Array(await response.arrayBuffer()), body)).toBe(0);
   });
 
   it('a large streamed body arrives whole', async () => {
