@@ -22,14 +22,32 @@ import { locateAdapterCode, readAdapterCode, writeAdapterCode } from './native-a
 export const ADAPTER_FILE = fileURLToPath(new URL('../wsgi.py', import.meta.url));
 
 /**
- * Imported by the main interpreter before any subinterpreter exists: on CPython 3.13.5,
- * ending a subinterpreter that was the first to import _datetime (directly, or through
- * zoneinfo or sqlite3) aborted the process ("double free or corruption"). Of the 62
- * extension modules in 3.13.5's lib-dynload, each imported by 4 parallel
- * subinterpreters ended 3 times over, only those did (measured 2026-11-30);
- * test/runtime/native-subinterpreters.test.ts keeps checking.
+ * Imported by the main interpreter before any subinterpreter exists, so that no
+ * subinterpreter runs these modules' init and none owns what they keep process-wide
+ * (test/runtime/native-subinterpreters.test.ts keeps checking both):
+ * - datetime, on every CPython: on 3.13.5, ending a subinterpreter that was the first to
+ *   import _datetime (directly, or through zoneinfo or sqlite3) aborted the process
+ *   ("double free or corruption"). Of the 62 extension modules in 3.13.5's lib-dynload,
+ *   each imported by 4 parallel subinterpreters ended 3 times over, only those did.
+ * - on 3.11, the other stdlib extension modules that are single-phase with their state in
+ *   C globals (m_size -1; found by calling each lib-dynload module's PyInit in a
+ *   throwaway process): _asyncio, _decimal, _socket, _ctypes. Two interpreters importing
+ *   one at once both run its init, the second overwriting the first's state: _asyncio's
+ *   m_free then clears it for everyone when either interpreter ends (the next task of
+ *   any interpreter dereferences NULL: SIGSEGV, 1 run in 400 of the parallel boot test
+ *   under load, every time in test/fixtures/native/asyncio-after-end.ts); by 3.11's
+ *   sources, _socket's gaierror and herror would then no longer be the classes the first
+ *   interpreter's `except` names; _decimal warns ("mpd_setminalloc ... a second time").
+ *   Imported once here, every subinterpreter gets a copy of the main interpreter's
+ *   module instead, and no init runs again.
+ *   Costs the process ~60 ms at start and ~10 MiB (asyncio brings ssl). 3.12 and later
+ *   made these modules multi-phase (per-interpreter state).
  */
-export const PREIMPORT = ['datetime'];
+export function preimportFor(pythonVersion: string): string[] {
+  const [major, minor] = pythonVersion.split('.').map(Number);
+  if (major === 3 && minor! < 12) return ['datetime', 'asyncio', 'decimal', 'socket', 'ctypes'];
+  return ['datetime'];
+}
 
 /** The addon's surface (native/src/addon.cc). */
 export interface NativeAddon {
@@ -264,7 +282,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
   const pythonPath = Array.isArray(spec.settings.pythonPath) ? spec.settings.pythonPath.map(String) : [];
   const addon = await timer.stage('load runtime', () => {
     const loaded = loadAddon(addonPath);
-    const runtime = failAsBoot(() => loaded.initialize(executable, PREIMPORT));
+    const runtime = failAsBoot(() => loaded.initialize(executable, preimportFor(loaded.pythonVersion)));
     if (runtime.preimportFailures.length > 0) timer.note(`the main interpreter could not import ${runtime.preimportFailures.join(', ')}`);
     return { loaded, runtime };
   });
