@@ -67,7 +67,7 @@ export function dispatchRequest(
   // Refusals (queue full, app failing to boot) throw here, before the reply is hijacked,
   // and reach the client through the error handler.
   const ticket = admit(request, group, envelope, sender);
-  // The sender stops or holds back the worker through the ticket (no closures per request);
+  // The sender stops or holds back the worker through the ticket;
   // nothing reaches the sender before this line (results and streams arrive later, as messages).
   sender.attach(ticket);
   if (channels.requestStarted.hasSubscribers) channels.requestStarted.publish({ app: group.config.name, requestId: id, method: facts.method, path: rawPath } satisfies RequestStarted);
