@@ -22,7 +22,11 @@ async function stats(base: string, init: RequestInit = {}): Promise<AdminStats> 
   return (await response.json()) as AdminStats;
 }
 
-/** Parse the Prometheus text exposition format (0.0.4) strictly enough to catch a malformed line. */
+/**
+ * Parse the Prometheus text exposition format (0.0.4) strictly enough to catch a malformed
+ * line. A value is what Go's ParseFloat reads, NaN in any case: prom-client writes "Nan"
+ * (nodejs_eventloop_lag_mean_seconds when scraped before the loop's delay has a sample).
+ */
 function parsePrometheus(text: string): { types: Map<string, string>; samples: { name: string; labels: Record<string, string>; value: number }[] } {
   const types = new Map<string, string>();
   const samples: { name: string; labels: Record<string, string>; value: number }[] = [];
@@ -31,7 +35,7 @@ function parsePrometheus(text: string): { types: Map<string, string>; samples: {
     const type = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
     if (type) { types.set(type[1]!, type[2]!); continue; }
     if (/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*$/.test(line)) continue;
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn][Aa][Nn]|\+Inf|-Inf)$/.exec(line);
     if (!sample) throw new Error(`not a Prometheus line: ${line}`);
     const labels: Record<string, string> = {};
     for (const [, key, value] of (sample[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
