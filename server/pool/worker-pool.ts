@@ -727,6 +727,12 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       return;
     }
     this.#workers.delete(handle.workerId);
+    // What the worker posted before it ended may still wait on its port: the exit and the
+    // port's messages come on different channels, and a busy main thread can see the exit
+    // first. An answer the worker finished reaches its client, not WORKER_DIED.
+    for (let entry = receiveMessageOnPort(handle.port); entry !== undefined; entry = receiveMessageOnPort(handle.port)) {
+      this.#onPortMessage(entry.message as StreamMessage | PortResponse, handle);
+    }
     handle.port.close();
     const diedMidRequest = handle.requestId !== 0;
     // Its requests on its port: as piscina fails its own tasks, each runs elsewhere if the
