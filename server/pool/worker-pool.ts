@@ -668,17 +668,14 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
 
   #onHello(hello: WorkerHello): void {
     const handle = new WorkerHandle(hello);
-    const port = handle.port;
-    port.on('message', (stream: StreamMessage | PortResponse) => {
+    handle.port.on('message', (stream: StreamMessage | PortResponse) => {
       if (!this.#onPortMessage(stream, handle)) return;
       // What else the worker posted meanwhile is read now, without an event each (as
       // piscina reads its results): under load that is most of its messages. But a
       // streamed response's messages each get an event, as before: Node holds a
       // response's first write until the next tick, and an `error` read in the same turn
       // would abort the connection before the chunks the client was to get.
-      for (let entry = receiveMessageOnPort(port); entry !== undefined; entry = receiveMessageOnPort(port)) {
-        if (!this.#onPortMessage(entry.message as StreamMessage | PortResponse, handle)) return;
-      }
+      this.#readPosted(handle, true);
     });
     handle.port.unref();
     this.#piscina.thread(handle.workerId)?.once('exit', (code: number) => this.#onExit(handle, code));
@@ -719,6 +716,16 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     this.#placements.get(message.id)?.owner?.onStream(message, handle.workerId);
   }
 
+  /**
+   * Handle the messages waiting on a worker's port, without an event each; with
+   * `stopAtStream`, only up to and including the first that is not a request's answer.
+   */
+  #readPosted(handle: WorkerHandle, stopAtStream: boolean): void {
+    for (let entry = receiveMessageOnPort(handle.port); entry !== undefined; entry = receiveMessageOnPort(handle.port)) {
+      if (!this.#onPortMessage(entry.message as StreamMessage | PortResponse, handle) && stopAtStream) return;
+    }
+  }
+
   #onExit(handle: WorkerHandle, code: number): void {
     if (this.#stuck.delete(handle.workerId)) {
       // Counted when it got stuck: whatever held it in C code returned after all.
@@ -730,9 +737,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     // What the worker posted before it ended may still wait on its port: the exit and the
     // port's messages come on different channels, and a busy main thread can see the exit
     // first. An answer the worker finished reaches its client, not WORKER_DIED.
-    for (let entry = receiveMessageOnPort(handle.port); entry !== undefined; entry = receiveMessageOnPort(handle.port)) {
-      this.#onPortMessage(entry.message as StreamMessage | PortResponse, handle);
-    }
+    this.#readPosted(handle, false);
     handle.port.close();
     const diedMidRequest = handle.requestId !== 0;
     // Its requests on its port: as piscina fails its own tasks, each runs elsewhere if the
