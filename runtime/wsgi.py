@@ -24,6 +24,7 @@ Nothing here keeps a reference to a JavaScript object between requests, so a mem
 snapshot taken after :func:`load_app` holds no JavaScript state.
 """
 
+import _thread
 import base64
 import importlib.util
 import io
@@ -360,7 +361,12 @@ def _reseed_random():
 
 # --- time.sleep -------------------------------------------------------------------
 
+# The original: in Pyodide it spins the CPU; natively it blocks the thread, GIL released.
 _spin_sleep = time.sleep
+# Natively, the thread that serves this interpreter's requests (the worker thread that
+# created it, which imports this module). Pyodide has one thread (and restores this
+# module from a snapshot, where an ident taken at import may not hold).
+_SERVING_THREAD = _thread.get_ident()
 
 
 def _sleep(seconds):
@@ -370,6 +376,11 @@ def _sleep(seconds):
     seconds = float(seconds)
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
+    if not PYODIDE and _thread.get_ident() != _SERVING_THREAD:
+        # A thread the app started (native engine) sleeps for real: the host, and a
+        # timeout's interrupt, belong to the request's thread, which may be sleeping too.
+        _spin_sleep(seconds)
+        return
     host = _current_host
     if host is not None and can_run_sync():
         if run_sync(host.sleep(seconds)):

@@ -14,7 +14,7 @@ for (const engine of nativeEngines()) {
     beforeAll(async () => {
       t = await startTestServer([
         '/hello=apps/hello.py', '/counter=test/fixtures/apps/counter.py', '/echo=apps/echo.py', '/stream=apps/stream.py',
-        '--workers', '2', ...engine.args,
+        '/naps=test/fixtures/apps/sleeps-in-threads.py', '--workers', '2', ...engine.args,
       ]);
     }, 120_000);
     afterAll(() => t?.close());
@@ -63,6 +63,12 @@ for (const engine of nativeEngines()) {
       expect(response.status).toBe(200);
       expect(response.headers.get('content-length')).toBe(String(size));
       expect(Buffer.compare(new Uint8Array(await response.arrayBuffer()), body)).toBe(0);
+    });
+
+    it('time.sleep in threads the app starts sleeps, as on the request\'s thread', async () => {
+      const response = await fetch(`${t.url}/naps`);
+      expect(await response.text()).toBe('pool thread timer');
+      expect(response.status).toBe(200);
     });
 
     it('streams a generator chunk by chunk', async () => {
