@@ -376,21 +376,22 @@ def _sleep(seconds):
     seconds = float(seconds)
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
-    if not PYODIDE and _thread.get_ident() != _SERVING_THREAD:
-        # A thread the app started (native engine) sleeps for real: the host, and a
-        # timeout's interrupt, belong to the request's thread, which may be sleeping too.
-        _spin_sleep(seconds)
-        return
+    # Natively, a thread the app started has no request: the host, and a timeout's
+    # interrupt, belong to the request's thread, which may be sleeping too.
+    app_thread = not PYODIDE and _thread.get_ident() != _SERVING_THREAD
     host = _current_host
-    if host is not None and can_run_sync():
+    if host is not None and not app_thread and can_run_sync():
         if run_sync(host.sleep(seconds)):
             raise RequestTimeout("the request ran past --timeout")
         return
-    # At import time, or where the stack cannot be suspended: spin in short slices, so
-    # that the interrupt buffer is still checked between them.
+    # At import time, where the stack cannot be suspended, or in a thread the app started:
+    # sleep in short slices. Between them the interrupt buffer is checked (the request's
+    # thread), or the SystemExit that stops an app's thread when its interpreter ends
+    # arrives (native/src/interpreter.cc asks again every 0.1 s).
+    slice_seconds = 0.1 if app_thread else 0.02
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
-        _spin_sleep(min(left, 0.02))
+        _spin_sleep(min(left, slice_seconds))
 
 
 _sleep.__doc__ = time.sleep.__doc__

@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 namespace interpool {
 namespace {
@@ -47,6 +49,58 @@ std::string StatusMessage(const PyStatus& status) {
   std::string message = status.err_msg != nullptr ? status.err_msg : "unknown error";
   if (status.func != nullptr) message = std::string(status.func) + ": " + message;
   return message;
+}
+
+// How long an ending interpreter waits for the threads its app started to stop, and how
+// often it asks them again (a thread may catch SystemExit once, or be between two slices
+// of a time.sleep: runtime/wsgi.py sleeps an app's thread in slices of 0.1 s).
+constexpr auto kThreadStopWait = std::chrono::seconds(2);
+constexpr auto kThreadStopAskEvery = std::chrono::milliseconds(100);
+constexpr auto kThreadStopPoll = std::chrono::milliseconds(5);
+
+// The interpreter's thread states other than `self`'s. The caller holds its GIL: a thread
+// state is added and removed only with it held.
+int OtherThreads(PyThreadState* self) {
+  int count = 0;
+  for (PyThreadState* t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(self)); t != nullptr; t = PyThreadState_Next(t)) {
+    if (t != self) count++;
+  }
+  return count;
+}
+
+// Stops the threads the app started before its interpreter ends: Py_EndInterpreter
+// joins the `threading` module's non-daemon ones forever and aborts the whole process
+// ("not the last thread") if any other thread state is left, which a daemon thread
+// (allowed where the GIL is shared) always is. Each is asked to stop with SystemExit,
+// raised in it as a timeout's exception is (threading ends a thread on it quietly),
+// again every so often, until none is left or the wait is over. False if some are still
+// there: blocked in C (a lock, a socket), they cannot be made to stop. `self` is current.
+bool StopOtherThreads(PyThreadState* self) {
+  if (OtherThreads(self) == 0) return true;
+  auto deadline = std::chrono::steady_clock::now() + kThreadStopWait;
+  auto nextAsk = std::chrono::steady_clock::now();
+  for (;;) {
+    if (std::chrono::steady_clock::now() >= nextAsk) {
+      for (PyThreadState* t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(self)); t != nullptr; t = PyThreadState_Next(t)) {
+        if (t != self) PyThreadState_SetAsyncExc(t->thread_id, PyExc_SystemExit);
+      }
+      nextAsk = std::chrono::steady_clock::now() + kThreadStopAskEvery;
+    }
+    // The GIL released, so that they can run, see the exception and end.
+    Py_BEGIN_ALLOW_THREADS
+    std::this_thread::sleep_for(kThreadStopPoll);
+    Py_END_ALLOW_THREADS
+    int left = OtherThreads(self);
+    if (left == 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr,
+                   "interpool: a subinterpreter ends with %d thread(s) its app started still running (blocked in C code, "
+                   "they did not stop on SystemExit within %lld s): it is left as it is, not ended, and its memory is "
+                   "not given back\n",
+                   left, static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(kThreadStopWait).count()));
+      return false;
+    }
+  }
 }
 
 }  // namespace
@@ -138,13 +192,18 @@ void EndSubinterpreter(PyThreadState* sub) {
   // it, so nothing is held afterwards.
   int64_t id = PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub));
   PyEval_RestoreThread(sub);
+  if (!StopOtherThreads(sub)) {
+    PyEval_SaveThread();
+    return;
+  }
   Py_EndInterpreter(sub);
   ReleaseLeftArenas(id);
 #else
   MainInterpreterGuard main;
   PyThreadState* mainState = PyThreadState_Get();
   PyThreadState_Swap(sub);
-  Py_EndInterpreter(sub);
+  // Left as it is if some thread the app started would not stop (see StopOtherThreads).
+  if (StopOtherThreads(sub)) Py_EndInterpreter(sub);
   // No thread state is current, the shared GIL still held: take the main thread state
   // back for the guard to release.
   PyThreadState_Swap(mainState);

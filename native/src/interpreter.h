@@ -35,7 +35,9 @@ RuntimeInfo InitializeMain(const std::string& executable, const std::vector<std:
 // ownGil needs CPython >= 3.12; otherwise the subinterpreter shares the main GIL.
 PyThreadState* CreateSubinterpreter(bool ownGil);
 
-// Ends a subinterpreter created by this thread. Holds no GIL before or after.
+// Ends a subinterpreter created by this thread, after stopping the threads its app
+// started; left as it is (not ended) if one of them will not stop. Holds no GIL before
+// or after.
 void EndSubinterpreter(PyThreadState* sub);
 
 // The one guard for "this thread holds interpreter X": while alive, `state` is this

@@ -165,6 +165,38 @@ for (const engine of nativeEngines()) {
       }
     }, 60_000);
 
+    // Before: on a shared GIL, Py_EndInterpreter aborted the whole process ("not the last
+    // thread") at the first recycle; on an own GIL, it waited for the thread forever.
+    it('threads the app started are stopped when its interpreter ends; the process serves on', async () => {
+      const { child, url, output } = await startChild(['/=test/fixtures/apps/threads-outlive-requests.py', '--workers', '1', '--max-requests', '2', ...engine.args]);
+      try {
+        const tokens = new Set<string>();
+        for (let i = 0; i < 7; i++) {
+          // The server listens before its interpreter has booted (503 until then).
+          tokens.add(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 1}`));
+        }
+        expect(tokens.size).toBeGreaterThanOrEqual(3);
+        expect(output()).not.toMatch(/Fatal Python error|left as it is/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 60_000);
+
+    it('an interpreter whose app left a thread blocked in C is left running, with a line saying so; the process serves on', async () => {
+      const { child, url, output } = await startChild(['/=test/fixtures/apps/threads-outlive-requests.py', '--workers', '1', '--max-requests', '2', ...engine.args]);
+      try {
+        const first = await waitFor(async () => { const r = await fetch(`${url}/?blocked`); return r.status === 200 && r.text(); }, 30_000, 'the first answer');
+        const tokens = new Set([first]);
+        for (let i = 0; i < 4; i++) tokens.add(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 2}`));
+        expect(tokens.size).toBeGreaterThanOrEqual(2);
+        await waitFor(() => output().includes('left as it is, not ended'), 20_000, 'the line about the interpreter left running');
+        expect(output()).toMatch(/^interpool: a subinterpreter ends with 1 thread\(s\) its app started still running/m);
+        expect(output()).not.toMatch(/Fatal Python error/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 60_000);
+
     // Only an own-GIL CPython that keeps what ended interpreters leave (not the project-built one).
     const recyclesKeep = ownGil && !freesEndedInterpreters(engine.args.at(-1) ?? '', engine.name.split(' ').at(-1)!);
     it(recyclesKeep ? 'with --max-requests, the start says what each recycle keeps' : 'with --max-requests, the start says nothing of recycling costs (nothing is kept)', async () => {
