@@ -217,7 +217,7 @@ export const options = [
   },
   {
     name: 'memoryLimit', flag: '--memory-limit', env: 'INTERPOOL_MEMORY_LIMIT', valueName: 'MB',
-    doc: "Per interpreter, checked after each request (Python: its WebAssembly memory; JS: its V8 heap): over it, the interpreter finishes its response and is replaced. JS heaps are also capped hard at twice this. 0 disables.",
+    doc: "Per interpreter, checked after each request (Pyodide: its WebAssembly memory; native: its own allocator's arenas and its C-heap blocks over 512 bytes, or the blocks alone under a shared GIL; JS: its V8 heap): over it, the interpreter finishes its response and is replaced. JS heaps are also capped hard at twice this. 0 disables.",
     default: () => 0, defaultDoc: '0 (no limit)', parse: nonNegativeInteger, perApp: true,
   },
   {

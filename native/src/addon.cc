@@ -16,6 +16,7 @@
 #include "arenas.h"
 #include "convert.h"
 #include "interpreter.h"
+#include "large-blocks.h"
 
 namespace interpool {
 namespace {
@@ -57,6 +58,7 @@ class Engine : public Napi::Addon<Engine> {
         InstanceMethod("end", &Engine::End),
         InstanceMethod("watchInterrupts", &Engine::WatchInterrupts),
         InstanceMethod("allocatorStats", &Engine::AllocatorStatsOf),
+        InstanceMethod("largeBlockBytes", &Engine::LargeBlockBytesOf),
         InstanceMethod("releasedArenas", &Engine::ReleasedArenasOf),
         InstanceMethod("sharedBytes", &Engine::SharedBytesOf),
         InstanceMethod("shareBytes", &Engine::ShareBytes),
@@ -106,6 +108,7 @@ class Engine : public Napi::Addon<Engine> {
       // The subinterpreter's thread state belongs to this thread: its ident is what an
       // asynchronous exception is addressed to.
       threadIdent_ = PyThread_get_thread_ident();
+      interpreterId_ = PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub_));
       SetInJsFlag(&inJs_);
     } catch (const NativeFailure& failure) {
       throw ToJsError(env, failure);
@@ -247,6 +250,14 @@ class Engine : public Napi::Addon<Engine> {
     return result;
   }
 
+  // largeBlockBytes() → the C-heap blocks (objects over 512 bytes) this thread's
+  // interpreter holds, or -1 when they are not counted (large-blocks.h). No GIL needed.
+  Napi::Value LargeBlockBytesOf(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Started(env);
+    return Napi::Number::New(env, static_cast<double>(LargeBlockBytes(interpreterId_)));
+  }
+
   // releasedArenas() → {releasedBytes, keptBytes, interpreters}: what ending own-GIL
   // subinterpreters in this process gave back of the arenas CPython left (arenas.h).
   Napi::Value ReleasedArenasOf(const Napi::CallbackInfo& info) {
@@ -319,6 +330,7 @@ class Engine : public Napi::Addon<Engine> {
 
   PyThreadState* sub_ = nullptr;
   unsigned long threadIdent_ = 0;
+  int64_t interpreterId_ = -1;
   // True while Python runs a call (a request): only then is an interrupt delivered.
   std::atomic<bool> running_{false};
   // True while that call waits on a JS function (its GIL released): see convert.h.

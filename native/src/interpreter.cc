@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include "arenas.h"
+#include "large-blocks.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -126,8 +127,13 @@ RuntimeInfo InitializeMain(const std::string& executable, const std::vector<std:
   // sys.prefix and the standard library are found from the executable's path.
   // Before the first arena: see arenas.h.
   TrackArenas();
+  // Setting a bytes string pre-initializes CPython: the raw allocator is wrapped after
+  // it and before the first interpreter (see large-blocks.h).
   PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, executable.c_str());
-  if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
+  if (!PyStatus_Exception(status)) {
+    TrackLargeBlocks();
+    status = Py_InitializeFromConfig(&config);
+  }
   PyConfig_Clear(&config);
   if (PyStatus_Exception(status)) {
     throw NativeFailure("NATIVE_INIT_FAILED", "cannot initialize CPython from " + executable + ": " + StatusMessage(status));
@@ -177,7 +183,9 @@ PyThreadState* CreateSubinterpreter(bool ownGil) {
   sub = Py_NewInterpreter();
   if (sub == nullptr) throw NativeFailure("NATIVE_INTERPRETER_FAILED", "cannot create a subinterpreter: Py_NewInterpreter failed");
 #endif
-  if (ownGil) NoteOwnAllocator(PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub)));
+  int64_t id = PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub));
+  if (ownGil) NoteOwnAllocator(id);
+  CountLargeBlocksOf(id);
   // The new interpreter is current (and, with its own GIL, holds it): back to the main
   // thread state, which the guard then releases. The sub's GIL is free on return.
   PyThreadState_Swap(mainState);

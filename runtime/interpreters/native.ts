@@ -64,6 +64,8 @@ export interface NativeAddon {
   watchInterrupts(control: Int32Array, slot: number): void;
   /** This subinterpreter's small-object allocator (its own with an own GIL, else the process's); -1 when unknown. */
   allocatorStats(): { allocatedBytes: number; arenaBytes: number };
+  /** The C-heap blocks (objects over 512 bytes) this interpreter holds; -1 when not counted (native/src/large-blocks.h). Absent from older builds. */
+  largeBlockBytes?(): number;
   /** Bytes kept for every thread of the process by shareBytes, or null. */
   sharedBytes(key: string): Uint8Array | null;
   shareBytes(key: string, bytes: Uint8Array): void;
@@ -322,13 +324,30 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     version: `CPython ${runtime.version} (native, ${gil}; ${executable}${source ? `, ${source}` : ''})`,
     handle: (envelope, writer) => Promise.resolve(runRequest(loaded, current, envelope, writer, life)),
     healthy: () => !life.ended,
-    // An own GIL comes with an own allocator: what it holds is this interpreter's. A
-    // shared one holds every interpreter's objects, not attributable to one: the worker
-    // then reports its V8 heap, and says so.
-    ...(ownGil
-      ? { memoryBytes: measureOwnAllocator(loaded), memoryMeasure: 'own allocator (pymalloc arenas)' }
-      : { memoryMeasure: 'V8 heap (the Python allocator is shared by every interpreter)' }),
+    ...memoryMeasure(loaded, ownGil),
   };
+}
+
+/**
+ * What the interpreter holds, for --memory-limit and the admin. An own GIL comes with an
+ * own small-object allocator: its arenas are this interpreter's. Larger objects come
+ * from the C heap, whose blocks the addon counts per interpreter (large-blocks.h), on
+ * either GIL. A shared GIL's small objects are every interpreter's, not attributable to
+ * one: then only the large blocks count, or, with an addon that does not count them, the
+ * worker's V8 heap. The label says which (the admin shows it).
+ */
+function memoryMeasure(addon: NativeAddon, ownGil: boolean): Pick<Interpreter, 'memoryBytes' | 'memoryMeasure'> {
+  const counted = (addon.largeBlockBytes?.() ?? -1) >= 0;
+  const largeBlocks = () => Math.max(0, addon.largeBlockBytes!());
+  if (ownGil) {
+    const arenas = measureOwnAllocator(addon);
+    return counted
+      ? { memoryBytes: () => arenas() + largeBlocks(), memoryMeasure: 'own allocator (pymalloc arenas) and C-heap blocks over 512 bytes' }
+      : { memoryBytes: arenas, memoryMeasure: 'own allocator (pymalloc arenas)' };
+  }
+  return counted
+    ? { memoryBytes: largeBlocks, memoryMeasure: 'C-heap blocks over 512 bytes (objects up to 512 bytes share the main allocator, not counted)' }
+    : { memoryMeasure: 'V8 heap (the Python allocator is shared by every interpreter)' };
 }
 
 /** The interpreter's pymalloc arenas, measured at most every so many requests or ms. */
