@@ -161,6 +161,18 @@ def interpool_install(path, source, code_bytes):
     interpool_wsgi_handle = module.handle
     return compiled
 
+def interpool_reset_environ(packed):
+    # os.environ as the server's environment was at its start (config.ts, STARTUP_ENVIRON),
+    # not as the process's is now, which other apps' interpreters may have written.
+    # Writes still go through to the process (putenv), for the app's child processes and
+    # time.tzset(); only the mapping is refilled, without putenv.
+    import os
+    fields = packed.split("\\0")
+    data = os.environ._data
+    data.clear()
+    for index in range(0, len(fields) - 1, 2):
+        data[os.environ.encodekey(fields[index])] = os.environ.encodevalue(fields[index + 1])
+
 def interpool_bind_shared(call):
     sys.modules["interpool_wsgi"].bind_shared(call)
 
@@ -300,6 +312,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.run(EXIT_GLUE);
+      if (typeof spec.settings.environ === 'string') loaded.call('interpool_reset_environ', spec.settings.environ);
       installAdapter(loaded, timer, runtime.version, typeof spec.settings.cacheDir === 'string' ? spec.settings.cacheDir : '');
       // interpool.shared, usable from the app's import on (kept: no snapshot here).
       loaded.call('interpool_bind_shared', sharedStoreClient.callFromPython.bind(sharedStoreClient));

@@ -81,11 +81,38 @@ for (const engine of nativeEngines()) {
   });
 }
 
+// os.environ is the process's environment in CPython: each app's interpreters start
+// from the server's as it started, whatever another app wrote into it since.
+for (const engine of nativeEngines()) {
+  describe.skipIf(engine.skip !== undefined)(`native engine environment: ${engineTitle(engine)}`, () => {
+    // Before: os.environ.setdefault in one app wrote the process's environment, and the
+    // other app's next interpreter found the value already set: 'site a' from /b after
+    // its first recycle.
+    it('each app\'s interpreters start from the server\'s environment, not from what another app set', async () => {
+      const { child, url } = await startChild(
+        ['/a=test/fixtures/apps/environ-site-a.py', '/b=test/fixtures/apps/environ-site-b.py', '--workers', '1', '--max-requests', '1', ...engine.args],
+        undefined, undefined, { ENVIRON_FROM_SERVER: 'kept' },
+      );
+      try {
+        for (let round = 0; round < 3; round++) {
+          for (const site of ['a', 'b']) {
+            const body = await waitFor(async () => { const r = await fetch(`${url}/${site}/`); return r.status === 200 && r.text(); }, 30_000, `/${site}/ in round ${round + 1}`);
+            expect(body).toBe(`site ${site}; from the server: kept`);
+          }
+        }
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 60_000);
+  });
+}
+
 // A C extension without per-interpreter-GIL support (the stdlib's _curses), on CPython
 // 3.12 or later: refused with a line naming it and the way out, served once the app's
 // interpreters share the GIL. (3.11's subinterpreters always share it.)
 for (const engine of nativeEngines().filter((candidate) => !candidate.name.endsWith('3.11'))) {
   describe.skipIf(engine.skip !== undefined)(`native engine isolation: ${engineTitle(engine)}`, () => {
+
     it('a C extension without per-interpreter GIL support fails to boot with a line naming it and --python-isolation shared-gil', async () => {
       const t = await startTestServer(['/=test/fixtures/apps/imports-curses.py', '--workers', '1', ...engine.args]);
       try {
