@@ -38,6 +38,17 @@ export function hintForBootFailure(message: string, context: BootContext): strin
     return `the C extension \`${refused}\` does not support subinterpreters with their own GIL: `
       + 'run this app with --python-isolation shared-gil (its interpreters then share one GIL, as mod_wsgi\'s do)';
   }
+  // A Rust extension built with PyO3 initializes once per process. On 3.11 the first
+  // interpreter that imports it has it, and no other (a second worker, any replacement);
+  // 3.13 runs a single-phase module's init in the main interpreter as well, so no
+  // subinterpreter has it.
+  if (/PyO3 modules (?:compiled for CPython [\d.]+ or older )?(?:may only be initialized once per interpreter process|do not yet support subinterpreters)/.test(message)) {
+    const legacy = (context.nativeBuilds ?? []).find((build) => minorOf(build.version) < 12);
+    const cpython = legacy ? `--cpython ${legacy.executable}` : 'a CPython 3.11 (`apt-get install python3-dev && npm run build:native`, then --cpython /usr/bin/python3.11)';
+    return 'a Rust (PyO3) extension, such as cryptography\'s, pydantic-core or orjson, loads in one interpreter per process '
+      + '(on CPython 3.11 the first to import it, and no other even after that one ends; on 3.13 none): '
+      + `run this app on ${cpython} with --processes N --workers 1 and without --max-requests or --memory-limit, so that each process keeps its one interpreter`;
+  }
   const missing = /No module named '([\w.]+)'/.exec(message)?.[1];
   if (missing !== undefined) {
     const top = missing.split('.')[0]!;

@@ -1,5 +1,6 @@
 // The native engine (--python native) over real sockets, on each CPython it is built for:
 // real CPython subinterpreters, one per worker thread, driving runtime/wsgi.py.
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freesEndedInterpreters } from '../../native/builds.ts';
 import { SMALL_BODY_BYTES } from '../../runtime/protocol.ts';
@@ -78,6 +79,42 @@ for (const engine of nativeEngines()) {
       const lines = (await response.text()).trim().split('\n');
       expect(lines.map((line) => line.replace(/ at .*/, ''))).toEqual(['chunk 1 of 4', 'chunk 2 of 4', 'chunk 3 of 4', 'chunk 4 of 4']);
     });
+  });
+}
+
+// A Rust extension built with PyO3 (Debian's cryptography) initializes once per process:
+// on 3.11 in the first interpreter that imports it, on 3.13 in none. The interpreters it
+// refuses fail to boot with the way out, which --processes N --workers 1 is on 3.11.
+for (const engine of nativeEngines()) {
+  const cryptography = existsSync('/usr/lib/python3/dist-packages/cryptography/hazmat/bindings/_rust.abi3.so');
+  const skip = engine.skip ?? (cryptography ? undefined : 'Debian\'s python3-cryptography is not installed (apt-get install python3-cryptography)');
+  describe.skipIf(skip !== undefined)(`native engine, a Rust (PyO3) extension: ${engineTitle({ ...engine, skip })}`, () => {
+    const app = ['/=test/fixtures/apps/uses-rust-extension.py', '--python-path', '/usr/lib/python3/dist-packages'];
+    it('an interpreter it refuses fails to boot with a line that names the cause and the way out', async () => {
+      // 3.11: the second worker is refused. 3.13 (its shared-GIL subinterpreters: an own GIL refuses any single-phase module): every one.
+      const { child, output } = await startChild([...app, '--workers', engine.sharedGil ? '2' : '1', ...engine.args, ...(engine.sharedGil ? [] : ['--python-isolation', 'shared-gil'])]);
+      try {
+        await waitFor(() => /app failed to boot: .*PyO3 modules may only be initialized once per interpreter process; fix: a Rust \(PyO3\) extension/.test(output()), 30_000, 'the boot failure with its fix');
+        expect(output()).toMatch(/run this app on --cpython \S*python3\.11 with --processes N --workers 1 and without --max-requests or --memory-limit/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 60_000);
+
+    it.skipIf(!engine.sharedGil)('with --processes 2 --workers 1 (CPython 3.11), each process serves it from its one interpreter', async () => {
+      const { child, url, output } = await startChild([...app, '--processes', '2', '--workers', '1', ...engine.args]);
+      try {
+        for (let i = 0; i < 6; i++) {
+          // A fresh connection each time, so that either process may take it; 503 while they boot.
+          const body = await waitFor(async () => { const r = await fetch(url, { headers: { connection: 'close' } }); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 1}`);
+          expect(body).toBe('secret');
+        }
+        expect(output()).not.toMatch(/failed to boot/);
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => { if (child.exitCode !== null) resolve(undefined); else child.once('exit', resolve); });
+      }
+    }, 60_000);
   });
 }
 

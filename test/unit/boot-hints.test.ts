@@ -19,6 +19,17 @@ describe('hintForBootFailure', () => {
     expect(hintForBootFailure(message, { python })).toBe(hint);
   });
 
+  // A Rust (PyO3) extension: one interpreter per process, on 3.11 only; the 3.11 build is named when there is one.
+  it.each([
+    ['app.py: failed to import: ImportError: PyO3 modules may only be initialized once per interpreter process', [{ version: '3.11', executable: '/usr/bin/python3.11' }], '--cpython /usr/bin/python3.11'],
+    ['ImportError: PyO3 modules do not yet support subinterpreters, see https://github.com/PyO3/pyo3/issues/576', [{ version: '3.13', executable: '/opt/py/bin/python3.13' }],
+      'a CPython 3.11 (`apt-get install python3-dev && npm run build:native`, then --cpython /usr/bin/python3.11)'],
+  ])('%s (built for %j)', (message, nativeBuilds, cpython) => {
+    expect(hintForBootFailure(message, { python: 'native', nativeBuilds })).toBe(
+      'a Rust (PyO3) extension, such as cryptography\'s, pydantic-core or orjson, loads in one interpreter per process (on CPython 3.11 the first to import it, and no other even after that one ends; on 3.13 none): '
+      + `run this app on ${cpython} with --processes N --workers 1 and without --max-requests or --memory-limit, so that each process keeps its one interpreter`);
+  });
+
   // --python native: the way out is another CPython, named when the engine is built for one.
   const BUILT = [{ version: '3.13', executable: '/opt/py/bin/python3.13' }, { version: '3.11', executable: '/usr/bin/python3.11' }];
   it.each([
