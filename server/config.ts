@@ -246,23 +246,25 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
 }
 
 /**
- * The server's environment as it started, packed as names and values each followed by a
- * NUL (neither can hold one), before any app ran. Native subinterpreters share the
- * process's environment: os.environ writes go to it (putenv), and a new interpreter's
- * os.environ is read from it. So one app's os.environ.setdefault('DJANGO_SETTINGS_MODULE',
- * ...) became the value every other app's next interpreter found already set (after a
- * recycle: two Django sites in one server, one running with the other's settings). Each
- * interpreter starts from this instead (runtime/interpreters/native.ts), as each worker
- * process of gunicorn starts from its master's. Taken at import, on the main thread: a
- * reload reads the config again later, when apps may have written the environment.
+ * The server's environment as it starts (when its config is resolved, before any app
+ * runs), packed as names and values each followed by a NUL (neither can hold one).
+ * Native subinterpreters share the process's environment: os.environ writes go to it
+ * (putenv), and a new interpreter's os.environ is read from it. So one app's
+ * os.environ.setdefault('DJANGO_SETTINGS_MODULE', ...) became the value every other
+ * app's next interpreter found already set (after a recycle: two Django sites in one
+ * server, one running with the other's settings). Each interpreter starts from this
+ * instead (runtime/interpreters/native.ts), as each worker process of gunicorn starts
+ * from its master's. A reload keeps the app's resolved config, and so this.
  */
-const STARTUP_ENVIRON = Object.entries(process.env).map(([name, value]) => `${name}\0${value ?? ''}\0`).join('');
+function startingEnviron(): string {
+  return Object.entries(process.env).map(([name, value]) => `${name}\0${value ?? ''}\0`).join('');
+}
 
 /** --python native: the addon build for --cpython (or the newest), refused when there is none. */
 function nativeSettings(cpython: string | undefined, isolation: string, base: string): Record<string, string> {
   const build = chooseNativeBuild(cpython === undefined ? undefined : resolve(base, cpython));
   if (typeof build === 'string') throw new OptionError(build);
-  return { cpython: build.executable, cpythonVersion: build.version, cpythonSource: build.source, nativeAddon: build.addon, isolation, environ: STARTUP_ENVIRON };
+  return { cpython: build.executable, cpythonVersion: build.version, cpythonSource: build.source, nativeAddon: build.addon, isolation, environ: startingEnviron() };
 }
 
 /** --python-path entries, resolved against the config file's directory (or cwd), must exist. */

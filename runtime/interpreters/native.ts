@@ -162,7 +162,7 @@ def interpool_install(path, source, code_bytes):
     return compiled
 
 def interpool_reset_environ(packed):
-    # os.environ as the server's environment was at its start (config.ts, STARTUP_ENVIRON),
+    # os.environ as the server's environment was at its start (config.ts, startingEnviron),
     # not as the process's is now, which other apps' interpreters may have written.
     # Writes still go through to the process (putenv), for the app's child processes and
     # time.tzset(); only the mapping is refilled, without putenv.
