@@ -63,11 +63,19 @@ export interface MountMatch<T> {
 }
 
 export class MountTable<T> {
-  /** Longest prefix first, so the first match is the most specific. */
+  /**
+   * Longest prefix first, so the first match is the most specific. Each prefix as the
+   * request path it matches comes out of PEP 3333's decoding: its UTF-8 bytes, one
+   * character per byte (latin-1). The command line's `/café` matches the `/caf%C3%A9`
+   * that browsers and curl send, as Apache's `WSGIScriptAlias /café` does, and
+   * SCRIPT_NAME is `/cafÃ©`, the WSGI form of those bytes; an ASCII prefix is unchanged.
+   */
   readonly #entries: { prefix: string; target: T }[];
 
   constructor(entries: Iterable<{ prefix: string; target: T }>) {
-    this.#entries = [...entries].sort((a, b) => b.prefix.length - a.prefix.length);
+    this.#entries = [...entries]
+      .map(({ prefix, target }) => ({ prefix: Buffer.from(prefix, 'utf8').toString('latin1'), target }))
+      .sort((a, b) => b.prefix.length - a.prefix.length);
     const seen = new Set<string>();
     for (const { prefix } of this.#entries) {
       if (seen.has(prefix)) throw new OptionError(`two apps are mounted at "${displayPrefix(prefix)}"`);

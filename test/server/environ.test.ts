@@ -7,7 +7,7 @@ const APP = 'test/fixtures/apps/environ-echo.ts';
 let t: TestServer;
 
 beforeAll(async () => {
-  t = await startTestServer([`/=${APP}`, `/api=${APP}`, `/deep/mount=${APP}`, '--workers', '1']);
+  t = await startTestServer([`/=${APP}`, `/api=${APP}`, `/deep/mount=${APP}`, `/caf\u00e9=${APP}`, '--workers', '1']);
 });
 afterAll(() => t?.close());
 
@@ -25,7 +25,7 @@ describe('CGI keys', () => {
     ['SCRIPT_NAME at the root', getRequest('/x'), ''],
     ['PATH_INFO', getRequest('/a/b/c'), '/a/b/c'],
     ['PATH_INFO percent-decoded', getRequest('/hello%20world%2Fslash'), '/hello world/slash'],
-    ['PATH_INFO as latin-1 bytes', getRequest('/caf%C3%A9'), '/caf\u00c3\u00a9'],
+    ['PATH_INFO as latin-1 bytes', getRequest('/na%C3%AFve'), '/na\u00c3\u00afve'],
     // A NUL of its own cannot cross in the packed CGI string (protocol.ts WireCgi): the object form carries it.
     ['PATH_INFO with a NUL decoded from %00', getRequest('/a%00b?q=1'), '/a\u0000b'],
     ['QUERY_STRING raw, not decoded', getRequest('/x?a=1&b=%20c+d&e'), 'a=1&b=%20c+d&e'],
@@ -163,6 +163,10 @@ describe('mounts split the path into SCRIPT_NAME and PATH_INFO', () => {
     ['/', '', '/'],
     ['/other/path', '', '/other/path'],
     ['/api/caf%C3%A9', '/api', '/caf\u00c3\u00a9'],
+    // A prefix given as /café: the UTF-8 bytes browsers send, in PEP 3333's form.
+    ['/caf%C3%A9/p/x', '/caf\u00c3\u00a9', '/p/x'],
+    ['/caf%C3%A9', '/caf\u00c3\u00a9', ''],
+    ['/caf%E9/p', '', '/caf\u00e9/p'],
   ])('%s → SCRIPT_NAME %j, PATH_INFO %j', async (path, scriptName, pathInfo) => {
     const environ = await environFor(getRequest(path));
     expect(environ.SCRIPT_NAME).toBe(scriptName);
