@@ -5,6 +5,7 @@
 #include <dlfcn.h>
 
 #include "arenas.h"
+#include "gil-handover.h"
 #include "large-blocks.h"
 
 #include <cstdio>
@@ -138,6 +139,8 @@ RuntimeInfo InitializeMain(const std::string& executable, const std::vector<std:
   if (PyStatus_Exception(status)) {
     throw NativeFailure("NATIVE_INIT_FAILED", "cannot initialize CPython from " + executable + ": " + StatusMessage(status));
   }
+  // 3.11: a request for the shared GIL reaches the interpreter holding it (gil-handover.h).
+  InterpoolStartGilHandover();
 
   // This thread now holds the main GIL. Extension modules that are known to corrupt
   // memory when first imported by a subinterpreter and ended with it are imported here
@@ -159,7 +162,9 @@ RuntimeInfo InitializeMain(const std::string& executable, const std::vector<std:
   return runtimeInfo;
 }
 
-PyThreadState* CreateSubinterpreter(bool ownGil) {
+namespace {
+
+PyThreadState* NewSubinterpreter(bool ownGil) {
   MainInterpreterGuard main;
   PyThreadState* mainState = PyThreadState_Get();
   PyThreadState* sub = nullptr;
@@ -192,6 +197,15 @@ PyThreadState* CreateSubinterpreter(bool ownGil) {
   return sub;
 }
 
+}  // namespace
+
+PyThreadState* CreateSubinterpreter(bool ownGil) {
+  PyThreadState* sub = NewSubinterpreter(ownGil);
+  // Without the GIL: the hand-over's list lock is never waited for while holding it.
+  InterpoolNoteSubinterpreter(PyThreadState_GetInterpreter(sub));
+  return sub;
+}
+
 void EndSubinterpreter(PyThreadState* sub) {
 #if PY_VERSION_HEX >= 0x030C0000
   // Since 3.12, attaching a thread state makes it this thread's PyGILState state, so
@@ -207,14 +221,29 @@ void EndSubinterpreter(PyThreadState* sub) {
   Py_EndInterpreter(sub);
   ReleaseLeftArenas(id);
 #else
-  MainInterpreterGuard main;
-  PyThreadState* mainState = PyThreadState_Get();
-  PyThreadState_Swap(sub);
-  // Left as it is if some thread the app started would not stop (see StopOtherThreads).
-  if (StopOtherThreads(sub)) Py_EndInterpreter(sub);
-  // No thread state is current, the shared GIL still held: take the main thread state
-  // back for the guard to release.
-  PyThreadState_Swap(mainState);
+  bool stopped = false;
+  {
+    MainInterpreterGuard main;
+    PyThreadState* mainState = PyThreadState_Get();
+    PyThreadState_Swap(sub);
+    // Left as it is if some thread the app started would not stop (see StopOtherThreads).
+    stopped = StopOtherThreads(sub);
+    PyThreadState_Swap(mainState);
+  }
+  if (!stopped) return;
+  // Out of the GIL hand-over's list first, its lock taken without the GIL and held until
+  // the GIL is dropped after the end (gil-handover.h).
+  InterpoolForgetSubinterpreter(PyThreadState_GetInterpreter(sub));
+  {
+    MainInterpreterGuard main;
+    PyThreadState* mainState = PyThreadState_Get();
+    PyThreadState_Swap(sub);
+    Py_EndInterpreter(sub);
+    // No thread state is current, the shared GIL still held: take the main thread state
+    // back for the guard to release.
+    PyThreadState_Swap(mainState);
+  }
+  InterpoolForgotten();
 #endif
 }
 
