@@ -24,6 +24,7 @@ import { openSharedStores } from './shared-store/open-stores.ts';
 import { describeAllocator } from './process-tuning.ts';
 import { createLogger } from './logger.ts';
 import { channels } from './diagnostics.ts';
+import { ignoreUnusedSignals } from './ignored-signals.ts';
 
 export interface RunningServer {
   fastify: FastifyInstance;
@@ -248,6 +249,7 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
       (error: unknown) => { logger.error({ err: error }, 'error while shutting down'); process.exit(1); },
     );
   };
+  ignoreUnusedSignals(logger);
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   // SIGHUP reloads every app without downtime, as for gunicorn and Apache.

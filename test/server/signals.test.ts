@@ -134,3 +134,22 @@ it('a second SIGHUP while an old generation still streams loads the newer code',
     stop(child);
   }
 });
+
+// Left to Node, SIGUSR1 opened its inspector on 127.0.0.1:9229 (code execution for any
+// local user), SIGUSR2 ended the server, SIGTTIN and SIGTTOU stopped it.
+it('SIGUSR1, SIGUSR2, SIGTTIN and SIGTTOU are ignored with a line each; no debugger opens, the server serves on', async () => {
+  const { child, url, output } = await startChild(['/=apps/hello.ts', '--workers', '1']);
+  try {
+    for (const signal of ['SIGUSR1', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
+      child.kill(signal);
+      await waitFor(() => output().includes(`${signal} ignored: `), 10_000, `the ${signal} line`);
+    }
+    const response = await fetch(`${url}/`);
+    expect(await response.text()).toBe('Hello, World!\n');
+    expect(output()).not.toMatch(/Debugger listening/);
+    expect(child.exitCode).toBeNull();
+    expect(child.signalCode).toBeNull();
+  } finally {
+    stop(child);
+  }
+});
