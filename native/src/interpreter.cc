@@ -60,6 +60,19 @@ constexpr auto kThreadStopWait = std::chrono::seconds(2);
 constexpr auto kThreadStopAskEvery = std::chrono::milliseconds(100);
 constexpr auto kThreadStopPoll = std::chrono::milliseconds(5);
 
+// Runs the app's atexit functions (weakref.finalize's among them) before its threads are
+// stopped: Py_EndInterpreter runs them only after its check that no other thread is
+// left, so a function that starts one (a last flush in the background) aborted the
+// whole process ("not the last thread"). atexit reports a function's exception itself.
+// `self` is current.
+void RunExitFunctions() {
+  PyObject* atexit = PyImport_ImportModule("atexit");
+  PyObject* result = atexit != nullptr ? PyObject_CallMethod(atexit, "_run_exitfuncs", nullptr) : nullptr;
+  Py_XDECREF(result);
+  Py_XDECREF(atexit);
+  PyErr_Clear();
+}
+
 // The interpreter's thread states other than `self`'s. The caller holds its GIL: a thread
 // state is added and removed only with it held.
 int OtherThreads(PyThreadState* self) {
@@ -214,6 +227,7 @@ void EndSubinterpreter(PyThreadState* sub) {
   // it, so nothing is held afterwards.
   int64_t id = PyInterpreterState_GetID(PyThreadState_GetInterpreter(sub));
   PyEval_RestoreThread(sub);
+  RunExitFunctions();
   if (!StopOtherThreads(sub)) {
     PyEval_SaveThread();
     return;
@@ -226,6 +240,7 @@ void EndSubinterpreter(PyThreadState* sub) {
     MainInterpreterGuard main;
     PyThreadState* mainState = PyThreadState_Get();
     PyThreadState_Swap(sub);
+    RunExitFunctions();
     // Left as it is if some thread the app started would not stop (see StopOtherThreads).
     stopped = StopOtherThreads(sub);
     PyThreadState_Swap(mainState);

@@ -319,6 +319,22 @@ for (const engine of nativeEngines()) {
       }
     }, 60_000);
 
+    // Before: Py_EndInterpreter ran atexit after its check that no thread is left, and a
+    // thread started there aborted the whole process ('not the last thread').
+    it('the app\'s atexit functions run when its interpreter ends, one that starts a thread included', async () => {
+      const log = join(mkdtempSync(join(tmpdir(), 'interpool-atexit-')), 'exits');
+      const { child, url, output } = await startChild(['/=test/fixtures/apps/atexit-starts-thread.py', '--workers', '1', '--max-requests', '1', ...engine.args], undefined, undefined, { ATEXIT_LOG: log });
+      try {
+        for (let i = 0; i < 3; i++) {
+          expect(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 1}`)).toBe('ok');
+        }
+        await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').split('\n').length > 2, 15_000, 'two interpreters\' atexit lines');
+        expect(output()).not.toMatch(/Fatal Python error/);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 60_000);
+
     it('an interpreter whose app left a thread blocked in C is left running, with a line saying so; the process serves on', async () => {
       const { child, url, output } = await startChild(['/=test/fixtures/apps/threads-outlive-requests.py', '--workers', '1', '--max-requests', '2', ...engine.args]);
       try {
