@@ -6,7 +6,7 @@ const NATIVE_SUITES = [
   'test/server/start-response-checks.test.ts', 'test/server/native-stuck.test.ts',
   'test/server/python-frameworks.test.ts', 'test/server/isolation.test.ts', 'test/server/python-isolation.test.ts',
   'test/server/supervision.test.ts', 'test/server/python-interpreter-ends.test.ts', 'test/runtime/native-request.test.ts',
-  'test/server/recycle-under-load.test.ts', 'test/runtime/native-adapter-code.test.ts',
+  'test/server/recycle-under-load.test.ts', 'test/runtime/native-adapter-code.test.ts', 'test/server/boot-timeout.test.ts',
 ];
 
 export default defineConfig({

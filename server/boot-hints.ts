@@ -38,6 +38,11 @@ export function hintForBootFailure(message: string, context: BootContext): strin
     return `the C extension \`${refused}\` does not support subinterpreters with their own GIL: `
       + 'run this app with --python-isolation shared-gil (its interpreters then share one GIL, as mod_wsgi\'s do)';
   }
+  // --boot-timeout interrupted the import (natively interpool.RequestTimeout; Pyodide's KeyboardInterrupt).
+  if (/failed to import: (?:interpool\.)?(?:RequestTimeout|KeyboardInterrupt)\b/.test(message) || /did not finish importing within --boot-timeout/.test(message)) {
+    return 'the app\'s import did not finish within --boot-timeout and was interrupted (the traceback shows where it waited): '
+      + 'connect to databases and services on the first request rather than at import, or give it longer with --boot-timeout';
+  }
   // A Rust extension built with PyO3 initializes once per process. On 3.11 the first
   // interpreter that imports it has it, and no other (a second worker, any replacement);
   // 3.13 runs a single-phase module's init in the main interpreter as well, so no

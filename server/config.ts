@@ -20,6 +20,8 @@ export interface PerAppSettings {
   /** Seconds before a request gets 504 and its interpreter is interrupted; 0: never. */
   timeout: number;
   timeoutGrace: number;
+  /** Seconds an interpreter may take to import its app before it is interrupted, then replaced; 0: no bound. */
+  bootTimeout: number;
   /** Interpreters kept when idle (at most `workers`). */
   minWorkers: number;
   idleTimeout: number;
@@ -228,6 +230,7 @@ function toAppConfig(spec: MountSpec, base: string, overrides: Raw, server: Raw)
     inline,
     timeout: setting('timeout') as number,
     timeoutGrace: setting('timeoutGrace') as number,
+    bootTimeout: setting('bootTimeout') as number,
     minWorkers,
     idleTimeout: setting('idleTimeout') as number,
     maxRequests: setting('maxRequests') as number,

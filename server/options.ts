@@ -196,6 +196,11 @@ export const options = [
     default: () => 5, defaultDoc: '5', parse: seconds, perApp: true,
   },
   {
+    name: 'bootTimeout', flag: '--boot-timeout', env: 'INTERPOOL_BOOT_TIMEOUT', valueName: 'SECONDS',
+    doc: 'An interpreter that has not finished importing its app by then is interrupted (Python) and, if it does not return within --timeout-grace, replaced: a boot failure, retried with back-off, its app answering 503 meanwhile (an import waiting on an unreachable host, a lock, a sleep). 0 disables.',
+    default: () => 120, defaultDoc: '120', parse: seconds, perApp: true,
+  },
+  {
     name: 'minWorkers', flag: '--min-workers', env: 'INTERPOOL_MIN_WORKERS', valueName: 'N',
     doc: 'Interpreters kept even when idle; with fewer than --workers, the pool grows under load and interpreters idle for --idle-timeout stop. 0 means the same as --workers.',
     default: () => 0, defaultDoc: 'same as --workers', parse: nonNegativeInteger, perApp: true,

@@ -86,6 +86,11 @@ export class WorkerHandle {
     this.cancel(id);
   }
 
+  /** Raise KeyboardInterrupt in the interpreter (Python) while it imports its app: --boot-timeout. */
+  interruptBoot(): void {
+    Atomics.store(this.control, ControlSlot.INTERRUPT, SIGINT);
+  }
+
   /** Flow control: hold back the worker producing this request's body, or let it go on. */
   setPaused(id: number, paused: boolean): void {
     if (paused) {

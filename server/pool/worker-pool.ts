@@ -80,6 +80,8 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   /** Requests handed to this generation, by id, until their response is over (or they are taken back). */
   readonly #placements = new IdTable<Placement<O>>();
   readonly #bootWaiters = new Set<() => boolean>();
+  /** Workers still importing their app, with the timer of their --boot-timeout (or of its grace). */
+  readonly #bootTimers = new Map<WorkerHandle, NodeJS.Timeout>();
   readonly #drainWaiters = new Set<() => boolean>();
   /** Placements that may still run here: handed out, not settled, not taken back. */
   #inFlight = 0;
@@ -680,12 +682,51 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     handle.port.unref();
     this.#piscina.thread(handle.workerId)?.once('exit', (code: number) => this.#onExit(handle, code));
     this.#workers.set(handle.workerId, handle);
+    this.#watchBoot(handle);
     this.#hooks.onStarted?.(this, hello);
+  }
+
+  /**
+   * --boot-timeout: an interpreter still importing its app by then is interrupted, as a
+   * request at its --timeout is (Python: interpool.RequestTimeout natively, raised in the
+   * import, which fails as any import does: a boot failure with its traceback, retried
+   * with back-off). One that has not reported within --timeout-grace more (Pyodide, which
+   * takes the interrupt only once booted; JavaScript; C code) counts as a boot failure
+   * and is terminated, and is stuck if its thread does not exit.
+   */
+  #watchBoot(handle: WorkerHandle): void {
+    const seconds = this.config.bootTimeout;
+    if (seconds <= 0) return;
+    const stillBooting = () => handle.boot === undefined && this.#workers.get(handle.workerId) === handle;
+    const timer = setTimeout(() => {
+      if (!stillBooting()) return;
+      handle.interruptBoot();
+      const grace = setTimeout(() => {
+        this.#bootTimers.delete(handle);
+        if (!stillBooting()) return;
+        this.#onBooted({
+          workerId: handle.workerId, kind: this.config.kind, version: '', stages: [],
+          error: { code: 'APP_BOOT_FAILED', message: `${this.config.file}: did not finish importing within --boot-timeout (${seconds} s), nor stop within --timeout-grace once interrupted` },
+        });
+        this.terminateWorker(handle.workerId, 'boot-failed');
+        setTimeout(() => this.#unlessExited(handle), STUCK_AFTER_MS).unref();
+      }, this.config.timeoutGrace * 1000);
+      grace.unref();
+      this.#bootTimers.set(handle, grace);
+    }, seconds * 1000);
+    timer.unref();
+    this.#bootTimers.set(handle, timer);
+  }
+
+  #stopWatchingBoot(handle: WorkerHandle): void {
+    clearTimeout(this.#bootTimers.get(handle));
+    this.#bootTimers.delete(handle);
   }
 
   #onBooted(report: BootReport): void {
     const handle = this.#workers.get(report.workerId);
-    if (!handle) return;
+    if (!handle || handle.boot) return;
+    this.#stopWatchingBoot(handle);
     handle.boot = report;
     for (const waiter of [...this.#bootWaiters]) if (waiter()) this.#bootWaiters.delete(waiter);
     this.#hooks.onBooted(this, report);
@@ -734,6 +775,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       return;
     }
     this.#workers.delete(handle.workerId);
+    this.#stopWatchingBoot(handle);
     // What the worker posted before it ended may still wait on its port: the exit and the
     // port's messages come on different channels, and a busy main thread can see the exit
     // first. An answer the worker finished reaches its client, not WORKER_DIED.
