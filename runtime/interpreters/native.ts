@@ -238,6 +238,63 @@ class InterpoolHost:
         self._status = self._headers = self._outcome = None
         return outcome
 
+class InterpoolOutput:
+    # sys.stdout and sys.stderr: text written on this interpreter's own thread goes to the
+    # worker's process.stdout / process.stderr, whose whole lines become log lines tagged
+    # with the app, the worker and the stream (runtime/worker-output.ts), as Pyodide's
+    # print() does. The interpreter's own streams were block-buffered file descriptors of
+    # the process: a print() reached the output only when the interpreter ended, raw among
+    # the JSON log lines. From a thread the app started (which cannot call the worker's
+    # JS) the text goes to the process's own stream, flushed at once, as wsgi.errors does.
+    encoding = "utf-8"
+    errors = "backslashreplace"
+    newlines = None
+    closed = False
+
+    def __init__(self, name, write, original):
+        self.name, self._write, self._original = name, write, original
+        self._thread = _thread.get_ident()
+
+    def write(self, text):
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if _thread.get_ident() == self._thread:
+            self._write(self.name, text)
+        else:
+            self._original.write(text)
+            self._original.flush()
+        return len(text)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.write(line)
+
+    def flush(self):
+        pass
+
+    def writable(self):
+        return True
+
+    def readable(self):
+        return False
+
+    def seekable(self):
+        return False
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self._original.fileno()
+
+    @property
+    def buffer(self):
+        return self._original.buffer
+
+def interpool_bind_output(write):
+    sys.stdout = InterpoolOutput("stdout", write, sys.__stdout__)
+    sys.stderr = InterpoolOutput("stderr", write, sys.__stderr__)
+
 interpool_host = None
 
 def interpool_bind_host(send, log, cancelled, sleep):
@@ -420,6 +477,9 @@ function bindHost(addon: NativeAddon, current: { request: CurrentRequest | null 
   const cancelled = () => writer().cancelled;
   const sleep = (seconds: number) => sleepUnlessInterrupted(seconds, control);
   addon.call('interpool_bind_host', send, log, cancelled, sleep);
+  addon.call('interpool_bind_output', (stream: string, text: string) => {
+    (stream === 'stderr' ? process.stderr : process.stdout).write(text);
+  });
 }
 
 function runRequest(addon: NativeAddon, current: { request: CurrentRequest | null }, envelope: RequestEnvelope, writer: ResponseWriter, life: { ended: boolean }): TaskResult {

@@ -157,6 +157,27 @@ for (const engine of nativeEngines()) {
   });
 }
 
+// print(): before, a subinterpreter's sys.stdout was a block-buffered descriptor of the
+// process, and what an app printed showed only when its interpreter ended.
+for (const engine of nativeEngines()) {
+  describe.skipIf(engine.skip !== undefined)(`native engine output: ${engineTitle(engine)}`, () => {
+    it('print() becomes log lines tagged with app, worker and stream, at once; a thread\'s line reaches the output at once', async () => {
+      const { child, url, output } = await startChild(['/=test/fixtures/apps/prints.py', '--workers', '1', ...engine.args]);
+      try {
+        expect(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, 'the answer')).toBe('printed');
+        const lines = () => output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+        const printed = await waitFor(() => lines().find((l) => l.msg === 'printed in a request'), 10_000, 'the request\'s line');
+        expect(printed).toMatchObject({ app: '/', stream: 'stdout', level: 30 });
+        expect(lines().find((l) => l.msg === 'written to stderr')).toMatchObject({ app: '/', stream: 'stderr', level: 40 });
+        expect(lines().find((l) => l.msg === 'printed at import')).toMatchObject({ app: '/', stream: 'stdout' });
+        expect(output()).toMatch(/^printed by a thread the app started$/m);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 60_000);
+  });
+}
+
 // os.environ is the process's environment in CPython: each app's interpreters start
 // from the server's as it started, whatever another app wrote into it since.
 for (const engine of nativeEngines()) {
