@@ -5,7 +5,7 @@
  * runtime/interpreters/native.ts (to load it): plain data, no addon is loaded here.
  */
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,7 +59,11 @@ export function chooseNativeBuild(cpython: string | undefined, builds: readonly 
   const wanted = canonical(cpython);
   const build = builds.find((candidate) => canonical(candidate.executable) === wanted);
   if (build) return build;
-  return `--cpython ${cpython}: the native engine is built for ${builds.map((b) => b.executable).join(', ')} only; `
+  const built = builds.map((b) => b.executable).join(', ');
+  // A build can only be asked for a CPython that is there.
+  if (!existsSync(cpython)) return `--cpython ${cpython}: no such file (the native engine is built for ${built})`;
+  if (!/python3\.\d+$/.test(basename(wanted))) return `--cpython ${cpython}: not a CPython executable (python3.X) (the native engine is built for ${built})`;
+  return `--cpython ${cpython}: the native engine is built for ${built} only; `
     + `build it for this one with \`INTERPOOL_CPYTHON=${cpython} npm run build:native\``;
 }
 

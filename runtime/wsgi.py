@@ -296,6 +296,13 @@ def load_app(path, callable_name, app_dir, extra_paths, validate=False):
     for entry in reversed([app_dir, *extra_paths]):
         if entry not in sys.path:
             sys.path.insert(0, entry)
+    # --python-path entries are site directories (a virtualenv's site-packages): their
+    # .pth files add directories too, as a venv's own interpreter reads them (pip's
+    # editable installs, namespace packages), after the entries themselves.
+    if extra_paths:
+        import site
+        for entry in extra_paths:
+            site.addsitedir(entry)
     if PYODIDE:
         # Natively the working directory is the process's, shared by every app and the
         # server: it stays the server's, as under mod_wsgi.

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freesEndedInterpreters } from '../../native/builds.ts';
 import { SMALL_BODY_BYTES } from '../../runtime/protocol.ts';
 import { engineTitle, nativeEngines } from './python-engines.ts';
-import { startChild, startTestServer, waitFor, type TestServer } from './support.ts';
+import { runCli, startChild, startTestServer, waitFor, type TestServer } from './support.ts';
 
 interface Count { worker: string; served: number; dumps: string }
 
@@ -30,6 +30,25 @@ for (const engine of nativeEngines()) {
       const version = engine.name.split(' ').at(-1)!;
       const gil = Number(version.split('.')[1]) >= 12 ? 'own GIL' : 'shared GIL';
       for (const line of booted) expect(String(line.version)).toMatch(new RegExp(`^CPython ${version.replace('.', '\\.')}\\.\\d+ \\(native, ${gil}; /`));
+    });
+
+    it('--cpython naming no file, or a file that is no CPython, exits 2 with one line saying which', async () => {
+      for (const [path, what] of [['/nonexistent/python3.13', 'no such file'], ['/usr/bin/true', 'not a CPython executable \\(python3\\.X\\)']] as const) {
+        const run = await runCli(['serve', 'apps/hello.py', '--python', 'native', '--cpython', path, '--bind', '127.0.0.1:0']);
+        expect(run.code).toBe(2);
+        expect(run.stderr.trim().split('\n')).toHaveLength(1);
+        expect(run.stderr).toMatch(new RegExp(`--cpython ${path}: ${what} \\(the native engine is built for /`));
+      }
+    });
+
+    // Before: the directory was on sys.path but its .pth files were not read.
+    it('--python-path reads a site directory\'s .pth files, as a virtualenv\'s python does', async () => {
+      const site = await startTestServer(['/=test/fixtures/apps/imports-from-site-dir.py', '--python-path', 'test/fixtures/site-dir/site-packages', '--workers', '1', ...engine.args]);
+      try {
+        expect(await (await fetch(`${site.url}/`)).text()).toBe('direct; through a .pth file');
+      } finally {
+        await site.close();
+      }
     });
 
     it('serves hello', async () => {
