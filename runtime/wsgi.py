@@ -29,6 +29,7 @@ import base64
 import importlib.util
 import io
 import json
+import operator
 import os
 import re
 import stat
@@ -376,13 +377,31 @@ _spin_sleep = time.sleep
 _SERVING_THREAD = _thread.get_ident()
 
 
+# The longest sleep CPython's time.sleep takes (its clock counts nanoseconds in 64 bits).
+_SLEEP_MAX = (2**63 - 1) / 1e9
+
+
+def _sleep_length(value):
+    """The argument checks of CPython's own time.sleep, with its messages: a float or an
+    integer (__index__), not NaN, not negative, not past its clock."""
+    if isinstance(value, float):
+        if value != value:
+            raise ValueError("Invalid value NaN (not a number)")
+        seconds = value
+    else:
+        seconds = float(operator.index(value))
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    if seconds > _SLEEP_MAX:
+        raise OverflowError("timestamp out of range for platform time_t")
+    return seconds
+
+
 def _sleep(seconds):
     """time.sleep that suspends this interpreter (JSPI; natively: blocks its thread)
     instead of spinning the CPU, and that a timeout's interrupt ends with
     interpool.RequestTimeout."""
-    seconds = float(seconds)
-    if seconds < 0:
-        raise ValueError("sleep length must be non-negative")
+    seconds = _sleep_length(seconds)
     # Natively, a thread the app started has no request: the host, and a timeout's
     # interrupt, belong to the request's thread, which may be sleeping too.
     app_thread = not PYODIDE and _thread.get_ident() != _SERVING_THREAD

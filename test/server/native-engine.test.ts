@@ -17,7 +17,7 @@ for (const engine of nativeEngines()) {
     beforeAll(async () => {
       t = await startTestServer([
         '/hello=apps/hello.py', '/counter=test/fixtures/apps/counter.py', '/echo=apps/echo.py', '/stream=apps/stream.py',
-        '/naps=test/fixtures/apps/sleeps-in-threads.py', '--workers', '2', ...engine.args,
+        '/naps=test/fixtures/apps/sleeps-in-threads.py', '/sleeps=test/fixtures/apps/sleep-arguments.py', '--workers', '2', ...engine.args,
       ]);
     }, 120_000);
     afterAll(() => t?.close());
@@ -91,6 +91,19 @@ for (const engine of nativeEngines()) {
       const response = await fetch(`${t.url}/naps`);
       expect(await response.text()).toBe('pool thread timer');
       expect(response.status).toBe(200);
+    });
+
+    // Before: NaN slept past the timeout's interrupt, inf and 1e300 slept, '0.01' was taken.
+    it('time.sleep refuses what CPython\'s own refuses, with its messages', async () => {
+      expect((await (await fetch(`${t.url}/sleeps`)).text()).split('\n')).toEqual([
+        'nan: ValueError: Invalid value NaN (not a number)',
+        'inf: OverflowError: timestamp out of range for platform time_t',
+        '1e300: OverflowError: timestamp out of range for platform time_t',
+        '-1: ValueError: sleep length must be non-negative',
+        '\'0.01\': TypeError: \'str\' object cannot be interpreted as an integer',
+        'None: TypeError: \'NoneType\' object cannot be interpreted as an integer',
+        '0: slept', '0.001: slept', 'True: slept', '__index__: slept',
+      ]);
     });
 
     it('streams a generator chunk by chunk', async () => {
