@@ -9,7 +9,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.ts';
-import { ignoreUnusedSignals } from './ignored-signals.ts';
 
 /** A process that dies this soon after starting is failing to start, not crashing. */
 const EARLY_EXIT_MS = 5_000;
@@ -78,7 +77,6 @@ export function runPrimary(config: ServerConfig, logger: Logger): Promise<never>
     logger.info({ signal }, 'stopping every process: finishing in-flight requests');
     for (const worker of started.keys()) worker.process.kill('SIGTERM');
   };
-  ignoreUnusedSignals(logger);
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.on('SIGHUP', () => {

@@ -221,6 +221,8 @@ function describeOwnGilRecycling(config: AppConfig): string | undefined {
 export async function startServer(sources: ConfigSources): Promise<RunningServer> {
   const config = resolveConfig(sources);
   const logger = createLogger(config.logLevel, config.logFormat);
+  // First: until then SIGUSR1 would open Node's inspector (every process, the primary's too).
+  ignoreUnusedSignals(logger);
   // Once, before listening (the primary's only, with --processes).
   const adminWarning = cluster.isPrimary ? adminExposureWarning(config) : undefined;
   if (adminWarning) logger.warn(adminWarning);
@@ -249,7 +251,6 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
       (error: unknown) => { logger.error({ err: error }, 'error while shutting down'); process.exit(1); },
     );
   };
-  ignoreUnusedSignals(logger);
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   // SIGHUP reloads every app without downtime, as for gunicorn and Apache.
