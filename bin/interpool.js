@@ -22,6 +22,10 @@ if (!process.env.NODE_COMPILE_CACHE && !process.env.NODE_DISABLE_COMPILE_CACHE) 
   const { ENABLED, ALREADY_ENABLED } = constants.compileCacheStatus;
   if (directory && (status === ENABLED || status === ALREADY_ENABLED)) process.env.NODE_COMPILE_CACHE = directory;
 }
+// Node opens its inspector (unauthenticated, on 127.0.0.1:9229) on SIGUSR1 unless a
+// listener takes the signal: one from the start, before anything loads;
+// server/ignored-signals.ts says so in the log once the server has one.
+process.on('SIGUSR1', () => {});
 const argv = process.argv.slice(2);
 if (argv[0] === 'serve') {
   // Before anything else is loaded: this may start the process again, in place.
