@@ -16,7 +16,7 @@ import { resolveClients } from './client-view.ts';
 import { guardConnectionCap } from './connection-cap.ts';
 import { applyConnectionLimits, httpServerOptions } from './http-limits.ts';
 import { MountTable } from './mount-table.ts';
-import { guardRequests, handleClientError } from './refusals.ts';
+import { guardRequests, handleClientError, refuseConnect } from './refusals.ts';
 import { RETRY_AFTER_SECONDS, type ReportedError } from './response-sender.ts';
 
 export function buildServer(config: ServerConfig, groups: readonly ApplicationGroup[], logger: Logger): FastifyInstance {
@@ -45,6 +45,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     clientErrorHandler: handleClientError(config, logger),
     http: httpServerOptions(config),
   });
+  fastify.server.on('connect', refuseConnect(logger));
   applyConnectionLimits(fastify.server, config);
   guardConnectionCap(fastify.server, config, logger);
   // First of all hooks: a refused request, and whatever follows it on its connection, goes no further.

@@ -156,6 +156,19 @@ export function handleClientError(config: HttpLimitsConfig, logger: Logger) {
   };
 }
 
+/**
+ * The server's 'connect' event: Node hands a CONNECT request to it instead of to the
+ * request handler, and closes the connection without a word when nobody listens.
+ */
+export function refuseConnect(logger: Logger) {
+  return (request: IncomingMessage, socket: ServerSocket): void => {
+    const failure = new InterpoolError('INTERPOOL_ERR_CONNECT');
+    refused.add(socket);
+    logRefusal(logger, failure, socket, request);
+    afterCompleteRequests(socket, () => writeRefusal(socket, failure));
+  };
+}
+
 /** Bytes of the current head read up to where the parser stopped (see HEAD_START). */
 function headBytesRead(error: ClientError, socket: ServerSocket): number {
   const packet = Buffer.isBuffer(error.rawPacket) ? error.rawPacket : undefined;

@@ -61,6 +61,8 @@ const refused: [string, string, number, RegExp][] = [
   ['HTTP/1.2 request line', 'GET /front HTTP/1.2\r\nHost: a\r\n\r\n', 505, /(HTTP\/1\.2|this HTTP version) is not supported/],
   ['HTTP/3.0 request line', 'GET /front HTTP/3.0\r\nHost: a\r\n\r\n', 505, /(HTTP\/3\.0|this HTTP version) is not supported/],
   ['HTTP/2 connection preface (prior knowledge)', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 505, /(HTTP\/2\.0|this HTTP version) is not supported/],
+  // Node closed the connection without a word (no listener for its 'connect' event).
+  ['CONNECT (a proxy\'s tunnel)', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, /CONNECT is not supported: this server is no proxy \(INTERPOOL_ERR_CONNECT\)/],
 ];
 
 describe.each([
