@@ -259,10 +259,15 @@ class InterpoolOutput:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if _thread.get_ident() == self._thread:
-            self._write(self.name, text)
-        else:
-            self._original.write(text)
-            self._original.flush()
+            try:
+                self._write(self.name, text)
+                return len(text)
+            except Exception:
+                # The worker's JS is going away (an atexit function printing as the
+                # interpreter ends with its worker): the process's stream then.
+                pass
+        self._original.write(text)
+        self._original.flush()
         return len(text)
 
     def writelines(self, lines):

@@ -382,6 +382,8 @@ for (const engine of nativeEngines()) {
           expect(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 1}`)).toBe('ok');
         }
         await waitFor(() => existsSync(log) && readFileSync(log, 'utf8').split('\n').length > 2, 15_000, 'two interpreters\' atexit lines');
+        // Printed as the worker goes away, when its JS can take no log line: raw, but there.
+        await waitFor(() => output().includes('printed by an atexit function'), 10_000, 'the atexit function\'s line');
         expect(output()).not.toMatch(/Fatal Python error/);
       } finally {
         child.kill('SIGKILL');
