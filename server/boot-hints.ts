@@ -43,6 +43,13 @@ export function hintForBootFailure(message: string, context: BootContext): strin
     return 'the app\'s import did not finish within --boot-timeout and was interrupted (the traceback shows where it waited): '
       + 'connect to databases and services on the first request rather than at import, or give it longer with --boot-timeout';
   }
+  // A Cython-compiled extension (Falcon, PyYAML's _yaml, msgpack) remembers the first
+  // interpreter that imported it and refuses every other one of the process.
+  if (/Interpreter change detected - this module can only be loaded into one interpreter per process/.test(message)) {
+    return 'a Cython-compiled extension (Falcon\'s, PyYAML\'s _yaml, msgpack\'s) loads in the first interpreter of a process that imports it, '
+      + 'and in no other even after that one ends: run this app with --processes N --workers 1 and without --max-requests or --memory-limit, '
+      + 'so that each process keeps its one interpreter';
+  }
   // A Rust extension built with PyO3 initializes once per process. On 3.11 the first
   // interpreter that imports it has it, and no other (a second worker, any replacement);
   // 3.13 runs a single-phase module's init in the main interpreter as well, so no

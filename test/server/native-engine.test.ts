@@ -189,6 +189,40 @@ for (const engine of nativeEngines()) {
   });
 }
 
+// A Cython-compiled extension (Debian 12's Falcon) remembers the first interpreter that
+// imported it and refuses every other: on 3.11 a second worker fails to boot with the way
+// out, and one process per interpreter serves it. (On 3.13 Debian's Falcon stops at cgi.)
+for (const engine of nativeEngines().filter((candidate) => candidate.sharedGil)) {
+  const falcon = existsSync('/usr/lib/python3/dist-packages/falcon/app.cpython-311-x86_64-linux-gnu.so');
+  const skip = engine.skip ?? (falcon ? undefined : 'Debian\'s compiled python3-falcon is not installed (apt-get install python3-falcon)');
+  describe.skipIf(skip !== undefined)(`native engine, a Cython-compiled extension: ${engineTitle({ ...engine, skip })}`, () => {
+    const app = ['/=test/fixtures/apps/falcon-minimal.py:app', '--python-path', '/usr/lib/python3/dist-packages', ...engine.args];
+    it('a second interpreter fails to boot with the cause and the way out, while the first serves', async () => {
+      const { child, url, output } = await startChild([...app, '--workers', '2']);
+      try {
+        await waitFor(() => /app failed to boot: .*Interpreter change detected - this module can only be loaded into one interpreter per process.*; fix: a Cython-compiled extension/.test(output()), 30_000, 'the boot failure with its fix');
+        expect(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, 'an answer')).toBe('{"greeting": "hello"}');
+      } finally {
+        child.kill('SIGKILL');
+      }
+    }, 60_000);
+
+    it('with --processes 2 --workers 1, each process serves it from its one interpreter', async () => {
+      const { child, url, output } = await startChild([...app, '--processes', '2', '--workers', '1']);
+      try {
+        for (let i = 0; i < 6; i++) {
+          const body = await waitFor(async () => { const r = await fetch(url, { headers: { connection: 'close' } }); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 1}`);
+          expect(body).toBe('{"greeting": "hello"}');
+        }
+        expect(output()).not.toMatch(/failed to boot/);
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => { if (child.exitCode !== null) resolve(undefined); else child.once('exit', resolve); });
+      }
+    }, 60_000);
+  });
+}
+
 // print(): before, a subinterpreter's sys.stdout was a block-buffered descriptor of the
 // process, and what an app printed showed only when its interpreter ended.
 for (const engine of nativeEngines()) {

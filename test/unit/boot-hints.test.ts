@@ -19,6 +19,12 @@ describe('hintForBootFailure', () => {
     expect(hintForBootFailure(message, { python })).toBe(hint);
   });
 
+  it('a Cython-compiled extension that refuses a second interpreter', () => {
+    expect(hintForBootFailure('app.py: failed to import: ImportError: Interpreter change detected - this module can only be loaded into one interpreter per process.', { python: 'native' }))
+      .toBe('a Cython-compiled extension (Falcon\'s, PyYAML\'s _yaml, msgpack\'s) loads in the first interpreter of a process that imports it, and in no other even after that one ends: '
+        + 'run this app with --processes N --workers 1 and without --max-requests or --memory-limit, so that each process keeps its one interpreter');
+  });
+
   // A Rust (PyO3) extension: one interpreter per process, on 3.11 only; the 3.11 build is named when there is one.
   it.each([
     ['app.py: failed to import: ImportError: PyO3 modules may only be initialized once per interpreter process', [{ version: '3.11', executable: '/usr/bin/python3.11' }], '--cpython /usr/bin/python3.11'],
