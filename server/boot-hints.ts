@@ -30,6 +30,14 @@ export interface BootContext {
   nativeBuilds?: readonly { version: string; executable: string }[];
 }
 
+/** The messages of C extensions that load in one interpreter per process (PyO3, Cython). */
+const ONE_INTERPRETER_PER_PROCESS = /PyO3 modules (?:compiled for CPython [\d.]+ or older )?(?:may only be initialized once per interpreter process|do not yet support subinterpreters)|Interpreter change detected - this module can only be loaded into one interpreter per process/;
+
+/** True when only a new process can boot the app again: its extension takes one interpreter per process. */
+export function needsNewProcess(message: string): boolean {
+  return ONE_INTERPRETER_PER_PROCESS.test(message);
+}
+
 /** A one-line hint for a boot failure message, or undefined when the cause is not a known one. */
 export function hintForBootFailure(message: string, context: BootContext): string | undefined {
   // CPython's refusal of a C extension in a subinterpreter with its own GIL.
@@ -47,8 +55,8 @@ export function hintForBootFailure(message: string, context: BootContext): strin
   // interpreter that imported it and refuses every other one of the process.
   if (/Interpreter change detected - this module can only be loaded into one interpreter per process/.test(message)) {
     return 'a Cython-compiled extension (Falcon\'s, PyYAML\'s _yaml, msgpack\'s) loads in the first interpreter of a process that imports it, '
-      + 'and in no other even after that one ends: run this app with --processes N --workers 1 and without --max-requests or --memory-limit, '
-      + 'so that each process keeps its one interpreter';
+      + 'and in no other even after that one ends: run this app with --processes N --workers 1, '
+      + 'so that each process serves it from its one interpreter (a process whose interpreter is recycled or replaced is itself replaced)';
   }
   // A Rust extension built with PyO3 initializes once per process. On 3.11 the first
   // interpreter that imports it has it, and no other (a second worker, any replacement);
@@ -59,7 +67,7 @@ export function hintForBootFailure(message: string, context: BootContext): strin
     const cpython = legacy ? `--cpython ${legacy.executable}` : 'a CPython 3.11 (`apt-get install python3-dev && npm run build:native`, then --cpython /usr/bin/python3.11)';
     return 'a Rust (PyO3) extension, such as cryptography\'s, pydantic-core or orjson, loads in one interpreter per process '
       + '(on CPython 3.11 the first to import it, and no other even after that one ends; on 3.13 none): '
-      + `run this app on ${cpython} with --processes N --workers 1 and without --max-requests or --memory-limit, so that each process keeps its one interpreter`;
+      + `run this app on ${cpython} with --processes N --workers 1, so that each process serves it from its one interpreter (a process whose interpreter is recycled or replaced is itself replaced)`;
   }
   const missing = /No module named '([\w.]+)'/.exec(message)?.[1];
   if (missing !== undefined) {

@@ -19,7 +19,7 @@ export function runPrimary(config: ServerConfig, logger: Logger): Promise<never>
   let stopping = false;
   let rapidExits = 0;
   let listening = 0;
-  /** Processes asking to be replaced (stuck threads): they stop once their replacement listens. */
+  /** Processes asking to be replaced (process-replacement.ts): they stop once their replacement listens. */
   const replaced = new Set<Worker>();
 
   const fork = (): Worker => {
@@ -33,11 +33,10 @@ export function runPrimary(config: ServerConfig, logger: Logger): Promise<never>
     return worker;
   };
 
-  cluster.on('message', (worker, message: { type?: string; stuck?: number } | undefined) => {
+  cluster.on('message', (worker, message: { type?: string; reason?: string } | undefined) => {
     if (message?.type !== 'interpool:replace-me' || replaced.has(worker) || stopping) return;
     replaced.add(worker);
-    logger.warn({ pid: worker.process.pid, stuck: message.stuck, maxStuckThreads: config.maxStuckThreads },
-      `replacing server process ${worker.process.pid}: ${message.stuck} worker threads stuck in C code`);
+    logger.warn({ pid: worker.process.pid, reason: message.reason }, `replacing server process ${worker.process.pid}: ${message.reason ?? 'it asked'}`);
     fork().once('listening', () => worker.process.kill('SIGTERM'));
   });
 

@@ -55,6 +55,12 @@ export interface ThreadsStuck {
   stuck: number;
 }
 
+/** An app that no interpreter of this process can serve any more; only a new process can (process-replacement.ts). */
+export interface ProcessWanted {
+  app: string;
+  reason: string;
+}
+
 /** A connection was closed as soon as it was accepted: the server holds --max-connections. */
 export interface ConnectionRefused {
   remoteAddress: string | undefined;
@@ -68,5 +74,6 @@ export const channels = {
   interpreterExited: channel('interpool:interpreter:exited'),
   appReloaded: channel('interpool:app:reloaded'),
   threadsStuck: channel('interpool:threads:stuck'),
+  processWanted: channel('interpool:process:wanted'),
   connectionRefused: channel('interpool:connection:refused'),
 } as const;

@@ -23,8 +23,8 @@ import { watchForReload } from './file-watcher.ts';
 import { openSharedStores } from './shared-store/open-stores.ts';
 import { describeAllocator } from './process-tuning.ts';
 import { createLogger } from './logger.ts';
-import { channels } from './diagnostics.ts';
 import { ignoreUnusedSignals } from './ignored-signals.ts';
+import { countStuckThreads, watchForProcessReplacement } from './process-replacement.ts';
 
 export interface RunningServer {
   fastify: FastifyInstance;
@@ -164,30 +164,6 @@ function describeNativeEngine(settings: Readonly<Record<string, unknown>>, worke
 }
 
 /**
- * With --processes, a server process asks the primary (server/cluster.ts) for its
- * replacement once it holds more than `limit` threads stuck in C code: they cannot be
- * ended, only the process can. Alone, it says how many it holds.
- */
-function watchStuckThreads(groups: readonly ApplicationGroup[], limit: number, logger: Logger): void {
-  let asked = false;
-  channels.threadsStuck.subscribe(() => {
-    const stuck = countStuckThreads(groups);
-    if (asked || stuck <= limit) return;
-    if (!cluster.isWorker) {
-      logger.warn({ stuck }, `${stuck} worker threads are stuck in C code: they stay until the process ends (--processes replaces a process that holds more than --max-stuck-threads)`);
-      return;
-    }
-    asked = true;
-    logger.error({ stuck, maxStuckThreads: limit }, 'more worker threads are stuck in C code than --max-stuck-threads: asking for a replacement process');
-    process.send?.({ type: 'interpool:replace-me', stuck });
-  });
-}
-
-function countStuckThreads(groups: readonly ApplicationGroup[]): number {
-  return groups.reduce((sum, group) => sum + group.stuckThreads, 0);
-}
-
-/**
  * Exit once stopped. Node's exit joins every worker thread, and a thread stuck in C code
  * never returns: such a process ends itself with SIGKILL instead of hanging.
  */
@@ -243,7 +219,7 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
     const recycleCost = describeOwnGilRecycling(group.config);
     if (recycleCost) logger.warn({ app: name }, `app ${name}: ${recycleCost}`);
   }
-  watchStuckThreads(server.groups, config.maxStuckThreads, logger);
+  watchForProcessReplacement(server.groups, config.maxStuckThreads, logger);
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     server.close().then(

@@ -12,9 +12,9 @@ import type { Logger } from 'pino';
 import { listNativeBuilds } from '../../native/builds.ts';
 import type { BootReport, ErrorData, WireRequest, WorkerHello } from '../../runtime/protocol.ts';
 import { AdmissionQueue } from './admission-queue.ts';
-import { hintForBootFailure } from '../boot-hints.ts';
+import { hintForBootFailure, needsNewProcess } from '../boot-hints.ts';
 import type { AppConfig } from '../config.ts';
-import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited, type ThreadsStuck } from '../diagnostics.ts';
+import { channels, type AppReloaded, type InterpreterBooted, type InterpreterExited, type ProcessWanted, type ThreadsStuck } from '../diagnostics.ts';
 import { InterpoolError } from '../errors.ts';
 import type { SharedStore, SharedStoreStats } from '../shared-store/store.ts';
 import { WorkerLink } from '../shared-store/worker-link.ts';
@@ -80,6 +80,8 @@ export class ApplicationGroup {
   /** Tickets admitted so far: each one's admission order. */
   #admitted = 0;
   #bootFailures = 0;
+  /** An interpreter of this app booted in this process once (see needsNewProcess). */
+  #servedInThisProcess = false;
   #lastBootError: ErrorData | undefined;
   #bootFailure: BootFailure | null = null;
   #reloadFailure: GroupStats['reloadFailure'] = null;
@@ -398,6 +400,7 @@ export class ApplicationGroup {
       this.#bootFailures = 0;
       this.#lastBootError = undefined;
       this.#bootFailure = null;
+      this.#servedInThisProcess = true;
       this.#log.info({ worker: report.workerId, generation: pool.generation, version: report.version, stages: report.stages }, 'interpreter booted');
       for (const note of report.notes ?? []) this.#log.warn({ worker: report.workerId }, note);
       this.pump();
@@ -414,6 +417,12 @@ export class ApplicationGroup {
       { worker: report.workerId, attempt: this.#bootFailures, retryInMs: delay, ...(fix ? { fix } : {}), ...(changed ? { detail: report.error.detail } : {}) },
       `app failed to boot: ${report.error.message}; ${fix ? `fix: ${fix}; ` : ''}retrying in ${delay / 1000} s`,
     );
+    // An extension that loads in one interpreter per process, after this process served
+    // the app: no new interpreter here will import it, only a new process can
+    // (process-replacement.ts; --processes replaces this one).
+    if (this.#servedInThisProcess && !pool.healthy && needsNewProcess(report.error.message)) {
+      channels.processWanted.publish({ app: this.config.name, reason: 'its C extension loads in one interpreter per process, and its first one here has ended' } satisfies ProcessWanted);
+    }
     // The failed worker takes no requests; replacing it after the delay is the retry.
     const { workerId } = report;
     const timer = setTimeout(() => {

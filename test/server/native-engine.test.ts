@@ -166,7 +166,7 @@ for (const engine of nativeEngines()) {
       const { child, output } = await startChild([...app, '--workers', engine.sharedGil ? '2' : '1', ...engine.args, ...(engine.sharedGil ? [] : ['--python-isolation', 'shared-gil'])]);
       try {
         await waitFor(() => /app failed to boot: .*PyO3 modules may only be initialized once per interpreter process; fix: a Rust \(PyO3\) extension/.test(output()), 30_000, 'the boot failure with its fix');
-        expect(output()).toMatch(/run this app on --cpython \S*python3\.11 with --processes N --workers 1 and without --max-requests or --memory-limit/);
+        expect(output()).toMatch(/run this app on --cpython \S*python3\.11 with --processes N --workers 1, so that each process serves it from its one interpreter/);
       } finally {
         child.kill('SIGKILL');
       }
@@ -201,7 +201,7 @@ for (const engine of nativeEngines().filter((candidate) => candidate.sharedGil))
       const { child, url, output } = await startChild([...app, '--workers', '2']);
       try {
         await waitFor(() => /app failed to boot: .*Interpreter change detected - this module can only be loaded into one interpreter per process.*; fix: a Cython-compiled extension/.test(output()), 30_000, 'the boot failure with its fix');
-        expect(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, 'an answer')).toBe('{"greeting": "hello"}');
+        expect(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.json(); }, 30_000, 'an answer')).toMatchObject({ greeting: 'hello' });
       } finally {
         child.kill('SIGKILL');
       }
@@ -211,8 +211,8 @@ for (const engine of nativeEngines().filter((candidate) => candidate.sharedGil))
       const { child, url, output } = await startChild([...app, '--processes', '2', '--workers', '1']);
       try {
         for (let i = 0; i < 6; i++) {
-          const body = await waitFor(async () => { const r = await fetch(url, { headers: { connection: 'close' } }); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 1}`);
-          expect(body).toBe('{"greeting": "hello"}');
+          const body = await waitFor(async () => { const r = await fetch(url, { headers: { connection: 'close' } }); return r.status === 200 && r.json(); }, 30_000, `answer ${i + 1}`);
+          expect(body).toMatchObject({ greeting: 'hello' });
         }
         expect(output()).not.toMatch(/failed to boot/);
       } finally {
@@ -220,6 +220,23 @@ for (const engine of nativeEngines().filter((candidate) => candidate.sharedGil))
         await new Promise((resolve) => { if (child.exitCode !== null) resolve(undefined); else child.once('exit', resolve); });
       }
     }, 60_000);
+
+    // Before: after its first recycle a process could never serve the app again (503 for good).
+    it('with --processes 2 --workers 1 --max-requests 2, a process whose interpreter is recycled is replaced, and the app serves on', async () => {
+      const { child, url, output } = await startChild([...app, '--processes', '2', '--workers', '1', '--max-requests', '2']);
+      try {
+        const pids = new Set<number>();
+        for (let i = 0; i < 16 && pids.size < 3; i++) {
+          const body = await waitFor(async () => { const r = await fetch(url, { headers: { connection: 'close' } }); return r.status === 200 && r.json() as Promise<{ pid: number }>; }, 30_000, `answer ${i + 1}`);
+          pids.add(body.pid);
+        }
+        expect(pids.size).toBeGreaterThanOrEqual(3);
+        expect(output()).toMatch(/replacing server process \d+: app \/ can only be served by a new process \(its C extension loads in one interpreter per process/);
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => { if (child.exitCode !== null) resolve(undefined); else child.once('exit', resolve); });
+      }
+    }, 120_000);
   });
 }
 

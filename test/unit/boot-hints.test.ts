@@ -22,7 +22,7 @@ describe('hintForBootFailure', () => {
   it('a Cython-compiled extension that refuses a second interpreter', () => {
     expect(hintForBootFailure('app.py: failed to import: ImportError: Interpreter change detected - this module can only be loaded into one interpreter per process.', { python: 'native' }))
       .toBe('a Cython-compiled extension (Falcon\'s, PyYAML\'s _yaml, msgpack\'s) loads in the first interpreter of a process that imports it, and in no other even after that one ends: '
-        + 'run this app with --processes N --workers 1 and without --max-requests or --memory-limit, so that each process keeps its one interpreter');
+        + 'run this app with --processes N --workers 1, so that each process serves it from its one interpreter (a process whose interpreter is recycled or replaced is itself replaced)');
   });
 
   // A Rust (PyO3) extension: one interpreter per process, on 3.11 only; the 3.11 build is named when there is one.
@@ -33,7 +33,7 @@ describe('hintForBootFailure', () => {
   ])('%s (built for %j)', (message, nativeBuilds, cpython) => {
     expect(hintForBootFailure(message, { python: 'native', nativeBuilds })).toBe(
       'a Rust (PyO3) extension, such as cryptography\'s, pydantic-core or orjson, loads in one interpreter per process (on CPython 3.11 the first to import it, and no other even after that one ends; on 3.13 none): '
-      + `run this app on ${cpython} with --processes N --workers 1 and without --max-requests or --memory-limit, so that each process keeps its one interpreter`);
+      + `run this app on ${cpython} with --processes N --workers 1, so that each process serves it from its one interpreter (a process whose interpreter is recycled or replaced is itself replaced)`);
   });
 
   // --python native: the way out is another CPython, named when the engine is built for one.
