@@ -49,6 +49,22 @@ export function preimportFor(pythonVersion: string): string[] {
   return ['datetime'];
 }
 
+/**
+ * C accelerators a subinterpreter must not load, for a pure-Python twin the stdlib falls
+ * back to: on 3.11, _zoneinfo keeps its caches in C globals that each interpreter's
+ * import sets anew and whose module free clears, so once the interpreter that imported
+ * it last ended, every other one's ZoneInfo() failed ("SystemError: null argument to
+ * internal routine", or a NameError from the ended interpreter's weakref module), for
+ * good (Django 4, pandas; at the first recycle or reload). Importing it first in the
+ * main interpreter does not help (its init runs again in each). zoneinfo's own
+ * `from _zoneinfo import ZoneInfo` then takes zoneinfo._zoneinfo, the same class in
+ * Python. 3.12 made _zoneinfo per-interpreter.
+ */
+export function refusedAcceleratorsFor(pythonVersion: string): string[] {
+  const [major, minor] = pythonVersion.split('.').map(Number);
+  return major === 3 && minor! < 12 ? ['_zoneinfo'] : [];
+}
+
 /** The addon's surface (native/src/addon.cc). */
 export interface NativeAddon {
   readonly pythonVersion: string;
@@ -374,6 +390,8 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.run(EXIT_GLUE);
+      const refused = refusedAcceleratorsFor(loaded.pythonVersion);
+      if (refused.length > 0) loaded.run(`import sys\n${refused.map((name) => `sys.modules[${JSON.stringify(name)}] = None`).join('\n')}`);
       if (typeof spec.settings.environ === 'string') loaded.call('interpool_reset_environ', spec.settings.environ);
       installAdapter(loaded, timer, runtime.version, typeof spec.settings.cacheDir === 'string' ? spec.settings.cacheDir : '');
       // interpool.shared, usable from the app's import on (kept: no snapshot here).

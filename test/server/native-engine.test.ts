@@ -408,6 +408,20 @@ for (const engine of nativeEngines()) {
 
     // Before: on a shared GIL, Py_EndInterpreter aborted the whole process ("not the last
     // thread") at the first recycle; on an own GIL, it waited for the thread forever.
+    // Before, on 3.11: once the interpreter that imported _zoneinfo last had ended, every
+    // other one's ZoneInfo() failed (SystemError), for good; most recycled requests got 500.
+    it(`ZoneInfo works across recycles (${engine.sharedGil ? 'its pure-Python twin: the C accelerator keeps process-wide state on 3.11' : 'the C accelerator'})`, async () => {
+      const t = await startTestServer(['/=test/fixtures/apps/uses-zoneinfo.py', '--workers', '2', '--max-requests', '1', ...engine.args]);
+      try {
+        for (let i = 0; i < 30; i++) {
+          const response = await fetch(`${t.url}/`);
+          expect(await response.text()).toBe(`Europe/Paris ${engine.sharedGil ? 'Python' : 'C'}`);
+        }
+      } finally {
+        await t.close();
+      }
+    }, 60_000);
+
     it('threads the app started are stopped when its interpreter ends; the process serves on', async () => {
       const { child, url, output } = await startChild(['/=test/fixtures/apps/threads-outlive-requests.py', '--workers', '1', '--max-requests', '2', ...engine.args]);
       try {
