@@ -717,18 +717,26 @@ class FileWrapper:
 class _Response:
     """start_response and write for one request; headers leave with the first body bytes."""
 
-    __slots__ = ("host", "status", "headers", "headers_sent")
+    __slots__ = ("host", "status", "headers", "headers_sent", "ended")
 
     def __init__(self, host):
         self.host = host
         self.status = None
         self.headers = None
         self.headers_sent = False
+        # Set once the request is over: the host then serves another request, and a
+        # start_response or write the app kept would reach that one's client.
+        self.ended = False
+
+    def _check_live(self, what):
+        if self.ended:
+            raise RuntimeError(f"{what} of a request that has ended: start_response and write belong to their own request")
 
     def start_response(self, status, headers, exc_info=None):
         """PEP 3333's start_response. Every argument is checked here, before anything is
         recorded, so the error is raised at the app's own line, and an app that catches
         it can call start_response again and still answer."""
+        self._check_live("start_response()")
         if exc_info is not None:
             try:
                 if not isinstance(exc_info, tuple) or len(exc_info) != 3:
@@ -750,6 +758,7 @@ class _Response:
         return self.write
 
     def write(self, data):
+        self._check_live("write()")
         self.send(_check_chunk(data, self))
 
     def send(self, data):
@@ -938,6 +947,7 @@ def handle(cgi, url_scheme, body, host):
         host.fail(*_to_error_data(error))
     finally:
         _close(result, environ, host)
+        response.ended = True
         _current_host = None
         _restore_event_loop(loop)
 

@@ -25,6 +25,7 @@ for (const engine of pythonEngines()) {
         `/input=${FIXTURES}/input-reader.py`,
         `/errors=${FIXTURES}/writes-to-errors.py`,
         `/write=${FIXTURES}/uses-write.py`,
+        `/kept=${FIXTURES}/keeps-write.py`,
         `/file=${FIXTURES}/file-wrapper.py`,
         `/close=${FIXTURES}/records-close.py`,
         `/bad=${FIXTURES}/bad-responses.py`,
@@ -93,6 +94,13 @@ for (const engine of pythonEngines()) {
           return found.length >= 4 * (validated ? 2 : 1) && found;
         }, 5000, 'the wsgi.errors lines');
         expect(lines.slice(0, 4)).toEqual(['py-errors first line', 'py-errors second line', 'py-errors from writelines', 'py-errors unterminated']);
+      });
+
+      // Before, a kept write() wrote into whatever request the interpreter served next: another client's response.
+      it('a write() kept from an ended request raises in the app; nothing reaches the next request\'s client', async () => {
+        expect(await (await fetch(`${t.url}/kept/first`)).text()).toBe('first');
+        const body = await (await fetch(`${t.url}/kept/second`)).text();
+        expect(body).toBe('RuntimeError: write() of a request that has ended: start_response and write belong to their own request');
       });
 
       it('write() sends its data before the returned body', async () => {
