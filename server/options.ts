@@ -197,7 +197,7 @@ export const options = [
   },
   {
     name: 'bootTimeout', flag: '--boot-timeout', env: 'INTERPOOL_BOOT_TIMEOUT', valueName: 'SECONDS',
-    doc: 'An interpreter that has not finished importing its app by then is interrupted (Python) and, if it does not return within --timeout-grace, replaced: a boot failure, retried with back-off, its app answering 503 meanwhile (an import waiting on an unreachable host, a lock, a sleep). 0 disables.',
+    doc: 'An interpreter that has not finished importing its app by then is interrupted (Python) and, if it does not return within --timeout-grace, replaced: a boot failure, retried with back-off, its app answering 503 meanwhile (an import waiting in a sleep or a loop; natively an import blocked in a C call, a socket or a lock without timeout, cannot be interrupted and its thread counts as stuck). 0 disables.',
     default: () => 120, defaultDoc: '120', parse: seconds, perApp: true,
   },
   {

@@ -58,11 +58,14 @@ export function preimportFor(pythonVersion: string): string[] {
  * good (Django 4, pandas; at the first recycle or reload). Importing it first in the
  * main interpreter does not help (its init runs again in each). zoneinfo's own
  * `from _zoneinfo import ZoneInfo` then takes zoneinfo._zoneinfo, the same class in
- * Python. 3.12 made _zoneinfo per-interpreter.
+ * Python. 3.12 made _zoneinfo per-interpreter. Debian 12's zope.interface (Pyramid's)
+ * is the same case: its C optimizations keep references into the first interpreter,
+ * and after a reload every request failed ("NameError: name 'AttributeError' is not
+ * defined"); without them it runs its pure-Python code.
  */
 export function refusedAcceleratorsFor(pythonVersion: string): string[] {
   const [major, minor] = pythonVersion.split('.').map(Number);
-  return major === 3 && minor! < 12 ? ['_zoneinfo'] : [];
+  return major === 3 && minor! < 12 ? ['_zoneinfo', 'zope.interface._zope_interface_coptimizations'] : [];
 }
 
 /** The addon's surface (native/src/addon.cc). */

@@ -189,6 +189,30 @@ for (const engine of nativeEngines()) {
   });
 }
 
+// zope.interface's C optimizations (Pyramid's) keep references into the interpreter
+// that imported them first: on 3.11, once it ended (a reload, a recycle), every other
+// one failed ("NameError: name 'AttributeError' is not defined"), for good. Its
+// subinterpreters use zope.interface's pure-Python code (refusedAcceleratorsFor).
+for (const engine of nativeEngines().filter((candidate) => candidate.sharedGil)) {
+  const pyramid = existsSync('/usr/lib/python3/dist-packages/pyramid/__init__.py');
+  const skip = engine.skip ?? (pyramid ? undefined : 'Debian\'s python3-pyramid is not installed (apt-get install python3-pyramid)');
+  describe.skipIf(skip !== undefined)(`native engine, Pyramid across reloads and recycles: ${engineTitle({ ...engine, skip })}`, () => {
+    it('every request is answered, through two reloads and recycles of two interpreters', async () => {
+      const t = await startTestServer(['/=test/fixtures/apps/pyramid-app.py:app', '--python-path', '/usr/lib/python3/dist-packages', '--workers', '2', '--max-requests', '3', ...engine.args]);
+      try {
+        const statuses: number[] = [];
+        for (let round = 0; round < 3; round++) {
+          if (round > 0) expect((await t.server.reload())[0]).toMatchObject({ ok: true });
+          for (let i = 0; i < 8; i++) statuses.push((await fetch(`${t.url}/`)).status);
+        }
+        expect(statuses.filter((status) => status !== 200)).toEqual([]);
+      } finally {
+        await t.close();
+      }
+    }, 120_000);
+  });
+}
+
 // A Cython-compiled extension (Debian 12's Falcon) remembers the first interpreter that
 // imported it and refuses every other: on 3.11 a second worker fails to boot with the way
 // out, and one process per interpreter serves it. (On 3.13 Debian's Falcon stops at cgi.)
