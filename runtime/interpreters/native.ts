@@ -273,6 +273,10 @@ class InterpoolOutput:
     def __init__(self, name, write, original):
         self.name, self._write, self._original = name, write, original
         self._thread = _thread.get_ident()
+        # Text of other threads not yet ended by a newline: the process's stream gets whole
+        # lines in one write each, never a piece glued to the server's own log lines.
+        self._pending = ""
+        self._lock = _thread.allocate_lock()
 
     def write(self, text):
         if not isinstance(text, str):
@@ -285,8 +289,13 @@ class InterpoolOutput:
                 # The worker's JS is going away (an atexit function printing as the
                 # interpreter ends with its worker): the process's stream then.
                 pass
-        self._original.write(text)
-        self._original.flush()
+        with self._lock:
+            pending = self._pending + text
+            end = pending.rfind("\\n") + 1
+            self._pending = pending[end:]
+            if end:
+                self._original.write(pending[:end])
+                self._original.flush()
         return len(text)
 
     def writelines(self, lines):
@@ -294,7 +303,11 @@ class InterpoolOutput:
             self.write(line)
 
     def flush(self):
-        pass
+        with self._lock:
+            pending, self._pending = self._pending, ""
+            if pending:
+                self._original.write(pending)
+                self._original.flush()
 
     def writable(self):
         return True

@@ -273,7 +273,8 @@ for (const engine of nativeEngines()) {
       try {
         expect(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, 'the answer')).toBe('printed');
         const lines = () => output().split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
-        const printed = await waitFor(() => lines().find((l) => l.msg === 'printed in a request'), 10_000, 'the request\'s line');
+        const printed = await waitFor(() => lines().find((l) => l.msg === 'printed in a request'), 10_000, 'the request\'s line')
+          .catch((error: Error) => { throw new Error(`${error.message}; the server's output:\n${output()}`); });
         expect(printed).toMatchObject({ app: '/', stream: 'stdout', level: 30 });
         expect(lines().find((l) => l.msg === 'written to stderr')).toMatchObject({ app: '/', stream: 'stderr', level: 40 });
         expect(lines().find((l) => l.msg === 'printed at import')).toMatchObject({ app: '/', stream: 'stdout' });
