@@ -30,12 +30,13 @@ export interface BootContext {
   nativeBuilds?: readonly { version: string; executable: string }[];
 }
 
-/** The messages of C extensions that load in one interpreter per process (PyO3, Cython). */
-const ONE_INTERPRETER_PER_PROCESS = /PyO3 modules (?:compiled for CPython [\d.]+ or older )?(?:may only be initialized once per interpreter process|do not yet support subinterpreters)|Interpreter change detected - this module can only be loaded into one interpreter per process/;
+/** The refusals of C extensions that load in one interpreter per process: a Rust one built with PyO3, a Cython one. */
+const PYO3_REFUSAL = /PyO3 modules (?:compiled for CPython [\d.]+ or older )?(?:may only be initialized once per interpreter process|do not yet support subinterpreters)/;
+const CYTHON_REFUSAL = /Interpreter change detected - this module can only be loaded into one interpreter per process/;
 
 /** True when only a new process can boot the app again: its extension takes one interpreter per process. */
 export function needsNewProcess(message: string): boolean {
-  return ONE_INTERPRETER_PER_PROCESS.test(message);
+  return PYO3_REFUSAL.test(message) || CYTHON_REFUSAL.test(message);
 }
 
 /** A one-line hint for a boot failure message, or undefined when the cause is not a known one. */
@@ -53,7 +54,7 @@ export function hintForBootFailure(message: string, context: BootContext): strin
   }
   // A Cython-compiled extension (Falcon, PyYAML's _yaml, msgpack) remembers the first
   // interpreter that imported it and refuses every other one of the process.
-  if (/Interpreter change detected - this module can only be loaded into one interpreter per process/.test(message)) {
+  if (CYTHON_REFUSAL.test(message)) {
     return 'a Cython-compiled extension (Falcon\'s, PyYAML\'s _yaml, msgpack\'s) loads in the first interpreter of a process that imports it, '
       + 'and in no other even after that one ends: run this app with --processes N --workers 1, '
       + 'so that each process serves it from its one interpreter (a process whose interpreter is recycled or replaced is itself replaced)';
@@ -62,7 +63,7 @@ export function hintForBootFailure(message: string, context: BootContext): strin
   // interpreter that imports it has it, and no other (a second worker, any replacement);
   // 3.13 runs a single-phase module's init in the main interpreter as well, so no
   // subinterpreter has it.
-  if (/PyO3 modules (?:compiled for CPython [\d.]+ or older )?(?:may only be initialized once per interpreter process|do not yet support subinterpreters)/.test(message)) {
+  if (PYO3_REFUSAL.test(message)) {
     const legacy = (context.nativeBuilds ?? []).find((build) => minorOf(build.version) < 12);
     const cpython = legacy ? `--cpython ${legacy.executable}` : 'a CPython 3.11 (`apt-get install python3-dev && npm run build:native`, then --cpython /usr/bin/python3.11)';
     return 'a Rust (PyO3) extension, such as cryptography\'s, pydantic-core or orjson, loads in one interpreter per process '

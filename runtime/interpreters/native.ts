@@ -152,7 +152,7 @@ interface NativeError extends Error {
  * headers cross as one string (see setHead).
  */
 const GLUE = `
-import _thread, importlib.util, sys
+import _thread, importlib.util, io, sys
 
 sys.dont_write_bytecode = True
 
@@ -257,7 +257,7 @@ class InterpoolHost:
         self._status = self._headers = self._outcome = None
         return outcome
 
-class InterpoolOutput:
+class InterpoolOutput(io.TextIOBase):
     # sys.stdout and sys.stderr: text written on this interpreter's own thread goes to the
     # worker's process.stdout / process.stderr, whose whole lines become log lines tagged
     # with the app, the worker and the stream (runtime/worker-output.ts), as Pyodide's
@@ -265,6 +265,7 @@ class InterpoolOutput:
     # the process: a print() reached the output only when the interpreter ended, raw among
     # the JSON log lines. From a thread the app started (which cannot call the worker's
     # JS) the text goes to the process's own stream, flushed at once, as wsgi.errors does.
+    # io.TextIOBase gives writelines and says it is neither readable nor seekable nor a tty.
     encoding = "utf-8"
     errors = "backslashreplace"
     newlines = None
@@ -298,10 +299,6 @@ class InterpoolOutput:
                 self._original.flush()
         return len(text)
 
-    def writelines(self, lines):
-        for line in lines:
-            self.write(line)
-
     def flush(self):
         with self._lock:
             pending, self._pending = self._pending, ""
@@ -311,15 +308,6 @@ class InterpoolOutput:
 
     def writable(self):
         return True
-
-    def readable(self):
-        return False
-
-    def seekable(self):
-        return False
-
-    def isatty(self):
-        return False
 
     def fileno(self):
         return self._original.fileno()
