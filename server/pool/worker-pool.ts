@@ -535,7 +535,12 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   terminateRun(placement: Placement<O>): void {
     const handle = placement.handle;
     if (!handle || this.#workers.get(handle.workerId) !== handle) return;
-    this.terminateWorker(handle.workerId, 'timeout');
+    this.#terminateOrCountStuck(handle, 'timeout');
+  }
+
+  /** Terminate a worker that may be blocked in C code: if its thread has not exited STUCK_AFTER_MS later, it is stuck. */
+  #terminateOrCountStuck(handle: WorkerHandle, reason: ExitReason): void {
+    this.terminateWorker(handle.workerId, reason);
     setTimeout(() => this.#unlessExited(handle), STUCK_AFTER_MS).unref();
   }
 
@@ -708,8 +713,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
           workerId: handle.workerId, kind: this.config.kind, version: '', stages: [],
           error: { code: 'APP_BOOT_FAILED', message: `${this.config.file}: did not finish importing within --boot-timeout (${seconds} s), nor stop within --timeout-grace once interrupted` },
         });
-        this.terminateWorker(handle.workerId, 'boot-failed');
-        setTimeout(() => this.#unlessExited(handle), STUCK_AFTER_MS).unref();
+        this.#terminateOrCountStuck(handle, 'boot-failed');
       }, this.config.timeoutGrace * 1000);
       grace.unref();
       this.#bootTimers.set(handle, grace);
