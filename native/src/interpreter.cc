@@ -60,18 +60,24 @@ constexpr auto kThreadStopWait = std::chrono::seconds(2);
 constexpr auto kThreadStopAskEvery = std::chrono::milliseconds(100);
 constexpr auto kThreadStopPoll = std::chrono::milliseconds(5);
 
-// Runs the app's atexit functions (weakref.finalize's among them) before its threads are
-// stopped: Py_EndInterpreter runs them only after its check that no other thread is
-// left, so a function that starts one (a last flush in the background) aborted the
-// whole process ("not the last thread"). atexit reports a function's exception itself.
-// `self` is current.
-void RunExitFunctions() {
-  PyObject* atexit = PyImport_ImportModule("atexit");
-  PyObject* result = atexit != nullptr ? PyObject_CallMethod(atexit, "_run_exitfuncs", nullptr) : nullptr;
+// __main__.<name>() of the current interpreter when the glue (runtime/interpreters/
+// native.ts) defined it; what it raises is dropped (it reports its own errors).
+void CallGlue(const char* name) {
+  PyObject* main = PyImport_AddModule("__main__");  // borrowed
+  PyObject* function = main != nullptr ? PyObject_GetAttrString(main, name) : nullptr;
+  PyObject* result = function != nullptr ? PyObject_CallNoArgs(function) : nullptr;
   Py_XDECREF(result);
-  Py_XDECREF(atexit);
+  Py_XDECREF(function);
   PyErr_Clear();
 }
+
+// What CPython runs when an interpreter ends (the threading module's exit hooks, then the
+// app's atexit functions, weakref.finalize's among them), run before its threads are
+// stopped: Py_EndInterpreter runs atexit only after its check that no other thread is
+// left, so a function that starts one (a last flush in the background) aborted the whole
+// process ("not the last thread"). The glue's interpool_run_exit_functions; the current
+// interpreter is the one that ends.
+void RunExitFunctions() { CallGlue("interpool_run_exit_functions"); }
 
 // The interpreter's thread states other than `self`'s. The caller holds its GIL: a thread
 // state is added and removed only with it held.
@@ -99,6 +105,9 @@ bool StopOtherThreads(PyThreadState* self) {
       for (PyThreadState* t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(self)); t != nullptr; t = PyThreadState_Next(t)) {
         if (t != self) PyThreadState_SetAsyncExc(t->thread_id, PyExc_SystemExit);
       }
+      // One waiting on a threading.Condition (Event.wait, Queue.get) is in a lock's
+      // acquire, in C, where the exception is not seen: woken, it sees it.
+      CallGlue("interpool_wake_waiters");
       nextAsk = std::chrono::steady_clock::now() + kThreadStopAskEvery;
     }
     // The GIL released, so that they can run, see the exception and end.
@@ -184,9 +193,12 @@ PyThreadState* NewSubinterpreter(bool ownGil) {
 #if PY_VERSION_HEX >= 0x030C0000
   // Own GIL, own allocator (PEP 684), and C extensions must declare that they support
   // it; or, with ownGil false, the legacy configuration: the main GIL and allocator.
+  // Daemon threads are allowed in both (CPython's isolated preset refuses them, which
+  // refused every library with a background worker): when the interpreter ends,
+  // StopOtherThreads stops them as it does the others.
   const PyInterpreterConfig config = ownGil
       ? PyInterpreterConfig{.use_main_obmalloc = 0, .allow_fork = 0, .allow_exec = 0, .allow_threads = 1,
-                            .allow_daemon_threads = 0, .check_multi_interp_extensions = 1, .gil = PyInterpreterConfig_OWN_GIL}
+                            .allow_daemon_threads = 1, .check_multi_interp_extensions = 1, .gil = PyInterpreterConfig_OWN_GIL}
       : PyInterpreterConfig{.use_main_obmalloc = 1, .allow_fork = 1, .allow_exec = 1, .allow_threads = 1,
                             .allow_daemon_threads = 1, .check_multi_interp_extensions = 0, .gil = PyInterpreterConfig_SHARED_GIL};
   PyStatus status = Py_NewInterpreterFromConfig(&sub, &config);

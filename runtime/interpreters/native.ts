@@ -198,6 +198,55 @@ def interpool_bind_shared(call):
 def interpool_load(path, callable_name, app_dir, extra_paths, validate):
     return sys.modules["interpool_wsgi"].load_app(path, callable_name, app_dir, extra_paths, validate)
 
+def interpool_run_exit_functions():
+    # What CPython runs when an interpreter ends, in Py_EndInterpreter's order, called by
+    # the addon before it stops the app's threads (native/src/interpreter.cc). First the
+    # threading module's exit hooks. concurrent.futures' ends its executors' idle workers,
+    # which otherwise wait in C (a SimpleQueue's get) where no SystemExit reaches them,
+    # and the interpreter could not end; but it also joins them, which waits for good on
+    # a task that never returns. So those workers are sent their stop sentinel here, not
+    # joined: they stop on it, or with the app's other threads. Then atexit's functions.
+    import traceback
+    threading = sys.modules.get("threading")
+    futures = sys.modules.get("concurrent.futures.thread")
+    for hook in reversed(getattr(threading, "_threading_atexits", ())):
+        try:
+            if futures is not None and hook is getattr(futures, "_python_exit", None):
+                _interpool_stop_executor_workers(futures)
+            else:
+                hook()
+        except BaseException:
+            traceback.print_exc()
+    import atexit
+    atexit._run_exitfuncs()
+
+def _interpool_stop_executor_workers(futures):
+    # concurrent.futures.thread._python_exit without its join (names stable since 3.9).
+    futures._shutdown = True
+    with futures._global_shutdown_lock:
+        queues = list(futures._threads_queues.values())
+    for work_queue in queues:
+        work_queue.put(None)
+
+def interpool_wake_waiters():
+    # Called by the addon while it stops the app's threads, after raising SystemExit in
+    # each: one waiting on a threading.Condition (Event.wait, Queue.get, Semaphore,
+    # Barrier) is in a lock's acquire, in C, where the exception is not seen. notify_all
+    # brings it back into Python, where it is; a Condition's waiter checks again what it
+    # waits for, so a wake-up is always allowed. A bare Lock.acquire, a SimpleQueue.get
+    # or a socket read cannot be woken so.
+    threading = sys.modules.get("threading")
+    if threading is None:
+        return
+    import gc
+    condition = threading.Condition
+    for candidate in gc.get_objects():
+        if issubclass(type(candidate), condition) and candidate._waiters and candidate.acquire(False):
+            try:
+                candidate.notify_all()
+            finally:
+                candidate.release()
+
 def interpool_head(status, headers):
     # One str for setHead in native.ts: converting the list of pairs cost a Node-API
     # array and two element stores for every pair. start_response let no NUL through.
