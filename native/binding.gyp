@@ -10,7 +10,7 @@
   "targets": [
     {
       "target_name": "interpool_native",
-      "sources": ["src/addon.cc", "src/arenas.cc", "src/convert.cc", "src/gil-handover.c", "src/interpreter.cc", "src/large-blocks.cc"],
+      "sources": ["src/addon.cc", "src/arenas.cc", "src/convert.cc", "src/gil-handover.c", "src/interpreter.cc", "src/large-blocks.cc", "src/unwind.cc"],
       "include_dirs": ["<(addon_api_include_dir)", "<(python_include_dir)"],
       # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: an error for a thread being terminated
       # (worker.terminate() during a call) cannot be thrown into JS; without it,

@@ -268,8 +268,14 @@ export const ControlSlot = {
    * The worker stops producing chunks until the main thread clears it (and notifies).
    */
   PAUSED: 7,
+  /**
+   * Set by the main thread just before it terminates a worker whose request or boot
+   * outran --timeout-grace: a native interpreter still running Python is made to unwind,
+   * so that its thread gets back to JS and the termination can end it (native/src/unwind.h).
+   */
+  UNWIND: 8,
   /** The first of {@link MAX_PREFETCH} claim cells (see RequestEnvelope.claim); 0 = free. */
-  PREFETCH: 8,
+  PREFETCH: 9,
 } as const;
 /**
  * Requests a busy worker may hold beyond the one it runs. 7, not 3: requests reach a

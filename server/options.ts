@@ -192,7 +192,7 @@ export const options = [
   },
   {
     name: 'timeoutGrace', flag: '--timeout-grace', env: 'INTERPOOL_TIMEOUT_GRACE', valueName: 'SECONDS',
-    doc: 'After a timeout, how long an interrupted interpreter may take to return before its worker is terminated and replaced.',
+    doc: 'After a timeout, how long an interrupted interpreter may take to return before its worker is terminated and replaced (native engine: Python still running then, which caught the timeout and went on, is first made to unwind).',
     default: () => 5, defaultDoc: '5', parse: seconds, perApp: true,
   },
   {

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -17,6 +18,7 @@
 #include "convert.h"
 #include "interpreter.h"
 #include "large-blocks.h"
+#include "unwind.h"
 
 namespace interpool {
 namespace {
@@ -188,6 +190,7 @@ class Engine : public Napi::Addon<Engine> {
       running_.store(true);
       result = PyObject_Call(function, args, nullptr);
       running_.store(false);
+      if (unwinding_.exchange(false)) StopUnwinding();
     } catch (...) {
       Py_DECREF(args);
       throw;
@@ -204,9 +207,12 @@ class Engine : public Napi::Addon<Engine> {
     }
   }
 
-  // watchInterrupts(control: Int32Array, slot): while a call runs, a nonzero value in
-  // control[slot] (a timeout, set by the main thread) is taken (reset to 0) and raised in
-  // the subinterpreter as interpool.RequestTimeout (a KeyboardInterrupt). A watcher thread looks every few
+  // watchInterrupts(control: Int32Array, slot, unwindSlot): while a call runs, a nonzero
+  // value in control[slot] (a timeout, set by the main thread) is taken (reset to 0) and
+  // raised in the subinterpreter as interpool.RequestTimeout (a KeyboardInterrupt); a
+  // nonzero control[unwindSlot] (--timeout-grace over, the worker about to be
+  // terminated) makes a call still running Python unwind (unwind.h), so that the thread
+  // gets back to JS, where the termination ends it. A watcher thread looks every few
   // milliseconds: Atomics.notify wakes only JS waiters, so there is nothing to block on.
   Napi::Value WatchInterrupts(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -214,15 +220,19 @@ class Engine : public Napi::Addon<Engine> {
     if (watcher_.joinable()) throw ToJsError(env, NativeFailure("NATIVE_STATE", "interrupts are already watched"));
     auto control = info[0].As<Napi::Int32Array>();
     uint32_t slot = info[1].As<Napi::Number>().Uint32Value();
-    if (slot >= control.ElementLength()) throw Napi::RangeError::New(env, "slot is outside the control block");
+    uint32_t unwindSlot = info[2].As<Napi::Number>().Uint32Value();
+    if (slot >= control.ElementLength() || unwindSlot >= control.ElementLength()) throw Napi::RangeError::New(env, "slot is outside the control block");
     control_ = Napi::Persistent(control);  // keeps the shared memory alive
     int32_t* cell = control.Data() + slot;
+    int32_t* unwindCell = control.Data() + unwindSlot;
     PyInterpreterState* interp = PyThreadState_GetInterpreter(sub_);
     unsigned long ident = threadIdent_;
-    watcher_ = std::thread([this, cell, interp, ident] {
+    watcher_ = std::thread([this, cell, unwindCell, interp, ident] {
       std::atomic_ref<int32_t> flag(*cell);
+      std::atomic_ref<int32_t> unwind(*unwindCell);
       while (!stopWatching_.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        if (unwind.load() != 0) UnwindIfRunningPython(interp, ident);
         int32_t seen = flag.load();
         if (seen == 0 || !running_.load() || inJs_.load()) continue;
         if (!flag.compare_exchange_strong(seen, 0)) continue;
@@ -233,6 +243,20 @@ class Engine : public Napi::Addon<Engine> {
       }
     });
     return env.Undefined();
+  }
+
+  // The watcher's part of unwind.h, once the main thread asked for it: a call running
+  // Python is made to unwind (once); one waiting in JS is ended by the termination itself.
+  void UnwindIfRunningPython(PyInterpreterState* interp, unsigned long ident) {
+    auto runsPython = [this] { return running_.load() && !inJs_.load(); };
+    if (!runsPython() || unwinding_.exchange(true)) return;
+    if (!StartUnwinding(interp, ident, runsPython)) {
+      unwinding_.store(false);
+      return;
+    }
+    std::fprintf(stderr,
+                 "interpool: a request still ran Python at the end of --timeout-grace (it caught interpool.RequestTimeout "
+                 "and went on, or its cleanup took longer): it is made to unwind, so that its worker can end\n");
   }
 
   // allocatorStats() → {allocatedBytes, arenaBytes} of this subinterpreter's allocator
@@ -336,6 +360,8 @@ class Engine : public Napi::Addon<Engine> {
   // True while that call waits on a JS function (its GIL released): see convert.h.
   std::atomic<bool> inJs_{false};
   std::atomic<bool> stopWatching_{false};
+  // Set by the watcher while the running call unwinds (unwind.h).
+  std::atomic<bool> unwinding_{false};
   std::thread watcher_;
   Napi::Reference<Napi::Int32Array> control_;
 };

@@ -274,13 +274,11 @@ void EndSubinterpreter(PyThreadState* sub) {
 #endif
 }
 
-namespace {
-
 // interpool.RequestTimeout of the interpreter whose GIL the caller holds (runtime/wsgi.py
 // defines it: the Pyodide engine raises the same), or KeyboardInterrupt, its base, before
-// wsgi.py is installed. A new reference. Looked up at each (rare) delivery rather than
-// held: no reference into the interpreter then has to be dropped before it ends.
-PyObject* TimeoutException() {
+// wsgi.py is installed. Looked up at each (rare) use rather than held: no reference into
+// the interpreter then has to be dropped before it ends.
+PyObject* RequestTimeoutType() {
   PyObject* module = PyDict_GetItemString(PyImport_GetModuleDict(), "interpool");  // borrowed
   PyObject* type = module != nullptr ? PyObject_GetAttrString(module, "RequestTimeout") : nullptr;
   if (type != nullptr && PyExceptionClass_Check(type)) return type;
@@ -290,21 +288,24 @@ PyObject* TimeoutException() {
   return PyExc_KeyboardInterrupt;
 }
 
-}  // namespace
-
-bool InterruptThread(PyInterpreterState* interp, unsigned long threadIdent, const std::function<bool()>& deliver) {
+void WithBorrowedThreadState(PyInterpreterState* interp, const std::function<void()>& body) {
   // CPython's pattern for a thread that borrows an interpreter (PyGILState_Release's):
   // a new thread state made current, then cleared and deleted while current.
   PyThreadState* borrowed = PyThreadState_New(interp);
   PyEval_RestoreThread(borrowed);
-  bool delivered = false;
-  if (deliver()) {
-    PyObject* timeout = TimeoutException();
-    delivered = PyThreadState_SetAsyncExc(threadIdent, timeout) == 1;
-    Py_DECREF(timeout);
-  }
+  body();
   PyThreadState_Clear(borrowed);
   PyThreadState_DeleteCurrent();
+}
+
+bool InterruptThread(PyInterpreterState* interp, unsigned long threadIdent, const std::function<bool()>& deliver) {
+  bool delivered = false;
+  WithBorrowedThreadState(interp, [&] {
+    if (!deliver()) return;
+    PyObject* timeout = RequestTimeoutType();
+    delivered = PyThreadState_SetAsyncExc(threadIdent, timeout) == 1;
+    Py_DECREF(timeout);
+  });
   return delivered;
 }
 

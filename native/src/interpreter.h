@@ -68,6 +68,14 @@ class GilRelease {
   PyThreadState* saved_;
 };
 
+// The body run by a thread that holds no GIL, holding `interp`'s GIL through a thread
+// state of its own for the moment (as any foreign thread would).
+void WithBorrowedThreadState(PyInterpreterState* interp, const std::function<void()>& body);
+
+// interpool.RequestTimeout of the interpreter whose GIL the caller holds, or
+// KeyboardInterrupt before the adapter defines it. A new reference.
+PyObject* RequestTimeoutType();
+
 // Raises interpool.RequestTimeout (a KeyboardInterrupt) in the thread `threadIdent` running in `interp`, from another
 // thread that holds no GIL (a timeout's watcher): it takes the interpreter's GIL through
 // a thread state of its own for the moment of the call, as any foreign thread would.

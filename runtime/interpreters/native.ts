@@ -79,8 +79,11 @@ export interface NativeAddon {
   /** call(name, record, ...args) for a record of strings packed as protocol.ts WireCgi (read in one piece). */
   callWithPacked(name: string, packed: string, ...args: unknown[]): unknown;
   end(): void;
-  /** While a call runs, a nonzero control[slot] is taken and raised as interpool.RequestTimeout. */
-  watchInterrupts(control: Int32Array, slot: number): void;
+  /**
+   * While a call runs, a nonzero control[slot] is taken and raised as interpool.RequestTimeout;
+   * a nonzero control[unwindSlot] makes a call still running Python unwind (native/src/unwind.h).
+   */
+  watchInterrupts(control: Int32Array, slot: number, unwindSlot: number): void;
   /** This subinterpreter's small-object allocator (its own with an own GIL, else the process's); -1 when unknown. */
   allocatorStats(): { allocatedBytes: number; arenaBytes: number };
   /** The C-heap blocks (objects over 512 bytes) this interpreter holds; -1 when not counted (native/src/large-blocks.h). Absent from older builds. */
@@ -439,7 +442,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
   await timer.stage('create interpreter', () => {
     failAsBoot(() => loaded.start(ownGil));
     // A timeout (the main thread sets INTERRUPT) raises interpool.RequestTimeout in the app.
-    failAsBoot(() => loaded.watchInterrupts(control, ControlSlot.INTERRUPT));
+    failAsBoot(() => loaded.watchInterrupts(control, ControlSlot.INTERRUPT, ControlSlot.UNWIND));
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.run(EXIT_GLUE);

@@ -86,6 +86,11 @@ export class WorkerHandle {
     this.cancel(id);
   }
 
+  /** Make a native interpreter that still runs Python unwind: it is about to be terminated (ControlSlot.UNWIND). */
+  unwind(): void {
+    Atomics.store(this.control, ControlSlot.UNWIND, 1);
+  }
+
   /** Raise KeyboardInterrupt in the interpreter (Python) while it imports its app: --boot-timeout. */
   interruptBoot(): void {
     Atomics.store(this.control, ControlSlot.INTERRUPT, SIGINT);

@@ -540,6 +540,8 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
 
   /** Terminate a worker that may be blocked in C code: if its thread has not exited STUCK_AFTER_MS later, it is stuck. */
   #terminateOrCountStuck(handle: WorkerHandle, reason: ExitReason): void {
+    // Python that caught its interrupt and went on would hold the thread like C code does.
+    handle.unwind();
     this.terminateWorker(handle.workerId, reason);
     setTimeout(() => this.#unlessExited(handle), STUCK_AFTER_MS).unref();
   }
@@ -579,7 +581,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     if (this.#workers.get(handle.workerId) !== handle || !thread) return;
     handle.exitReason = 'stuck';
     this.#log.error({ worker: handle.workerId, generation: this.generation, afterMs: STUCK_AFTER_MS },
-      'a worker thread is stuck in C code (or in Python that catches the timeout\'s exception and carries on) and cannot be ended: it leaves the pool (a replacement starts unless the pool is closing) and stays until the process ends');
+      'a worker thread is stuck in C code and cannot be ended: it leaves the pool (a replacement starts unless the pool is closing) and stays until the process ends');
     // #onExit runs from the emitted event (this pool's own 'exit' listener).
     this.#piscina.abandon(thread, () => this.#onExit(handle, 1));
     this.#stuck.set(handle.workerId, handle);
