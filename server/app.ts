@@ -3,6 +3,7 @@
  * `listen`). Fastify parses and limits each request and buffers its body; dispatch.ts
  * takes it from there to the app's interpreters and back to the socket.
  */
+import { METHODS } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { logAccess, refusedAppOf } from './access-log.ts';
@@ -73,6 +74,11 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
       .type('text/plain; charset=utf-8').send(`${error.message} (${error.code})\n`);
   });
 
+  // Every method Node's HTTP parser knows reaches the app, as under gunicorn (WebDAV's
+  // PROPFIND and MKCOL, a cache's PURGE), and with its body, a GET's included (a search
+  // API's query): Fastify routes fewer methods and reads no body for GET, HEAD and TRACE.
+  // CONNECT never gets here (refusals.ts answers it 405).
+  for (const method of METHODS) if (method !== 'CONNECT') fastify.addHttpMethod(method, { hasBody: true, overrideExisting: true });
   fastify.route({
     method: fastify.supportedMethods,
     url: '/',
