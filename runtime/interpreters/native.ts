@@ -423,6 +423,30 @@ os._exit = _interpool_exit
 del _interpool_exit
 `;
 
+/**
+ * os.fork() refused in each subinterpreter, with what to use instead. CPython aborts a
+ * forked child of a subinterpreter at once ("not main interpreter"), so a fork there is
+ * never of use, and an own GIL refuses it anyway. With a shared GIL (CPython 3.11, or
+ * --python-isolation shared-gil) it was allowed: multiprocessing's default start method
+ * forked a child that died, and its pool's thread forked another, ~90 a second, each
+ * aborting with a fatal error line, for as long as the server ran. subprocess does not
+ * fork this way (it execs in the child) and keeps working.
+ */
+const FORK_GLUE = `
+import os
+
+def _interpool_no_fork(*args, **kwargs):
+    raise RuntimeError(
+        "os.fork() cannot run in a subinterpreter: CPython aborts the child at once. Start "
+        "programs with subprocess, and use multiprocessing's 'spawn' start method "
+        "(multiprocessing.get_context('spawn'))")
+
+os.fork = _interpool_no_fork
+if hasattr(os, "forkpty"):
+    os.forkpty = _interpool_no_fork
+del _interpool_no_fork
+`;
+
 export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: Int32Array): Promise<Interpreter> {
   const addonPath = String(spec.settings.nativeAddon ?? '');
   const executable = String(spec.settings.cpython ?? '');
@@ -446,6 +470,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.run(EXIT_GLUE);
+      loaded.run(FORK_GLUE);
       const refused = refusedAcceleratorsFor(loaded.pythonVersion);
       if (refused.length > 0) loaded.run(`import sys\n${refused.map((name) => `sys.modules[${JSON.stringify(name)}] = None`).join('\n')}`);
       if (typeof spec.settings.environ === 'string') loaded.call('interpool_reset_environ', spec.settings.environ);
