@@ -424,16 +424,24 @@ del _interpool_exit
 `;
 
 /**
- * os.fork() refused in each subinterpreter, with what to use instead. CPython aborts a
+ * Calls on the whole process that a subinterpreter cannot make, each given what an app
+ * moving from gunicorn or mod_wsgi needs.
+ *
+ * os.fork() is refused, with what to use instead. CPython aborts a
  * forked child of a subinterpreter at once ("not main interpreter"), so a fork there is
  * never of use, and an own GIL refuses it anyway. With a shared GIL (CPython 3.11, or
  * --python-isolation shared-gil) it was allowed: multiprocessing's default start method
  * forked a child that died, and its pool's thread forked another, ~90 a second, each
  * aborting with a fatal error line, for as long as the server ran. subprocess does not
  * fork this way (it execs in the child) and keeps working.
+ *
+ * signal.signal() is ignored with a warning, as mod_wsgi does (WSGIRestrictSignal): CPython
+ * raises ValueError outside the main interpreter's main thread, and an app that sets a
+ * handler at import (for a graceful stop, a log reopen) never booted. Signals belong to
+ * the server, whose own handlers stop and reload it; the handler would never run here.
  */
-const FORK_GLUE = `
-import os
+const PROCESS_GLUE = `
+import os, signal, sys
 
 def _interpool_no_fork(*args, **kwargs):
     raise RuntimeError(
@@ -445,6 +453,15 @@ os.fork = _interpool_no_fork
 if hasattr(os, "forkpty"):
     os.forkpty = _interpool_no_fork
 del _interpool_no_fork
+
+def _interpool_signal(signalnum, handler, _getsignal=signal.getsignal):
+    previous = _getsignal(signalnum)
+    print(f"interpool: signal.signal({signalnum!r}, ...) ignored: signals belong to the server process, "
+          "and a handler set in a subinterpreter would never run", file=sys.stderr)
+    return previous
+
+signal.signal = _interpool_signal
+del _interpool_signal
 `;
 
 export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: Int32Array): Promise<Interpreter> {
@@ -470,7 +487,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     failAsBoot(() => {
       loaded.run(GLUE);
       loaded.run(EXIT_GLUE);
-      loaded.run(FORK_GLUE);
+      loaded.run(PROCESS_GLUE);
       const refused = refusedAcceleratorsFor(loaded.pythonVersion);
       if (refused.length > 0) loaded.run(`import sys\n${refused.map((name) => `sys.modules[${JSON.stringify(name)}] = None`).join('\n')}`);
       if (typeof spec.settings.environ === 'string') loaded.call('interpool_reset_environ', spec.settings.environ);
