@@ -99,7 +99,9 @@ int OtherThreads(PyThreadState* self) {
 bool StopOtherThreads(PyThreadState* self) {
   if (OtherThreads(self) == 0) return true;
   auto deadline = std::chrono::steady_clock::now() + kThreadStopWait;
-  auto nextAsk = std::chrono::steady_clock::now();
+  // Not at once: threads told to end by the exit hooks (an executor's idle workers, sent
+  // their sentinel) end on their own, where a SystemExit would catch them mid-way.
+  auto nextAsk = std::chrono::steady_clock::now() + kThreadStopAskEvery;
   for (;;) {
     if (std::chrono::steady_clock::now() >= nextAsk) {
       for (PyThreadState* t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(self)); t != nullptr; t = PyThreadState_Next(t)) {

@@ -209,12 +209,18 @@ def interpool_run_exit_functions():
     # and the interpreter could not end; but it also joins them, which waits for good on
     # a task that never returns. So those workers are sent their stop sentinel here, not
     # joined: they stop on it, or with the app's other threads. Then atexit's functions.
+    # Each runs once, as in CPython's threading._shutdown (which Py_EndInterpreter still
+    # calls): the list is emptied, and a hook registered from here on is refused.
     import traceback
     threading = sys.modules.get("threading")
     futures = sys.modules.get("concurrent.futures.thread")
-    for hook in reversed(getattr(threading, "_threading_atexits", ())):
+    hooks = getattr(threading, "_threading_atexits", [])
+    if threading is not None:
+        threading._SHUTTING_DOWN = True
+    while hooks:
+        hook = hooks.pop()
         try:
-            if futures is not None and hook is getattr(futures, "_python_exit", None):
+            if futures is not None and _interpool_calls(hook, getattr(futures, "_python_exit", None)):
                 _interpool_stop_executor_workers(futures)
             else:
                 hook()
@@ -222,6 +228,28 @@ def interpool_run_exit_functions():
             traceback.print_exc()
     import atexit
     atexit._run_exitfuncs()
+    # CPython 3.13: for threading, this thread is a _DummyThread (a subinterpreter's main
+    # thread is the process's, as for a request thread of mod_wsgi). What forgets it is a
+    # thread-local that the interpreter's end clears after the module's globals are gone,
+    # printing a TypeError to stderr; dropped now, it forgets it quietly.
+    info = getattr(threading, "_thread_local_info", None)
+    if info is not None and hasattr(info, "_track_dummy_thread_ref"):
+        del info._track_dummy_thread_ref
+
+def _interpool_calls(hook, function):
+    # A hook as threading._register_atexit keeps it: functools.partial on 3.11, a lambda
+    # over the function from 3.12.
+    if function is None:
+        return False
+    if hook is function or getattr(hook, "func", None) is function:
+        return True
+    for cell in getattr(hook, "__closure__", None) or ():
+        try:
+            if cell.cell_contents is function:
+                return True
+        except ValueError:
+            pass
+    return False
 
 def _interpool_stop_executor_workers(futures):
     # concurrent.futures.thread._python_exit without its join (names stable since 3.9).

@@ -466,7 +466,9 @@ for (const engine of nativeEngines()) {
     }, 60_000);
 
     it('threads the app started are stopped when its interpreter ends; the process serves on', async () => {
-      const { child, url, output } = await startChild(['/=test/fixtures/apps/threads-outlive-requests.py', '--workers', '1', '--max-requests', '2', ...engine.args]);
+      // Two workers: on 3.13 each request thread is a _DummyThread for `threading`, and its
+      // end printed a TypeError traceback (seen with two, not with one).
+      const { child, url, output } = await startChild(['/=test/fixtures/apps/threads-outlive-requests.py', '--workers', '2', '--max-requests', '2', ...engine.args]);
       try {
         const tokens = new Set<string>();
         for (let i = 0; i < 7; i++) {
@@ -474,7 +476,9 @@ for (const engine of nativeEngines()) {
           tokens.add(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 1}`));
         }
         expect(tokens.size).toBeGreaterThanOrEqual(3);
-        expect(output()).not.toMatch(/Fatal Python error|left as it is/);
+        await waitFor(() => (output().match(/interpreter exited: recycled/g) ?? []).length >= 2, 15_000, 'two recycles');
+        // No traceback either: an executor's worker caught by the SystemExit, a dummy thread's end.
+        expect(output()).not.toMatch(/Fatal Python error|left as it is|Traceback|Exception ignored|Exception in worker/);
       } finally {
         child.kill('SIGKILL');
       }
@@ -506,7 +510,7 @@ for (const engine of nativeEngines()) {
         for (let i = 0; i < 4; i++) tokens.add(await waitFor(async () => { const r = await fetch(url); return r.status === 200 && r.text(); }, 30_000, `answer ${i + 2}`));
         expect(tokens.size).toBeGreaterThanOrEqual(2);
         await waitFor(() => output().includes('left as it is, not ended'), 20_000, 'the line about the interpreter left running');
-        expect(output()).toMatch(/^interpool: a subinterpreter ends with 1 thread\(s\) its app started still running/m);
+        expect(output()).toMatch(/^interpool: a subinterpreter ends with 2 thread\(s\) its app started still running/m);
         expect(output()).not.toMatch(/Fatal Python error/);
       } finally {
         child.kill('SIGKILL');
