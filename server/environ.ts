@@ -30,6 +30,10 @@ export function splitRequestTarget(rawUrl: string): { rawPath: string; query: st
   let target = rawUrl;
   const absolute = ABSOLUTE_FORM.exec(target);
   if (absolute) target = target.slice(absolute[0].length) || '/';
+  // A fragment is the client's own (RFC 9110 §7.1): a request target has none, and one
+  // sent anyway is not part of the path or the query (gunicorn drops it too).
+  const hash = target.indexOf('#');
+  if (hash !== -1) target = target.slice(0, hash);
   const question = target.indexOf('?');
   return question === -1
     ? { rawPath: target, query: '' }
@@ -154,6 +158,10 @@ export function buildCgi(facts: RequestFacts, scriptName: string, pathInfo: stri
   cgi.SERVER_NAME = serverName;
   cgi.SERVER_PORT = serverPort;
   cgi.SERVER_PROTOCOL = `HTTP/${facts.httpVersion}`;
+  // The request target as sent, still percent-encoded: how an app tells an encoded slash
+  // from a real one. Apache (mod_wsgi) and uWSGI call it REQUEST_URI, gunicorn RAW_URI.
+  cgi.REQUEST_URI = facts.rawUrl;
+  cgi.RAW_URI = facts.rawUrl;
   cgi.REMOTE_ADDR = facts.remoteAddress;
   cgi.REMOTE_PORT = String(facts.remotePort);
   return cgi;

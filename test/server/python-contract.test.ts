@@ -50,7 +50,7 @@ for (const engine of pythonEngines()) {
       ['under wsgiref.validate', '/validated'],
     ])('Python contract (%s)', (_name, validated) => {
       it('environ holds the CGI variables and the wsgi.* keys', async () => {
-        const response = await fetch(`${t.url}/environ${validated}/some/path?x=1&y=%20`, { headers: { 'x-custom': 'abc' } });
+        const response = await fetch(`${t.url}/environ${validated}/some%2Fpath?x=1&y=%20`, { headers: { 'x-custom': 'abc' } });
         expect(response.status).toBe(200);
         const environ = (await response.json()) as Record<string, unknown>;
         expect(environ).toMatchObject({
@@ -58,6 +58,9 @@ for (const engine of pythonEngines()) {
           SCRIPT_NAME: `/environ${validated}`,
           PATH_INFO: '/some/path',
           QUERY_STRING: 'x=1&y=%20',
+          // As sent: an encoded slash is told from a real one only here.
+          REQUEST_URI: `/environ${validated}/some%2Fpath?x=1&y=%20`,
+          RAW_URI: `/environ${validated}/some%2Fpath?x=1&y=%20`,
           SERVER_PROTOCOL: 'HTTP/1.1',
           REMOTE_ADDR: '127.0.0.1',
           HTTP_X_CUSTOM: 'abc',

@@ -17,6 +17,8 @@ describe('splitRequestTarget', () => {
     ['/a%20b?q=%20', '/a%20b', 'q=%20'],
     ['http://host:81/p?q', '/p', 'q'],
     ['http://host', '/', ''],
+    ['/p#frag', '/p', ''],
+    ['/p?q=1#frag?x', '/p', 'q=1'],
   ])('%s → path %s, query %s', (raw, path, query) => {
     expect(splitRequestTarget(raw)).toEqual({ rawPath: path, query });
   });
@@ -75,11 +77,12 @@ describe('serverNameAndPort', () => {
 
 describe('buildCgi', () => {
   it('holds every CGI key', () => {
-    const cgi = buildCgi(facts({ method: 'POST', rawHeaders: ['Host', 'h:1', 'Content-Type', 'text/plain'], bodyLength: 3 }), '/api', '/x', 'a=1');
+    const cgi = buildCgi(facts({ method: 'POST', rawUrl: '/api/x?a=1', rawHeaders: ['Host', 'h:1', 'Content-Type', 'text/plain'], bodyLength: 3 }), '/api', '/x', 'a=1');
     expect(cgi).toEqual({
       REQUEST_METHOD: 'POST', SCRIPT_NAME: '/api', PATH_INFO: '/x', QUERY_STRING: 'a=1',
       CONTENT_TYPE: 'text/plain', CONTENT_LENGTH: '3', SERVER_NAME: 'h', SERVER_PORT: '1',
       SERVER_PROTOCOL: 'HTTP/1.1', REMOTE_ADDR: '127.0.0.2', REMOTE_PORT: '51234', HTTP_HOST: 'h:1',
+      REQUEST_URI: '/api/x?a=1', RAW_URI: '/api/x?a=1',
     });
   });
 
