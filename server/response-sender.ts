@@ -264,6 +264,9 @@ export class ResponseSender implements StreamReceiver {
       this.fail(new InterpoolError('INTERPOOL_ERR_BAD_RESPONSE', [fault!]));
       return undefined;
     }
+    // A 204 has no content, so no framing either (RFC 9110 §8.6, RFC 9112 §6.1): an app's
+    // Content-Length or Transfer-Encoding is dropped, as Apache drops them.
+    if (parsed.code === 204) dropFraming(headers);
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
       if (name.length === 14 && name.toLowerCase() === 'content-length') this.#declaredLength = parseContentLength(headers[i + 1]!);
@@ -291,6 +294,18 @@ export class ResponseSender implements StreamReceiver {
     // the request's run would re-enter.
     queueMicrotask(() => this.#onDone(outcome));
   }
+}
+
+/** Takes Content-Length and Transfer-Encoding out of a flat header list, in place. */
+function dropFraming(headers: FlatHeaders): void {
+  let kept = 0;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase();
+    if (name === 'content-length' || name === 'transfer-encoding') continue;
+    headers[kept++] = headers[i]!;
+    headers[kept++] = headers[i + 1]!;
+  }
+  headers.length = kept;
 }
 
 /** Any interpreter kind may get the types wrong: names and values, in pairs, all strings, or not. */

@@ -86,6 +86,13 @@ describe('body framing', () => {
     expect(headerOf(response, 'content-length')).toBeUndefined();
   });
 
+  // Before, an app's Content-Length went out with the 204, which RFC 9110 §8.6 forbids.
+  it('a 204 never carries a Content-Length, not even the app\'s own', async () => {
+    const response = await rawRequest(t.port, getRequest('/shapes?shape=no-content-with-length'));
+    expect(response.statusLine).toBe('HTTP/1.1 204 No Content');
+    expect(headerOf(response, 'content-length')).toBeUndefined();
+  });
+
   // Bug (server/response-sender.ts, fixed): an app answering HEAD with its GET's
   // Content-Length and no body got a 500 for a length mismatch.
   it.each(['', '?how=stream'])('HEAD answered with the GET\'s Content-Length and no body (%s) is fine', async (query) => {
