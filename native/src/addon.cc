@@ -220,19 +220,20 @@ class Engine : public Napi::Addon<Engine> {
     if (watcher_.joinable()) throw ToJsError(env, NativeFailure("NATIVE_STATE", "interrupts are already watched"));
     auto control = info[0].As<Napi::Int32Array>();
     uint32_t slot = info[1].As<Napi::Number>().Uint32Value();
-    uint32_t unwindSlot = info[2].As<Napi::Number>().Uint32Value();
+    // Without an unwind slot (a caller older than unwind.h), nothing is unwound.
+    bool unwinds = info.Length() > 2 && info[2].IsNumber();
+    uint32_t unwindSlot = unwinds ? info[2].As<Napi::Number>().Uint32Value() : slot;
     if (slot >= control.ElementLength() || unwindSlot >= control.ElementLength()) throw Napi::RangeError::New(env, "slot is outside the control block");
     control_ = Napi::Persistent(control);  // keeps the shared memory alive
     int32_t* cell = control.Data() + slot;
-    int32_t* unwindCell = control.Data() + unwindSlot;
+    int32_t* unwindCell = unwinds ? control.Data() + unwindSlot : nullptr;
     PyInterpreterState* interp = PyThreadState_GetInterpreter(sub_);
     unsigned long ident = threadIdent_;
     watcher_ = std::thread([this, cell, unwindCell, interp, ident] {
       std::atomic_ref<int32_t> flag(*cell);
-      std::atomic_ref<int32_t> unwind(*unwindCell);
       while (!stopWatching_.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        if (unwind.load() != 0) UnwindIfRunningPython(interp, ident);
+        if (unwindCell != nullptr && std::atomic_ref<int32_t>(*unwindCell).load() != 0) UnwindIfRunningPython(interp, ident);
         int32_t seen = flag.load();
         if (seen == 0 || !running_.load() || inJs_.load()) continue;
         if (!flag.compare_exchange_strong(seen, 0)) continue;
