@@ -228,6 +228,15 @@ def interpool_run_exit_functions():
             traceback.print_exc()
     import atexit
     atexit._run_exitfuncs()
+    # multiprocessing's resource tracker (a process, started by a spawn pool) ends when its
+    # pipe closes; 3.11 closes it only at the end of the process, so each interpreter
+    # that used one left a tracker process behind, for good.
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    if tracker is not None:
+        try:
+            tracker._resource_tracker._stop()
+        except BaseException:
+            traceback.print_exc()
     # CPython 3.13: for threading, this thread is a _DummyThread (a subinterpreter's main
     # thread is the process's, as for a request thread of mod_wsgi). What forgets it is a
     # thread-local that the interpreter's end clears after the module's globals are gone,
