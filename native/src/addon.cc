@@ -190,7 +190,14 @@ class Engine : public Napi::Addon<Engine> {
       running_.store(true);
       result = PyObject_Call(function, args, nullptr);
       running_.store(false);
-      if (unwinding_.exchange(false)) StopUnwinding();
+      if (unwinding_.exchange(false)) {
+        // Said once it has happened: a thread blocked in C never gets here (it is stuck).
+        StopUnwinding();
+        std::fprintf(stderr,
+                     "interpool: a request still ran Python at the end of --timeout-grace (it caught "
+                     "interpool.RequestTimeout and went on, or its cleanup took longer): it was made to unwind, "
+                     "and its worker ends\n");
+      }
     } catch (...) {
       Py_DECREF(args);
       throw;
@@ -251,13 +258,7 @@ class Engine : public Napi::Addon<Engine> {
   void UnwindIfRunningPython(PyInterpreterState* interp, unsigned long ident) {
     auto runsPython = [this] { return running_.load() && !inJs_.load(); };
     if (!runsPython() || unwinding_.exchange(true)) return;
-    if (!StartUnwinding(interp, ident, runsPython)) {
-      unwinding_.store(false);
-      return;
-    }
-    std::fprintf(stderr,
-                 "interpool: a request still ran Python at the end of --timeout-grace (it caught interpool.RequestTimeout "
-                 "and went on, or its cleanup took longer): it is made to unwind, so that its worker can end\n");
+    if (!StartUnwinding(interp, ident, runsPython)) unwinding_.store(false);
   }
 
   // allocatorStats() → {allocatedBytes, arenaBytes} of this subinterpreter's allocator
