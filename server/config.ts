@@ -290,7 +290,8 @@ function existingDirectories(dirs: readonly string[], base: string): string[] {
  * to load, and two would clash. Apps on different CPythons need two servers.
  */
 function assertOneCPython(apps: readonly AppConfig[]): void {
-  const native = apps.filter((app) => app.settings.python === 'native');
+  // A JS app embeds no CPython, whatever --python says (it applies to Python apps).
+  const native = apps.filter((app) => app.settings.python === 'native' && app.settings.cpython !== undefined);
   const other = native.find((app) => app.settings.cpython !== native[0]!.settings.cpython);
   if (other) {
     throw new OptionError(`apps ${native[0]!.name} and ${other.name} use different CPythons (${String(native[0]!.settings.cpython)}, ${String(other.settings.cpython)}); `

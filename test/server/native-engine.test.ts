@@ -52,6 +52,17 @@ for (const engine of nativeEngines()) {
       }
     });
 
+    // Before: the JS app was counted as an app on another CPython ('undefined'), and the server exited 2.
+    it('serves a JS app beside native Python apps', async () => {
+      const mixed = await startTestServer(['/=apps/hello.py', '/js=apps/hello.ts', '--workers', '1', ...engine.args]);
+      try {
+        expect(await (await fetch(`${mixed.url}/`)).text()).toBe('Hello, World!\n');
+        expect(await (await fetch(`${mixed.url}/js/`)).text()).toBe('Hello, World!\n');
+      } finally {
+        await mixed.close();
+      }
+    });
+
     it('serves hello', async () => {
       const response = await fetch(`${t.url}/hello`);
       expect(response.status).toBe(200);
