@@ -7,6 +7,8 @@
  *   own replaces the inspector's (to debug, start node with --inspect).
  * - SIGUSR2 (gunicorn: start a new binary) ends the process; SIGTTIN and SIGTTOU
  *   (gunicorn: one worker more or less) stop it, as job control does.
+ * - SIGALRM and SIGVTALRM end the process: an app's C code that arms a timer (a Python
+ *   app's signal.alarm() is ignored in its interpreter) would take every app with it.
  */
 import type { Logger } from 'pino';
 
@@ -15,6 +17,8 @@ const WHY: Readonly<Partial<Record<NodeJS.Signals, string>>> = {
   SIGUSR2: 'SIGHUP reloads every app without downtime; to upgrade interpool itself, start a new server and stop this one',
   SIGTTIN: 'each app has its --workers interpreters (--min-workers lets a pool grow under load)',
   SIGTTOU: 'each app has its --workers interpreters (--min-workers and --idle-timeout let a pool shrink when idle)',
+  SIGALRM: 'an app\'s timer is not the server\'s (--timeout ends a request that runs too long)',
+  SIGVTALRM: 'an app\'s timer is not the server\'s (--timeout ends a request that runs too long)',
 };
 
 export function ignoreUnusedSignals(logger: Logger): void {

@@ -476,15 +476,18 @@ del _interpool_exit
  * raises ValueError outside the main interpreter's main thread, and an app that sets a
  * handler at import (for a graceful stop, a log reopen) never booted. Signals belong to
  * the server, whose own handlers stop and reload it; the handler would never run here.
+ * So are signal.alarm() and signal.setitimer(), a request's home-made timeout: the
+ * timer is the process's, and its SIGALRM, with no handler of the app's to take it,
+ * ended the whole server (ignored-signals.ts also ignores it, for C code that arms one).
  */
 const PROCESS_GLUE = `
 import os, signal, sys
 
 def _interpool_no_fork(*args, **kwargs):
     raise RuntimeError(
-        "os.fork() cannot run in a subinterpreter: CPython aborts the child at once. Start "
-        "programs with subprocess, and use multiprocessing's 'spawn' start method "
-        "(multiprocessing.get_context('spawn'))")
+        "os.fork() and os.forkpty() cannot run in a subinterpreter: CPython aborts the child "
+        "at once. Start programs with subprocess, and use multiprocessing's 'spawn' start "
+        "method (multiprocessing.get_context('spawn'))")
 
 os.fork = _interpool_no_fork
 if hasattr(os, "forkpty"):
@@ -499,6 +502,17 @@ def _interpool_signal(signalnum, handler, _getsignal=signal.getsignal):
 
 signal.signal = _interpool_signal
 del _interpool_signal
+
+def _interpool_ignored(name, result):
+    def ignored(*args, **kwargs):
+        print(f"interpool: signal.{name}() ignored: its timer's signal is the server process's, and "
+              "would end it (interpool's --timeout ends a request that runs too long)", file=sys.stderr)
+        return result
+    return ignored
+
+signal.alarm = _interpool_ignored("alarm", 0)
+signal.setitimer = _interpool_ignored("setitimer", (0.0, 0.0))
+del _interpool_ignored
 `;
 
 export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: Int32Array): Promise<Interpreter> {

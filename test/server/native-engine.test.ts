@@ -461,13 +461,15 @@ for (const engine of nativeEngines()) {
 
     // Before, with a shared GIL: the fork went ahead, its child aborted ('not main
     // interpreter'), and the pool's thread forked again, ~90 times a second, for good.
-    it('signal.signal() at import is ignored with a warning; os.fork() and a fork-based multiprocessing pool are refused with what to use instead; a spawn pool works', async () => {
+    it('signal.signal() at import, signal.alarm() and setitimer() are ignored with a warning; os.fork() and a fork-based multiprocessing pool are refused with what to use instead; a spawn pool works', async () => {
       // Each request in an interpreter of its own: each spawn pool's resource tracker must end with it.
       const { child, url, output } = await startChild(['/=test/fixtures/apps/process_calls.py', '--workers', '1', '--max-requests', '1', ...engine.args]);
       try {
         const text = async (path: string) => waitFor(async () => { const r = await fetch(`${url}${path}`); return r.status === 200 && r.text(); }, 30_000, path);
-        expect(await text('/fork')).toMatch(/^RuntimeError: os\.fork\(\) cannot run in a subinterpreter: .*'spawn'/);
-        expect(await text('/pool')).toMatch(/^RuntimeError: os\.fork\(\) cannot run in a subinterpreter/);
+        expect(await text('/fork')).toMatch(/^RuntimeError: os\.fork\(\) and os\.forkpty\(\) cannot run in a subinterpreter: .*'spawn'/);
+        expect(await text('/pool')).toMatch(/^RuntimeError: os\.fork\(\) and os\.forkpty\(\) cannot run in a subinterpreter/);
+        expect(await text('/alarm')).toBe('alive');
+        expect(output()).toContain('signal.alarm() ignored');
         expect(await text('/spawn')).toBe('[1, 4, 9]');
         expect(await text('/spawn')).toBe('[1, 4, 9]');
         // Before, on 3.11: one resource tracker process per ended interpreter, for good.

@@ -136,11 +136,12 @@ it('a second SIGHUP while an old generation still streams loads the newer code',
 });
 
 // Left to Node, SIGUSR1 opened its inspector on 127.0.0.1:9229 (code execution for any
-// local user), SIGUSR2 ended the server, SIGTTIN and SIGTTOU stopped it.
-it('SIGUSR1, SIGUSR2, SIGTTIN and SIGTTOU are ignored with a line each; no debugger opens, the server serves on', async () => {
+// local user), SIGUSR2 ended the server, SIGTTIN and SIGTTOU stopped it, and SIGALRM
+// or SIGVTALRM (a timer an app's C code armed) ended it.
+it('SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGALRM and SIGVTALRM are ignored with a line each; no debugger opens, the server serves on', async () => {
   const { child, url, output } = await startChild(['/=apps/hello.ts', '--workers', '1']);
   try {
-    for (const signal of ['SIGUSR1', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const) {
+    for (const signal of ['SIGUSR1', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU', 'SIGALRM', 'SIGVTALRM'] as const) {
       child.kill(signal);
       await waitFor(() => output().includes(`${signal} ignored: `), 10_000, `the ${signal} line`);
     }
