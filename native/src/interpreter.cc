@@ -7,6 +7,7 @@
 #include "arenas.h"
 #include "gil-handover.h"
 #include "large-blocks.h"
+#include "unwind.h"
 
 #include <cstdio>
 #include <cstdlib>
@@ -102,7 +103,16 @@ bool StopOtherThreads(PyThreadState* self) {
   // Not at once: threads told to end by the exit hooks (an executor's idle workers, sent
   // their sentinel) end on their own, where a SystemExit would catch them mid-way.
   auto nextAsk = std::chrono::steady_clock::now() + kThreadStopAskEvery;
+  // Halfway, threads still there are made to unwind (unwind.h): one that catches
+  // SystemExit and goes on (a background loop under a bare `except:`) would otherwise keep
+  // its interpreter, and its memory, for good.
+  auto unwindAt = std::chrono::steady_clock::now() + kThreadStopWait / 2;
+  bool unwinding = false;
   for (;;) {
+    if (!unwinding && std::chrono::steady_clock::now() >= unwindAt) {
+      UnwindOtherThreads(self);
+      unwinding = true;
+    }
     if (std::chrono::steady_clock::now() >= nextAsk) {
       for (PyThreadState* t = PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(self)); t != nullptr; t = PyThreadState_Next(t)) {
         if (t != self) PyThreadState_SetAsyncExc(t->thread_id, PyExc_SystemExit);
@@ -120,9 +130,9 @@ bool StopOtherThreads(PyThreadState* self) {
     if (left == 0) return true;
     if (std::chrono::steady_clock::now() >= deadline) {
       std::fprintf(stderr,
-                   "interpool: a subinterpreter ends with %d thread(s) its app started still running (blocked in C code, "
-                   "they did not stop on SystemExit within %lld s): it is left as it is, not ended, and its memory is "
-                   "not given back\n",
+                   "interpool: a subinterpreter ends with %d thread(s) its app started still running (blocked in C code: "
+                   "they did not stop on SystemExit within %lld s, nor when made to unwind): it is left as it is, not "
+                   "ended, and its memory is not given back\n",
                    left, static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(kThreadStopWait).count()));
       return false;
     }

@@ -35,6 +35,36 @@ int RaiseTimeoutTrace(PyObject* target, PyFrameObject* frame, int what, PyObject
   return -1;
 }
 
+// The trace function for the threads of an ending interpreter: `spared` (a Python int)
+// is the ident of the thread that ends it, which takes the function away at once.
+int RaiseSystemExitTrace(PyObject* spared, PyFrameObject*, int what, PyObject*) {
+  if (PyThread_get_thread_ident() == PyLong_AsUnsignedLong(spared)) {
+    PyEval_SetTrace(nullptr, nullptr);
+    return 0;
+  }
+  if (what != PyTrace_LINE && what != PyTrace_CALL) return 0;
+  PyErr_SetNone(PyExc_SystemExit);
+  return -1;
+}
+
+// Sets `trace` on every thread of the current interpreter but `spared`, with `arg`; true
+// if it was set on one. The caller holds the interpreter's GIL.
+bool SetTraceOnOthers(Py_tracefunc trace, PyObject* arg, unsigned long spared) {
+#if PY_VERSION_HEX >= 0x030C0000
+  // Only "all threads" is public: the spared one drops it (the trace functions check).
+  (void)spared;
+  PyEval_SetTraceAllThreads(trace, arg);
+  return true;
+#else
+  bool set = false;
+  PyInterpreterState* interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+  for (PyThreadState* t = PyInterpreterState_ThreadHead(interp); t != nullptr; t = PyThreadState_Next(t)) {
+    if (t->thread_id != spared && _PyEval_SetTrace(t, trace, arg) == 0) set = true;
+  }
+  return set;
+#endif
+}
+
 }  // namespace
 
 bool StartUnwinding(PyInterpreterState* interp, unsigned long threadIdent, const std::function<bool()>& stillRunning) {
@@ -56,11 +86,31 @@ bool StartUnwinding(PyInterpreterState* interp, unsigned long threadIdent, const
     }
 #endif
     Py_DECREF(target);
+    // The exception once more: a loop with no line to trace (3.11 compiles `while True:
+    // pass` to a jump to itself) sees it at its next check, and its handler has lines.
+    if (started) {
+      PyObject* timeout = RequestTimeoutType();
+      PyThreadState_SetAsyncExc(threadIdent, timeout);
+      Py_DECREF(timeout);
+    }
     PyErr_Clear();
   });
   return started;
 }
 
 void StopUnwinding() { PyEval_SetTrace(nullptr, nullptr); }
+
+void UnwindOtherThreads(PyThreadState* self) {
+  PyObject* spared = PyLong_FromUnsignedLong(self->thread_id);
+  if (spared == nullptr) {
+    PyErr_Clear();
+    return;
+  }
+  SetTraceOnOthers(RaiseSystemExitTrace, spared, self->thread_id);
+  Py_DECREF(spared);
+  // Set on this thread too where only "all threads" exists: taken away now.
+  PyEval_SetTrace(nullptr, nullptr);
+  PyErr_Clear();
+}
 
 }  // namespace interpool

@@ -27,4 +27,11 @@ bool StartUnwinding(PyInterpreterState* interp, unsigned long threadIdent, const
 // returned: takes its trace function away.
 void StopUnwinding();
 
+// The same for the threads an app started, when its interpreter ends and SystemExit did
+// not stop them (a background loop under a bare `except:`): every thread of the current
+// interpreter but the calling one raises SystemExit at every line and call from then on.
+// The caller holds the interpreter's GIL; the interpreter is ending, so nothing takes the
+// trace function away but the threads' own end.
+void UnwindOtherThreads(PyThreadState* self);
+
 }  // namespace interpool

@@ -55,10 +55,10 @@ for (const engine of nativeEngines()) {
     }, 60_000);
 
     // Before: it counted as stuck, its thread spinning a CPU until the process ended.
-    it('a request whose Python catches the timeout\'s exception and carries on is made to unwind at --timeout-grace: its worker ends, not stuck', async () => {
+    it.each(['/swallow', '/swallow-call'])('a request whose Python catches the timeout\'s exception and carries on (%s) is made to unwind at --timeout-grace: its worker ends, not stuck', async (path) => {
       const { url, output } = await start(['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', ...STUCK_ARGS, ...engine.args]);
       const before = await waitFor(() => answer(url), 10_000, 'the first answer');
-      expect((await fetch(`${url}/swallow`)).status).toBe(504);
+      expect((await fetch(`${url}${path}`)).status).toBe(504);
       await waitFor(() => output().includes('it was made to unwind, and its worker ends'), 15_000, 'the unwind line');
       const stats = async () => ((await (await fetch(`${url}/admin/api/stats`)).json()) as { apps: { stuck: number; exits: { timeout: number; stuck: number } }[] }).apps[0]!;
       await waitFor(async () => (await stats()).exits.timeout === 1, 15_000, 'the worker\'s exit');
