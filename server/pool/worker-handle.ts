@@ -38,6 +38,8 @@ export class WorkerHandle {
   readonly control: Int32Array;
   readonly port: MessagePort;
   readonly startedAt = Date.now();
+  /** The worker reported its boot itself (its module then finished loading, and piscina takes it as ready). */
+  reported = false;
   boot: BootReport | undefined;
   /** Set when the server decides this worker goes (retire, timeout, back-off, close). */
   exitReason: ExitReason | undefined;
@@ -89,6 +91,10 @@ export class WorkerHandle {
   /** Make a native interpreter that still runs Python unwind: it is about to be terminated (ControlSlot.UNWIND). */
   unwind(): void {
     Atomics.store(this.control, ControlSlot.UNWIND, 1);
+  }
+
+  clearUnwind(): void {
+    Atomics.store(this.control, ControlSlot.UNWIND, 0);
   }
 
   /** Raise KeyboardInterrupt in the interpreter (Python) while it imports its app: --boot-timeout. */

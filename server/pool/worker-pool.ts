@@ -36,6 +36,8 @@ const WORKER_ENTRY = fileURLToPath(new URL('../../runtime/worker.ts', import.met
  * native extension in select(), a C loop) never sees the termination and never exits.
  */
 export const STUCK_AFTER_MS = 3000;
+/** How long a booting native interpreter asked to unwind has to report its failed import before it is terminated. */
+const UNWIND_WAIT_MS = 3000;
 
 /**
  * Requests a busy worker may hold beyond the one it runs when the pool grows and shrinks
@@ -672,7 +674,11 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
   #onWorkerMessage(message: unknown): void {
     const typed = message as WorkerHello | WorkerBooted | undefined;
     if (typed?.type === 'interpool:hello') this.#onHello(typed);
-    else if (typed?.type === 'interpool:booted') this.#onBooted(typed.report);
+    else if (typed?.type === 'interpool:booted') {
+      const handle = this.#workers.get(typed.report.workerId);
+      if (handle) handle.reported = true;
+      this.#onBooted(typed.report);
+    }
   }
 
   #onHello(hello: WorkerHello): void {
@@ -709,13 +715,23 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       if (!stillBooting()) return;
       handle.interruptBoot();
       const grace = setTimeout(() => {
-        this.#bootTimers.delete(handle);
         if (!stillBooting()) return;
-        this.#onBooted({
-          workerId: handle.workerId, kind: this.config.kind, version: '', stages: [],
-          error: { code: 'APP_BOOT_FAILED', message: `${this.config.file}: did not finish importing within --boot-timeout (${seconds} s), nor stop within --timeout-grace once interrupted` },
-        });
-        this.#terminateOrCountStuck(handle, 'boot-failed');
+        // Python that caught the interrupt and went on is made to unwind first (native):
+        // its import then fails and reports as any boot failure does. A worker terminated
+        // before it reports is one piscina never replaces (it takes it for a worker that
+        // cannot start), and the app would answer 503 until the server restarts.
+        handle.unwind();
+        const last = setTimeout(() => {
+          this.#bootTimers.delete(handle);
+          if (!stillBooting()) return;
+          this.#onBooted({
+            workerId: handle.workerId, kind: this.config.kind, version: '', stages: [],
+            error: { code: 'APP_BOOT_FAILED', message: `${this.config.file}: did not finish importing within --boot-timeout (${seconds} s), nor stop within --timeout-grace once interrupted` },
+          });
+          this.#terminateOrCountStuck(handle, 'boot-failed');
+        }, UNWIND_WAIT_MS);
+        last.unref();
+        this.#bootTimers.set(handle, last);
       }, this.config.timeoutGrace * 1000);
       grace.unref();
       this.#bootTimers.set(handle, grace);
@@ -733,6 +749,8 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     const handle = this.#workers.get(report.workerId);
     if (!handle || handle.boot) return;
     this.#stopWatchingBoot(handle);
+    // A boot's unwinding, if it was asked for, is over: the slot is the next request's.
+    handle.clearUnwind();
     handle.boot = report;
     for (const waiter of [...this.#bootWaiters]) if (waiter()) this.#bootWaiters.delete(waiter);
     this.#hooks.onBooted(this, report);
@@ -804,5 +822,19 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
       served: handle.served,
       uptimeMs: Date.now() - handle.startedAt,
     });
+    if (!handle.reported && (reason === 'boot-failed' || reason === 'stuck') && this.#closing === undefined) this.#startReplacement();
+  }
+
+  /**
+   * piscina starts no worker again once one has ended before it was ready (it takes the
+   * app for one that cannot start): a boot this pool ended at --boot-timeout is such an
+   * end, and the app answered 503 from then on, until the server restarted. A task that
+   * no one owns makes piscina start one (it spawns for a task no worker can take); once
+   * booted, the worker answers it not-run.
+   */
+  #startReplacement(): void {
+    const placement = new Placement<O>(this, { id: 0, cgi: '', urlScheme: 'http', claim: WITHDRAWN }, undefined as unknown as O);
+    placement.owner = undefined;
+    this.#piscina.run(placement).catch(() => undefined);
   }
 }

@@ -22,12 +22,20 @@ async function expectBootTimedOut(server: TestServer, message: RegExp, python: b
   if (python) expect(String(line.fix)).toMatch(/^the app's import did not finish within --boot-timeout and was interrupted/);
 }
 
+/** The boot goes on being retried, each attempt a boot failure of its own. */
+async function expectRetried(server: TestServer): Promise<void> {
+  const attempts = () => server.logs.filter((l) => l.app === '/' && /app failed to boot/.test(String(l.msg))).length;
+  await waitFor(() => attempts() >= 3, 40_000, 'a third boot attempt');
+}
+
 describe('--boot-timeout', () => {
   // JavaScript is tested in the main run only (the other one is for CPython 3.11).
   it.runIf(MAIN_RUN)('JavaScript: an import that never settles is ended after the grace, a boot failure', async () => {
     t = await startTestServer(['/=test/fixtures/apps/hangs-at-import.ts', '/ok=apps/hello.ts', ...BOUNDS]);
     await expectBootTimedOut(t, /did not finish importing within --boot-timeout \(1 s\), nor stop within --timeout-grace once interrupted/, false);
-  });
+    // Before: two attempts, then none (piscina starts no worker after one that ended before it was ready).
+    await expectRetried(t);
+  }, 60_000);
 
   for (const engine of nativeEngines()) {
     it.skipIf(engine.skip !== undefined)(`${engineTitle(engine)}: the import is interrupted where it waits, its traceback in the log`, async () => {
@@ -36,5 +44,15 @@ describe('--boot-timeout', () => {
       const line = t.logs.find((l) => l.app === '/' && /app failed to boot/.test(String(l.msg)))!;
       expect(String(line.detail)).toMatch(/hangs-at-import\.py", line 5, in <module>\n\s+time\.sleep\(3600\)/);
     });
+
+    // Before: the worker was terminated while Python still ran, counted as stuck, and
+    // after two attempts the app was never retried again.
+    it.skipIf(engine.skip !== undefined)(`${engineTitle(engine)}: an import that catches the interrupt and waits again is made to unwind, and retried`, async () => {
+      t = await startTestServer(['/=test/fixtures/apps/swallows-boot-timeout.py', '/ok=apps/hello.py', ...BOUNDS, ...engine.args]);
+      // The unwinding may end the import inside the adapter too: then the line names the engine.
+      await expectBootTimedOut(t, /interpool\.RequestTimeout/, false);
+      await expectRetried(t);
+      expect(t.logs.some((l) => /stuck/.test(String(l.msg)))).toBe(false);
+    }, 60_000);
   }
 });
