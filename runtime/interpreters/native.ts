@@ -220,9 +220,8 @@ def interpool_run_exit_functions():
     while hooks:
         hook = hooks.pop()
         try:
-            if futures is not None and _interpool_calls(hook, getattr(futures, "_python_exit", None)):
-                _interpool_stop_executor_workers(futures)
-            else:
+            if not (futures is not None and _interpool_calls(hook, getattr(futures, "_python_exit", None))
+                    and _interpool_stop_executor_workers(futures)):
                 hook()
         except BaseException:
             traceback.print_exc()
@@ -261,12 +260,18 @@ def _interpool_calls(hook, function):
     return False
 
 def _interpool_stop_executor_workers(futures):
-    # concurrent.futures.thread._python_exit without its join (names stable since 3.9).
+    # concurrent.futures.thread._python_exit without its join (names stable since 3.9);
+    # False where they are not there, and the hook itself runs.
+    try:
+        lock, threads_queues = futures._global_shutdown_lock, futures._threads_queues
+    except AttributeError:
+        return False
     futures._shutdown = True
-    with futures._global_shutdown_lock:
-        queues = list(futures._threads_queues.values())
+    with lock:
+        queues = list(threads_queues.values())
     for work_queue in queues:
         work_queue.put(None)
+    return True
 
 def interpool_wake_waiters():
     # Called by the addon while it stops the app's threads, after raising SystemExit in
@@ -281,11 +286,17 @@ def interpool_wake_waiters():
     import gc
     condition = threading.Condition
     for candidate in gc.get_objects():
-        if issubclass(type(candidate), condition) and candidate._waiters and candidate.acquire(False):
-            try:
-                candidate.notify_all()
-            finally:
-                candidate.release()
+        if not issubclass(type(candidate), condition) or not getattr(candidate, "_waiters", None):
+            continue
+        # One odd Condition (a subclass, a lock of the app's own) must not spare the others.
+        try:
+            if candidate.acquire(False):
+                try:
+                    candidate.notify_all()
+                finally:
+                    candidate.release()
+        except Exception:
+            pass
 
 def interpool_head(status, headers):
     # One str for setHead in native.ts: converting the list of pairs cost a Node-API
