@@ -47,19 +47,20 @@ int RaiseSystemExitTrace(PyObject* spared, PyFrameObject*, int what, PyObject*) 
   return -1;
 }
 
-// Sets `trace` on every thread of the current interpreter but `spared`, with `arg`; true
-// if it was set on one. The caller holds the interpreter's GIL.
-bool SetTraceOnOthers(Py_tracefunc trace, PyObject* arg, unsigned long spared) {
+// Sets `trace` with `arg` on the threads of the current interpreter that `wanted` picks
+// (by ident); true if it was set on one. The caller holds the interpreter's GIL. From
+// 3.12 only "all threads" is public: the trace functions take themselves away at once
+// from a thread they are not for.
+bool SetTraceWhere(Py_tracefunc trace, PyObject* arg, const std::function<bool(unsigned long)>& wanted) {
 #if PY_VERSION_HEX >= 0x030C0000
-  // Only "all threads" is public: the spared one drops it (the trace functions check).
-  (void)spared;
+  (void)wanted;
   PyEval_SetTraceAllThreads(trace, arg);
   return true;
 #else
   bool set = false;
   PyInterpreterState* interp = PyThreadState_GetInterpreter(PyThreadState_Get());
   for (PyThreadState* t = PyInterpreterState_ThreadHead(interp); t != nullptr; t = PyThreadState_Next(t)) {
-    if (t->thread_id != spared && _PyEval_SetTrace(t, trace, arg) == 0) set = true;
+    if (wanted(t->thread_id) && _PyEval_SetTrace(t, trace, arg) == 0) set = true;
   }
   return set;
 #endif
@@ -76,15 +77,7 @@ bool StartUnwinding(PyInterpreterState* interp, unsigned long threadIdent, const
       PyErr_Clear();
       return;
     }
-#if PY_VERSION_HEX >= 0x030C0000
-    // Only "all threads" is public; the others drop it at once (RaiseTimeoutTrace).
-    PyEval_SetTraceAllThreads(RaiseTimeoutTrace, target);
-    started = true;
-#else
-    for (PyThreadState* t = PyInterpreterState_ThreadHead(interp); t != nullptr; t = PyThreadState_Next(t)) {
-      if (t->thread_id == threadIdent && _PyEval_SetTrace(t, RaiseTimeoutTrace, target) == 0) started = true;
-    }
-#endif
+    started = SetTraceWhere(RaiseTimeoutTrace, target, [threadIdent](unsigned long ident) { return ident == threadIdent; });
     Py_DECREF(target);
     // The exception once more: a loop with no line to trace (3.11 compiles `while True:
     // pass` to a jump to itself) sees it at its next check, and its handler has lines.
@@ -106,7 +99,8 @@ void UnwindOtherThreads(PyThreadState* self) {
     PyErr_Clear();
     return;
   }
-  SetTraceOnOthers(RaiseSystemExitTrace, spared, self->thread_id);
+  unsigned long selfIdent = self->thread_id;
+  SetTraceWhere(RaiseSystemExitTrace, spared, [selfIdent](unsigned long ident) { return ident != selfIdent; });
   Py_DECREF(spared);
   // Set on this thread too where only "all threads" exists: taken away now.
   PyEval_SetTrace(nullptr, nullptr);
