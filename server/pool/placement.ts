@@ -49,7 +49,8 @@ export class Placement<O extends PlacementOwner = PlacementOwner> implements Pla
   posted = false;
   readonly #pool: PlacementPool<O>;
 
-  constructor(pool: PlacementPool<O>, envelope: WireRequest, owner: O) {
+  /** No owner: a task no one waits for (worker-pool.ts, a nudge to piscina). */
+  constructor(pool: PlacementPool<O>, envelope: WireRequest, owner: O | undefined) {
     this.#pool = pool;
     this.envelope = PiscinaAdapter.freshTask(envelope);
     this.transferList = this.envelope.body ? [this.envelope.body.buffer as ArrayBuffer] : [];

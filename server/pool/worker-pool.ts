@@ -833,8 +833,6 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
    * booted, the worker answers it not-run.
    */
   #startReplacement(): void {
-    const placement = new Placement<O>(this, { id: 0, cgi: '', urlScheme: 'http', claim: WITHDRAWN }, undefined as unknown as O);
-    placement.owner = undefined;
-    this.#piscina.run(placement).catch(() => undefined);
+    this.#piscina.run(new Placement<O>(this, { id: 0, cgi: '', urlScheme: 'http', claim: WITHDRAWN }, undefined)).catch(() => undefined);
   }
 }
