@@ -15,7 +15,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, SMALL_BODY_BYTES, type ErrorCode, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
-import type { ResponseWriter } from '../response-writer.ts';
+import { markMovable, type ResponseWriter } from '../response-writer.ts';
 import { sharedStoreClient } from '../shared-store-client.ts';
 import { locateAdapterCode, readAdapterCode, writeAdapterCode } from './native-adapter-code.ts';
 
@@ -560,8 +560,7 @@ export async function bootNative(spec: WorkerSpec, timer: BootTimer, control: In
     });
   });
   await timer.stage('import app', () => {
-    const failure = failAsBoot(() => loaded.call('interpool_load', spec.file, spec.callable, dirname(spec.file), pythonPath, spec.settings.validate === true)) as
-      [code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING', message: string, detail: string | null] | null;
+    const failure = importApp(loaded, spec, pythonPath);
     if (failure) {
       loaded.end();
       throw new BootError(failure[0], failure[1], failure[2] ?? undefined);
@@ -629,6 +628,24 @@ function loadAddon(path: string): NativeAddon {
   }
 }
 
+type ImportFailure = [code: 'APP_BOOT_FAILED' | 'APP_CALLABLE_MISSING', message: string, detail: string | null];
+
+/**
+ * The app's import (wsgi.py's load_app): null, or why it failed. A Python exception
+ * that escaped load_app is the import's failure too: --boot-timeout's unwinding raises
+ * at every line, so it can end the import inside load_app's own except clause. It is
+ * reported as load_app reports one, so that the line names the app and gets its fix.
+ */
+function importApp(loaded: NativeAddon, spec: WorkerSpec, pythonPath: string[]): ImportFailure | null {
+  try {
+    return loaded.call('interpool_load', spec.file, spec.callable, dirname(spec.file), pythonPath, spec.settings.validate === true) as ImportFailure | null;
+  } catch (error) {
+    const native = error as NativeError;
+    if (native.code !== 'PYTHON_EXCEPTION') return failAsBoot(() => { throw error; });
+    return ['APP_BOOT_FAILED', `${spec.file}: failed to import: ${native.message}`, native.detail ?? null];
+  }
+}
+
 /** An addon failure during boot, as a boot error that names its code. */
 function failAsBoot<T>(run: () => T): T {
   try {
@@ -651,7 +668,8 @@ function bindHost(addon: NativeAddon, current: { request: CurrentRequest | null 
   const send = (data: Uint8Array, head?: string) => {
     const target = writer();
     if (head !== undefined) setHead(target, head);
-    target.sendChunk(data);
+    // The addon's copy of the app's bytes, made for this response.
+    target.sendChunk(markMovable(data));
     // Backpressure: the app runs synchronously on this thread, so a slow client blocks
     // this worker (its GIL is released while it waits).
     if (target.paused) target.waitUntilWritableSync();
@@ -687,7 +705,7 @@ function runRequest(addon: NativeAddon, current: { request: CurrentRequest | nul
   if (outcome[1] !== null) setHead(writer, outcome[1]);
   switch (outcome[0]) {
     case 'whole':
-      return writer.finishWhole(typeof outcome[2] === 'string' ? outcome[2] : [outcome[2]]);
+      return writer.finishWhole(typeof outcome[2] === 'string' ? outcome[2] : [markMovable(outcome[2])]);
     case 'stream':
       return writer.finishStream();
     case 'fail':
