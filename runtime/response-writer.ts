@@ -31,6 +31,39 @@ function toWholeBody(body: WholeBody): WholeBody {
   return length > SMALL_BODY_BYTES ? body : Buffer.concat(body, length).toString('latin1');
 }
 
+/**
+ * Body buffers an interpreter made for one response alone (the native engine's copy of
+ * a Python bytes, Pyodide's copy out of its memory): postMessage moves them to the main
+ * thread (its transfer list) instead of copying them. Copying was the largest cost of
+ * a large body: 1 MiB copied in the worker and again on the main thread cost each about
+ * 4 ms of CPU under load, where Node's own write of it costs 0.6 (docs/loadtest.md,
+ * "Large bodies are moved, not copied"). A JS app's buffers are its own (it may send
+ * the same one again) and are copied as before.
+ */
+const movable = new WeakSet<ArrayBufferLike>();
+
+/** Let `chunk`'s buffer be moved, if the chunk is the whole of it; returns the chunk. */
+export function markMovable(chunk: Uint8Array): Uint8Array {
+  const buffer = chunk.buffer;
+  // Only a buffer of its own: moving a pooled or shared one (Node's Buffer pool, a
+  // WebAssembly memory) would take it from everything else that uses it.
+  if (chunk.byteOffset === 0 && chunk.byteLength === buffer.byteLength && buffer instanceof ArrayBuffer) movable.add(buffer);
+  return chunk;
+}
+
+/** The buffers of `chunks` that may be moved, for postMessage's transfer list. */
+export function movableBuffers(chunks: WholeBody): ArrayBuffer[] {
+  if (typeof chunks === 'string') return [];
+  const moved: ArrayBuffer[] = [];
+  for (const chunk of chunks) {
+    const buffer = chunk.buffer;
+    // Each at most once (an app may list the same bytes twice), and forgotten: moved, it
+    // is detached here.
+    if (movable.delete(buffer)) moved.push(buffer as ArrayBuffer);
+  }
+  return moved;
+}
+
 /** What {@link ResponseWriter.watchCancellation} resolves with once the request is cancelled. */
 export const CANCELLED = Symbol('cancelled');
 
@@ -144,7 +177,7 @@ export class ResponseWriter {
   sendChunk(data: Uint8Array): void {
     if (data.byteLength === 0) return;
     this.#sendHeadersOnce();
-    this.#post({ type: 'chunk', id: this.#id, data });
+    this.#port.postMessage({ type: 'chunk', id: this.#id, data } satisfies StreamMessage, movableBuffers([data]));
   }
 
   /** Forward a line written to wsgi.errors, tagged on the main thread with app and worker. */

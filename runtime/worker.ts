@@ -13,7 +13,7 @@ import {
   CONTROL_SLOTS, ControlSlot, NO_REQUEST, PORT_REQUEST_FIELDS, RetireReason, WITHDRAWN, WorkerState, readPortRequest,
   type BootReport, type ErrorData, type PortRequests, type PortResponse, type RequestEnvelope, type StreamMessage, type WireRequest, type TaskResult, type WorkerBooted, type WorkerHello, type WorkerSpec,
 } from './protocol.ts';
-import { ResponseWriter } from './response-writer.ts';
+import { movableBuffers, ResponseWriter } from './response-writer.ts';
 import { sharedStoreClient } from './shared-store-client.ts';
 import { routeWorkerOutput } from './worker-output.ts';
 
@@ -143,9 +143,11 @@ function notRun(): TaskResult {
 
 /** A request's answer on the port: a whole response as a bare tuple (PortResponse), else a `result` message. */
 function postResult(id: number, result: TaskResult): void {
-  streamPort.postMessage(result.kind === 'response'
-    ? [id, result.status, result.headers, result.body] satisfies PortResponse
-    : { type: 'result', id, result } satisfies StreamMessage);
+  if (result.kind === 'response') {
+    streamPort.postMessage([id, result.status, result.headers, result.body] satisfies PortResponse, movableBuffers(result.body));
+  } else {
+    streamPort.postMessage({ type: 'result', id, result } satisfies StreamMessage);
+  }
 }
 
 /** The handler threw (as a piscina task's rejection would). */

@@ -16,7 +16,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { BootError, type BootTimer, type Interpreter } from '../interpreter.ts';
 import { ControlSlot, type ErrorCode, type HeaderPair, type RequestEnvelope, type TaskResult, type WorkerSpec } from '../protocol.ts';
-import type { ResponseWriter } from '../response-writer.ts';
+import { markMovable, type ResponseWriter } from '../response-writer.ts';
 import { unpackCgi } from '../wire-cgi.ts';
 import {
   locateDiskRuntimeSnapshot, locateRuntimeSnapshot, locateSnapshot, planSnapshot, readDiskSnapshot, refuseSnapshot, releaseSnapshotLock, saveSnapshot,
@@ -462,7 +462,8 @@ async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: Re
   const host: RequestHost = {
     setHeaders: (status, headers) => writer.setHeaders(status, headers),
     sendChunk: (data) => {
-      writer.sendChunk(data);
+      // Both are Pyodide's copies out of its memory, made for this response (to_js).
+      writer.sendChunk(markMovable(data));
       // Backpressure: the app runs synchronously here, so a slow client blocks this worker.
       if (writer.paused) writer.waitUntilWritableSync();
     },
@@ -470,7 +471,7 @@ async function runRequest(handle: PyProxy, envelope: RequestEnvelope, writer: Re
     cancelled: () => writer.cancelled,
     sleep: (seconds) => sleepUnlessInterrupted(seconds, control),
     boundStack: () => life.boundStack(),
-    finishWhole: (body) => { outcome = writer.finishWhole([body]); },
+    finishWhole: (body) => { outcome = writer.finishWhole([markMovable(body)]); },
     finishStream: () => { outcome = writer.finishStream(); },
     fail: (code, message, detail) => {
       // sys.exit() in the app (wsgi.py): the interpreter ends, as a worker process would.
