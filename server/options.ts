@@ -272,7 +272,7 @@ export const options = [
   },
   {
     name: 'allocatorTuning', flag: '--allocator-tuning', env: 'INTERPOOL_ALLOCATOR_TUNING', valueName: 'MODE',
-    doc: 'on or off. On Linux with glibc, `serve` starts itself again once, in place (the same process id), with glibc\'s allocator thresholds fixed at 128 KiB (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_; a variable already set keeps its value), which glibc reads only when a process starts: memory freed after a boot or a load goes back to the system instead of staying in the allocator (docs/python.md). off leaves the allocator to the environment.',
+    doc: 'on or off. On Linux with glibc, `serve` starts itself again once, in place (the same process id), with glibc\'s allocator thresholds fixed at 128 KiB (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_; a variable already set keeps its value), which glibc reads only when a process starts: memory freed after a boot or a load goes back to the system instead of staying in the allocator (docs/python.md). Not done when an app runs on the native engine, whose Python objects come from that allocator: fixed thresholds made growing a large bytes object tens of times slower. off leaves the allocator to the environment.',
     default: () => true, defaultDoc: 'on', parse: flag, perApp: false, notInConfigFile: true,
   },
   {

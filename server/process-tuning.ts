@@ -7,7 +7,7 @@
  * same process id, arguments, standard streams and Node options), with fixed thresholds
  * in its environment. The process started again sees INTERPOOL_PROCESS_TUNED and goes on.
  */
-import { parseServeArgs } from './config.ts';
+import { parseServeArgs, resolveConfig, type ServerConfig } from './config.ts';
 import { flag, OptionError } from './options.ts';
 
 /** Fixed at 128 KiB (glibc's starting value), so that a freed block over it is unmapped at once. */
@@ -28,6 +28,8 @@ export interface TuningSources {
   glibc: string | undefined;
   /** Whether process.execve exists (Node 23.11 and later, not on Windows). */
   canExecve: boolean;
+  /** The directory the command runs in (its paths are resolved against it). */
+  cwd?: string;
 }
 
 export interface Restart {
@@ -45,6 +47,7 @@ export function planRestart(sources: TuningSources): Restart | undefined {
   const { env } = sources;
   if (sources.platform !== 'linux' || sources.glibc === undefined || !sources.canExecve) return undefined;
   if (env[TUNED_MARKER] !== undefined || !tuningWanted(sources.argv, env)) return undefined;
+  if (servesNativePython(sources)) return undefined;
   if (/glibc\.malloc\./.test(env.GLIBC_TUNABLES ?? '')) return undefined;
   const added = Object.fromEntries(Object.entries(ALLOCATOR_SETTINGS).filter(([name]) => env[name] === undefined));
   if (Object.keys(added).length === 0) return undefined;
@@ -66,6 +69,28 @@ function tuningWanted(argv: readonly string[], env: TuningSources['env']): boole
     if (error instanceof OptionError) return false;
     throw error;
   }
+}
+
+/**
+ * Whether the server runs a Python app on the native engine. Its Python objects come
+ * from glibc's allocator (Pyodide's from its WebAssembly memory), and fixed thresholds
+ * make every block over 128 KiB an mmap, page faults and a munmap: growing a bytes object
+ * (`body += chunk` over a 5 MB upload) took 4.5 s against 0.08 s with glibc's own,
+ * growing thresholds, on every request. So a process that serves native apps keeps
+ * glibc's own, as gunicorn's workers do, and gives up the Pyodide memory the fixed ones
+ * save (docs/python.md, "glibc's allocator thresholds").
+ */
+function servesNativePython(sources: TuningSources): boolean {
+  try {
+    return hasNativeApp(resolveConfig({ argv: sources.argv, env: sources.env, cwd: sources.cwd ?? process.cwd() }));
+  } catch {
+    // A configuration that does not resolve is reported by the start itself, in its one line.
+    return false;
+  }
+}
+
+export function hasNativeApp(config: ServerConfig): boolean {
+  return config.apps.some((app) => app.kind === 'python' && app.settings.python === 'native');
 }
 
 /** For `serve`: start this process again, in place, when planRestart says so (then never returns). */

@@ -21,7 +21,7 @@ import { InterpoolError } from './errors.ts';
 import { runPrimary } from './cluster.ts';
 import { watchForReload } from './file-watcher.ts';
 import { openSharedStores } from './shared-store/open-stores.ts';
-import { describeAllocator } from './process-tuning.ts';
+import { describeAllocator, hasNativeApp } from './process-tuning.ts';
 import { createLogger } from './logger.ts';
 import { ignoreUnusedSignals } from './ignored-signals.ts';
 import { countStuckThreads, watchForProcessReplacement } from './process-replacement.ts';
@@ -208,6 +208,8 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
     logger.info({ allocator: allocator.settings, setBy: allocator.setBy }, allocator.setBy === 'interpool'
       ? `glibc allocator: ${settings}, set when the process started (--allocator-tuning off leaves it to the environment)`
       : `glibc allocator: ${settings}, from the environment`);
+  } else if (cluster.isPrimary && hasNativeApp(config)) {
+    logger.info('glibc allocator: its own thresholds (--allocator-tuning leaves a server with native Python apps as it is: their objects come from it, and fixed thresholds made every block over 128 KiB an mmap of its own)');
   }
   if (config.processes > 1 && cluster.isPrimary) return runPrimary(config, logger);
   const server = await openServer(config, logger);
