@@ -45,8 +45,6 @@ const CGI: Record<string, string> = {
   HTTP_HOST: '127.0.0.1:8000',
   HTTP_CONNECTION: 'keep-alive',
   HTTP_USER_AGENT: 'autocannon',
-  CONTENT_LENGTH: '',
-  CONTENT_TYPE: '',
   REQUEST_METHOD: 'GET',
   SCRIPT_NAME: '',
   PATH_INFO: '/',

@@ -149,8 +149,11 @@ export function buildCgi(facts: RequestFacts, scriptName: string, pathInfo: stri
   // The CGI variables go into the same object as the headers (one allocation per request);
   // header names can never collide with them (every header becomes HTTP_* or CONTENT_*).
   const cgi = headers;
-  cgi.CONTENT_LENGTH ??= facts.bodyLength > 0 ? String(facts.bodyLength) : '';
-  cgi.CONTENT_TYPE ??= '';
+  // Without the headers, CONTENT_LENGTH and CONTENT_TYPE are absent, as under gunicorn,
+  // mod_wsgi and wsgiref (PEP 3333 allows empty or absent): an app's
+  // int(environ.get("CONTENT_LENGTH", 0)) fails on an empty one, on every GET. A body
+  // that came chunked, without Content-Length, gets its length: it is read whole first.
+  if (cgi.CONTENT_LENGTH === undefined && facts.bodyLength > 0) cgi.CONTENT_LENGTH = String(facts.bodyLength);
   cgi.REQUEST_METHOD = facts.method;
   cgi.SCRIPT_NAME = scriptName;
   cgi.PATH_INFO = pathInfo;

@@ -33,7 +33,7 @@ function serve(version: string, app: string, requests: Array<{ cgi: Record<strin
 }
 
 const CGI: Record<string, string> = {
-  HTTP_HOST: 'example.test', CONTENT_LENGTH: '', CONTENT_TYPE: '', REQUEST_METHOD: 'GET', SCRIPT_NAME: '',
+  HTTP_HOST: 'example.test', REQUEST_METHOD: 'GET', SCRIPT_NAME: '',
   PATH_INFO: '/', QUERY_STRING: '', SERVER_NAME: 'example.test', SERVER_PORT: '80', SERVER_PROTOCOL: 'HTTP/1.1',
   REMOTE_ADDR: '127.0.0.1', REMOTE_PORT: '5000',
 };

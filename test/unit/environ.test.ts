@@ -86,10 +86,10 @@ describe('buildCgi', () => {
     });
   });
 
-  it('gives empty CONTENT_TYPE and CONTENT_LENGTH when there is no body', () => {
+  it('leaves CONTENT_TYPE and CONTENT_LENGTH out when there is no body, as gunicorn does', () => {
     const cgi = buildCgi(facts(), '', '/', '');
-    expect(cgi.CONTENT_TYPE).toBe('');
-    expect(cgi.CONTENT_LENGTH).toBe('');
+    expect(cgi).not.toHaveProperty('CONTENT_TYPE');
+    expect(cgi).not.toHaveProperty('CONTENT_LENGTH');
   });
 
   it.each([
