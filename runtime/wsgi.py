@@ -69,6 +69,11 @@ class BadResponse(Exception):
     """Something the app handed back that the WSGI contract does not allow."""
 
 
+class BadChunkType(BadResponse, TypeError):
+    """A body chunk (returned, yielded or given to write()) that is not bytes: a TypeError
+    too, as gunicorn's and mod_wsgi's, so that an app's `except TypeError` sees it."""
+
+
 # --- the shared store (interpool.shared) -----------------------------------------
 
 class SharedStoreUnavailable(Exception):
@@ -892,7 +897,7 @@ def _check_chunk(chunk, response):
         return chunk
     if isinstance(chunk, (bytes, bytearray, memoryview)):
         return bytes(chunk)
-    raise BadResponse(f"body chunks must be bytes, got {_describe(chunk)}")
+    raise BadChunkType(f"body chunks must be bytes, got {_describe(chunk)}")
 
 
 def _describe(value):

@@ -7,7 +7,8 @@ import { METHODS } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { logAccess, refusedAppOf } from './access-log.ts';
-import { createAdmin, isAdminTarget } from './admin/admin.ts';
+import { createAdmin } from './admin/admin.ts';
+import { adminAnswers } from './admin/public-targets.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import type { ApplicationGroup } from './pool/application-group.ts';
 import type { ServerConfig } from './config.ts';
@@ -24,6 +25,7 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
   const mounts = new MountTable(groups.map((group) => ({ prefix: group.config.prefix, target: group })));
   // The admin (dashboard, /metrics) is served here unless --admin-bind gives it its own listener.
   const admin = config.adminBind ? undefined : createAdmin(config, groups);
+  const appServes = (path: string) => mounts.match(path) !== undefined;
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One access-log line per request is written by dispatch/logAccess, not by Fastify.
@@ -39,8 +41,8 @@ export function buildServer(config: ServerConfig, groups: readonly ApplicationGr
     // Mounts are matched on the raw bytes of the path (PEP 3333 wants them as latin-1),
     // so Fastify's router, which decodes paths as UTF-8 and refuses what is not, only
     // ever sees "/": the request target stays untouched in req.originalUrl. Only the
-    // admin's own paths (admin/routes.ts) are routed as they are.
-    rewriteUrl: (raw) => (admin && isAdminTarget(raw.url ?? '', admin.path) ? raw.url! : '/'),
+    // requests the admin answers (admin/public-targets.ts) are routed as they are.
+    rewriteUrl: (raw) => (admin && adminAnswers(raw, admin, appServes) ? raw.url! : '/'),
     // Node's parser refusals and timeouts are answered in the catalog's shape (refusals.ts);
     // the head limits and timeouts Node enforces are set from the options (http-limits.ts).
     clientErrorHandler: handleClientError(config, logger),

@@ -28,6 +28,7 @@ export function runPrimary(config: ServerConfig, logger: Logger): Promise<never>
     worker.once('listening', (address) => {
       if (++listening === config.processes) {
         logger.info({ processes: config.processes, port: address.port }, `interpool listening on http://${config.bind.host}:${address.port} with ${config.processes} processes`);
+        if (!config.adminBind) logger.info(`admin dashboard at http://${config.bind.host}:${address.port}${config.adminPath} (each process's own; docs/admin.md)`);
       }
     });
     return worker;

@@ -351,11 +351,11 @@ export const options = [
   // The admin dashboard, /metrics and their actions (docs/admin.md).
   {
     name: 'adminPath', flag: '--admin-path', env: 'INTERPOOL_ADMIN_PATH', valueName: 'PATH',
-    doc: 'Where the admin dashboard and its JSON API are served (/metrics is always at /metrics). It takes precedence over any app mounted there.',
-    default: () => '/admin', defaultDoc: '/admin', perApp: false,
+    doc: 'Where the admin dashboard, its JSON API and <PATH>/metrics are served; /metrics too, unless an app is mounted over it. For the clients the admin admits it takes precedence over an app mounted there; others get the app (docs/admin.md).',
+    default: () => '/_interpool', defaultDoc: '/_interpool', perApp: false,
     parse: (raw: unknown, where: string): string => {
       if (typeof raw !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(raw)) {
-        throw new OptionError(`${where} must be a path like /admin (segments of letters, digits and . _ ~ -, no trailing slash), got ${describe(raw)}`);
+        throw new OptionError(`${where} must be a path like /_interpool (segments of letters, digits and . _ ~ -, no trailing slash), got ${describe(raw)}`);
       }
       return raw;
     },
@@ -373,7 +373,7 @@ export const options = [
   },
   {
     name: 'adminBind', flag: '--admin-bind', env: 'INTERPOOL_ADMIN_BIND', valueName: 'HOST:PORT',
-    doc: 'Serve the dashboard and /metrics on their own listener at this address instead of the public one (where /admin and /metrics then go to the apps). The same access rules apply.',
+    doc: 'Serve the dashboard and /metrics on their own listener at this address instead of the public one (where the admin path and /metrics then go to the apps). The same access rules apply.',
     default: (): Address | undefined => undefined, defaultDoc: 'none (on the public listener)', parse: address, perApp: false,
   },
 ] as const satisfies readonly OptionSpec[];

@@ -221,6 +221,8 @@ export async function startServer(sources: ConfigSources): Promise<RunningServer
     const recycleCost = describeOwnGilRecycling(group.config);
     if (recycleCost) logger.warn({ app: name }, `app ${name}: ${recycleCost}`);
   }
+  // Once, from the one process (each of --processes' would say it again).
+  if (!config.adminBind && cluster.isPrimary) logger.info(`admin dashboard at ${server.url}${config.adminPath} (loopback clients; docs/admin.md)`);
   watchForProcessReplacement(server.groups, config.maxStuckThreads, logger);
   const stop = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');

@@ -9,7 +9,15 @@
  * 4 KiB page that is zero in the source and already zero in the destination (writing
  * zeros over zeros changes nothing, so every call keeps its meaning) and copies the rest
  * as before. Reading a never-touched page does not make it resident.
+ *
+ * That last holds where the kernel maps its shared zero page for a read of untouched
+ * anonymous memory, as Linux does by default. Some kernels give such a read a page of
+ * its own (seen on this workplace's machines with kernel 6.18: reading one byte of each
+ * page of a fresh 1 GiB ArrayBuffer made 1 GiB resident). There the check itself would
+ * make every page resident and save nothing, so a one-off probe (readsMakePagesResident)
+ * turns the skipping off and the restore is the plain copy.
  */
+import { readFileSync } from 'node:fs';
 
 const PAGE = 4096;
 /** Smaller copies are left to the original set: the check would cost more than it saves. */
@@ -19,6 +27,7 @@ type TypedSet = (this: Int8Array, source: ArrayLike<number>, offset?: number) =>
 
 /** Run `restore` (a Pyodide load with `_loadSnapshot`) with zero-page-skipping copies into Int8Arrays. */
 export async function withSparseCopies<T>(restore: () => Promise<T>): Promise<T> {
+  if (readsMakePagesResident()) return restore();
   const prototype = Int8Array.prototype as unknown as { set: TypedSet };
   const original = prototype.set;
   prototype.set = function sparseSet(this: Int8Array, source: ArrayLike<number>, offset = 0): void {
@@ -73,4 +82,30 @@ function allZero(bytes: Uint8Array, from: number, to: number): boolean {
   }
   for (let i = from; i < to; i++) if (bytes[i] !== 0) return false;
   return true;
+}
+
+const PROBE_BYTES = 4 << 20;
+let probed: boolean | undefined;
+
+/**
+ * Whether reading never-touched memory makes it resident here: read one byte of each page
+ * of a fresh 4 MiB buffer and see whether the process grew by half of it or more (other
+ * threads' allocations in between can only make it look so, and then the restore is the
+ * plain copy it was anyway). Probed once per thread.
+ */
+export function readsMakePagesResident(): boolean {
+  if (probed !== undefined) return probed;
+  const bytes = new Uint8Array(PROBE_BYTES);
+  const before = residentKiB();
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i += PAGE) sum += bytes[i]!;
+  const grown = residentKiB() - before;
+  // (sum is read so that the loop is not optimised away.)
+  probed = sum !== 0 || grown * 1024 >= PROBE_BYTES / 2;
+  return probed;
+}
+
+function residentKiB(): number {
+  const match = /VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return match ? Number(match[1]) : 0;
 }

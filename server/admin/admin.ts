@@ -1,6 +1,6 @@
 /**
  * The admin of one server: what it records (requests, interpreter slots, Prometheus
- * metrics) and which request targets are its. One Admin serves either the public
+ * metrics) and which request paths are its. One Admin serves either the public
  * listener (app.ts routes its paths to it) or its own --admin-bind listener.
  */
 import type { ApplicationGroup } from '../pool/application-group.ts';
@@ -49,14 +49,15 @@ export function createAdmin(config: Pick<ServerConfig, 'adminPath' | 'adminToken
 }
 
 /**
- * Whether a raw request target (path and query, as sent) is the admin's: its path,
- * anything under it, or /metrics. The admin's paths never need percent-encoding, so a
- * path with any other byte is left to the apps (Fastify's router would answer it with
- * its own 400, and so tell an outsider that the admin is there).
+ * The path of a raw request target (path and query, as sent) when it is one of the
+ * admin's: its path, anything under it, or /metrics; otherwise undefined. The admin's
+ * paths never need percent-encoding, so a path with any other byte is left to the apps
+ * (Fastify's router would answer it with its own 400, and so tell an outsider that the
+ * admin is there). Who then gets it, the admin or an app, is public-targets.ts's call.
  */
-export function isAdminTarget(target: string, adminPath: string): boolean {
+export function adminPathOf(target: string, adminPath: string): string | undefined {
   const end = target.search(/[?#]/);
   const path = end === -1 ? target : target.slice(0, end);
-  if (!/^[A-Za-z0-9._~/-]*$/.test(path)) return false;
-  return path === METRICS_PATH || path === adminPath || path.startsWith(`${adminPath}/`);
+  if (!/^[A-Za-z0-9._~/-]*$/.test(path)) return undefined;
+  return path === METRICS_PATH || path === adminPath || path.startsWith(`${adminPath}/`) ? path : undefined;
 }

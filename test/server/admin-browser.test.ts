@@ -56,7 +56,7 @@ describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
     page.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
-    await page.goto(`${server.url}/admin`);
+    await page.goto(`${server.url}/_interpool`);
 
     // The failing app is listed first, highlighted, with its exception and its own frames.
     await expect.poll(() => page.locator('tbody.app').count(), { timeout: 10_000 }).toBe(4);
@@ -131,7 +131,7 @@ describe.skipIf(!haveChromium)('admin dashboard in headless Chromium', () => {
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
-    await page.goto(`${server.url}/admin`);
+    await page.goto(`${server.url}/_interpool`);
     for (const name of ['/py', '/', '/stream']) await app(page, name).locator('button.expand').click();
 
     const pyRows = app(page, '/py').locator('table.interpreters tbody tr');
@@ -196,17 +196,18 @@ describe.skipIf(!haveChromium || !outsideAddress)('admin sign-in from a non-loop
     const page = await browser.newPage();
     const problems: string[] = [];
     page.on('pageerror', (error) => problems.push(error.message));
-    expect((await page.goto(`${server.url}/admin`))!.status()).toBe(200);
-    expect(page.url()).toBe(`${server.url}/admin/login`);
-    expect((await page.goto(`${server.url}/admin/api/stats`))!.status()).toBe(404);
-    expect((await page.goto(`${server.url}/metrics`))!.status()).toBe(404);
+    expect((await page.goto(`${server.url}/_interpool`))!.status()).toBe(200);
+    expect(page.url()).toBe(`${server.url}/_interpool/login`);
+    // Without the token, the rest is passed to the app mounted there (hello.ts at /).
+    expect(await (await page.goto(`${server.url}/_interpool/api/stats`))!.text()).toBe('Hello, World!\n');
+    expect(await (await page.goto(`${server.url}/_interpool/metrics`))!.text()).toBe('Hello, World!\n');
 
-    await page.goto(`${server.url}/admin/login`);
+    await page.goto(`${server.url}/_interpool/login`);
     await page.fill('input[name="token"]', 'not-the-token-at-all');
-    await Promise.all([page.waitForURL(/\/admin\/login\?failed=1$/), page.click('button[type="submit"]')]);
+    await Promise.all([page.waitForURL(/\/_interpool\/login\?failed=1$/), page.click('button[type="submit"]')]);
     expect(await page.locator('.failed').textContent()).toContain('wrong token');
     await page.fill('input[name="token"]', TOKEN);
-    await Promise.all([page.waitForURL(/\/admin\/$/), page.click('button[type="submit"]')]);
+    await Promise.all([page.waitForURL(/\/_interpool\/$/), page.click('button[type="submit"]')]);
 
     await page.locator('tbody.app[data-app="/"] button.expand').click();
     const row = page.locator('tbody.app[data-app="/"] table.interpreters tbody tr').first();
@@ -214,7 +215,7 @@ describe.skipIf(!haveChromium || !outsideAddress)('admin sign-in from a non-loop
     await row.locator('button.recycle').click();
     await expect.poll(() => row.locator('td.restarts').textContent(), { timeout: 10_000 }).toBe('1');
     const cookies = await page.context().cookies();
-    expect(cookies).toEqual([expect.objectContaining({ name: 'interpool_admin', httpOnly: true, sameSite: 'Strict', path: '/admin' })]);
+    expect(cookies).toEqual([expect.objectContaining({ name: 'interpool_admin', httpOnly: true, sameSite: 'Strict', path: '/_interpool' })]);
     expect(cookies[0]!.value).not.toContain(TOKEN);
     expect(problems).toEqual([]);
   }, 60_000);

@@ -17,7 +17,7 @@ const AUTH = { authorization: `Bearer ${TOKEN}` };
 const ACTION = { 'x-interpool-admin': '1', 'content-type': 'application/json', ...AUTH };
 
 async function stats(base: string, init: RequestInit = {}): Promise<AdminStats> {
-  const response = await fetch(`${base}/admin/api/stats`, { ...init, headers: { ...AUTH, ...init.headers } });
+  const response = await fetch(`${base}/_interpool/api/stats`, { ...init, headers: { ...AUTH, ...init.headers } });
   expect(response.status).toBe(200);
   return (await response.json()) as AdminStats;
 }
@@ -52,7 +52,7 @@ describe('admin on the public listener', () => {
   });
   afterAll(() => server?.close());
 
-  it('GET /admin/api/stats: every app and interpreter, with request figures under light load', async () => {
+  it('GET /_interpool/api/stats: every app and interpreter, with request figures under light load', async () => {
     await Promise.all(Array.from({ length: 20 }, () => fetch(`${server.url}/`).then((r) => r.text())));
     await fetch(`${server.url}/nothing-here`).then((r) => r.text());
     // Held in the app until the test opens its gate: it is running while the stats are read.
@@ -103,7 +103,7 @@ describe('admin on the public listener', () => {
 
     // The history holds whole seconds only: poll until a second with these requests is over.
     const withHistory = await waitFor(async () => {
-      const now = (await fetch(`${server.url}/admin/api/stats?history=1`, { headers: AUTH }).then((r) => r.json())) as AdminStats;
+      const now = (await fetch(`${server.url}/_interpool/api/stats?history=1`, { headers: AUTH }).then((r) => r.json())) as AdminStats;
       return now.apps[0]!.history!.requests.some((count) => count > 0) && now;
     }, 10_000, 'a whole second with requests in the history');
     const history = withHistory.apps[0]!.history!;
@@ -114,9 +114,9 @@ describe('admin on the public listener', () => {
     expect(history.requests.reduce((sum, count) => sum + count, 0)).toBeGreaterThan(0);
   });
 
-  it('GET /metrics: Prometheus text with requests, latency, queue, states, memory, exits and boots', async () => {
+  it('GET /_interpool/metrics: Prometheus text with requests, latency, queue, states, memory, exits and boots', async () => {
     await fetch(`${server.url}/`).then((r) => r.text());
-    const response = await fetch(`${server.url}/metrics`, { headers: AUTH });
+    const response = await fetch(`${server.url}/_interpool/metrics`, { headers: AUTH });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
     const { types, samples } = parsePrometheus(await response.text());
@@ -143,7 +143,7 @@ describe('admin on the public listener', () => {
   });
 
   it('the dashboard page and its assets are served by the server itself', async () => {
-    const page = await fetch(`${server.url}/admin`, { headers: AUTH });
+    const page = await fetch(`${server.url}/_interpool`, { headers: AUTH });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
     const html = await page.text();
@@ -152,7 +152,7 @@ describe('admin on the public listener', () => {
       expect(asset.status, src[1]).toBe(200);
       expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(10);
     }
-    expect(html).toContain('/admin/assets/uPlot.iife.min.js');
+    expect(html).toContain('/_interpool/assets/uPlot.iife.min.js');
   });
 
   describe('who may see it', () => {
@@ -162,47 +162,52 @@ describe('admin on the public listener', () => {
     /** One request from this loopback address (each test its own, so that the sign-in throttle keeps them apart). */
     const from = async (localAddress: string, request: string): Promise<RawResponse> => (await exchange(server.port, request, { localAddress })).response;
     const signIn = (token: string, extra: string[] = []) => [
-      'POST /admin/login HTTP/1.1', 'Host: localhost', ...extra, 'Content-Type: application/x-www-form-urlencoded',
+      'POST /_interpool/login HTTP/1.1', 'Host: localhost', ...extra, 'Content-Type: application/x-www-form-urlencoded',
       `Content-Length: ${`token=${token}`.length}`, 'Connection: close', '', `token=${token}`,
     ].join('\r\n');
 
-    it('refuses non-local clients with a 404, whatever the Host header says', async () => {
-      for (const path of ['/admin/api/stats', '/metrics', '/admin/assets/dashboard.js', '/admin/nope']) {
+    it('passes a client it refuses to the app mounted there (hello.ts at /), whatever the Host header says; /metrics is that app\'s', async () => {
+      for (const path of ['/_interpool/api/stats', '/_interpool/metrics', '/metrics', '/_interpool/assets/dashboard.js', '/_interpool/nope']) {
         for (const host of ['Host: localhost', 'Host: 127.0.0.1']) {
           const response = await rawRequest(server.port, getRequest(path, [proxied]).replace('Host: localhost', host));
-          expect(response.status, `${path} ${host}`).toBe(404);
-          expect(response.body.toString()).toBe(`no app is mounted at ${path} (INTERPOOL_ERR_NOT_FOUND)\n`);
+          expect(response.status, `${path} ${host}`).toBe(200);
+          expect(response.body.toString()).toBe('Hello, World!\n');
         }
       }
+      expect(await fetch(`${server.url}/metrics`, { headers: AUTH }).then((r) => r.text())).toBe('Hello, World!\n');
     });
 
     it('with --admin-token, loopback clients need the token too (behind a local proxy every client is loopback)', async () => {
-      const stats = await rawRequest(server.port, getRequest('/admin/api/stats'));
-      expect(stats.status).toBe(404);
-      const metrics = await rawRequest(server.port, getRequest('/metrics'));
-      expect(metrics.status).toBe(404);
-      const reload = await rawRequest(server.port, getRequest('/admin/api/reload', ['X-Interpool-Admin: 1', 'Content-Length: 2'], 'POST').replace('\r\n\r\n', '\r\n\r\n{}'));
-      expect(reload.status).toBe(404);
+      // Without it they are passed to the app at / like any client the admin refuses.
+      const stats = await rawRequest(server.port, getRequest('/_interpool/api/stats'));
+      expect(stats.body.toString()).toBe('Hello, World!\n');
+      const metrics = await rawRequest(server.port, getRequest('/_interpool/metrics'));
+      expect(metrics.body.toString()).toBe('Hello, World!\n');
+      const reload = await rawRequest(server.port, getRequest('/_interpool/api/reload', ['X-Interpool-Admin: 1', 'Content-Length: 2'], 'POST').replace('\r\n\r\n', '\r\n\r\n{}'));
+      expect(reload.body.toString()).toBe('Hello, World!\n');
+      expect(server.logs.some((line) => line.msg === 'admin: reload')).toBe(false);
       // The dashboard page sends a browser to the sign-in form.
-      const page = await rawRequest(server.port, getRequest('/admin'));
+      const page = await rawRequest(server.port, getRequest('/_interpool'));
       expect(page.status).toBe(303);
-      expect(headerOf(page, 'location')).toBe('/admin/login');
-      const allowed = await rawRequest(server.port, getRequest('/admin/api/stats', [`Authorization: Bearer ${TOKEN}`]));
+      expect(headerOf(page, 'location')).toBe('/_interpool/login');
+      const allowed = await rawRequest(server.port, getRequest('/_interpool/api/stats', [`Authorization: Bearer ${TOKEN}`]));
       expect(allowed.status).toBe(200);
     });
 
     it('lets a non-local client in with the Bearer token', async () => {
-      const response = await from('127.0.0.3', getRequest('/admin/api/stats', [proxied, `Authorization: Bearer ${TOKEN}`]));
+      const response = await from('127.0.0.3', getRequest('/_interpool/api/stats', [proxied, `Authorization: Bearer ${TOKEN}`]));
       expect(response.status).toBe(200);
       expect(JSON.parse(response.body.toString()).apps).toHaveLength(2);
-      const metrics = await from('127.0.0.3', getRequest('/metrics', [proxied, `Authorization: Bearer ${TOKEN}`]));
+      const metrics = await from('127.0.0.3', getRequest('/_interpool/metrics', [proxied, `Authorization: Bearer ${TOKEN}`]));
       expect(metrics.status).toBe(200);
-      const wrong = await from('127.0.0.3', getRequest('/metrics', [proxied, 'Authorization: Bearer not-the-token-0000000000']));
+      // A wrong token is the admin's to refuse (and count), not passed on.
+      const wrong = await from('127.0.0.3', getRequest('/_interpool/metrics', [proxied, 'Authorization: Bearer not-the-token-0000000000']));
       expect(wrong.status).toBe(404);
+      expect(wrong.body.toString()).toBe('no app is mounted at /_interpool/metrics (INTERPOOL_ERR_NOT_FOUND)\n');
     });
 
     it('signs in with the token through the form, and keeps it in an HttpOnly SameSite cookie', async () => {
-      const form = await from('127.0.0.4', getRequest('/admin/login', [proxied]));
+      const form = await from('127.0.0.4', getRequest('/_interpool/login', [proxied]));
       expect(form.status).toBe(200);
       expect(form.body.toString()).toContain('name="token"');
       const wrong = await from('127.0.0.4', signIn('wrong-token-wrong-token', [proxied]));
@@ -210,23 +215,23 @@ describe('admin on the public listener', () => {
       expect(headerOf(wrong, 'set-cookie')).toBeUndefined();
       const right = await from('127.0.0.4', signIn(TOKEN, [proxied]));
       expect(right.status).toBe(303);
-      expect(headerOf(right, 'location')).toBe('/admin/');
+      expect(headerOf(right, 'location')).toBe('/_interpool/');
       const cookie = headerOf(right, 'set-cookie')!;
-      expect(cookie).toMatch(/^interpool_admin=[\w-]+; Path=\/admin; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
+      expect(cookie).toMatch(/^interpool_admin=[\w-]+; Path=\/_interpool; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
       expect(cookie).not.toContain(TOKEN);
-      const page = await from('127.0.0.4', getRequest('/admin/api/stats', [proxied, `Cookie: ${cookie.split(';')[0]}`]));
+      const page = await from('127.0.0.4', getRequest('/_interpool/api/stats', [proxied, `Cookie: ${cookie.split(';')[0]}`]));
       expect(page.status).toBe(200);
       // A stale cookie (the token changed) is refused, counted, and cleared.
-      const stale = await from('127.0.0.4', getRequest('/admin/api/stats', [proxied, 'Cookie: interpool_admin=stale']));
+      const stale = await from('127.0.0.4', getRequest('/_interpool/api/stats', [proxied, 'Cookie: interpool_admin=stale']));
       expect(stale.status).toBe(404);
-      expect(headerOf(stale, 'set-cookie')).toMatch(/^interpool_admin=; Path=\/admin; Max-Age=0/);
+      expect(headerOf(stale, 'set-cookie')).toMatch(/^interpool_admin=; Path=\/_interpool; Max-Age=0/);
     });
 
     it('five wrong tokens from one client, then 429 with Retry-After, even for the right token; other clients go on', async () => {
       for (let attempt = 1; attempt <= 5; attempt++) {
         const wrong = await from('127.0.0.5', signIn(`wrong-token-number-${attempt}`));
         expect(wrong.status, `attempt ${attempt}`).toBe(303);
-        expect(headerOf(wrong, 'location')).toBe('/admin/login?failed=1');
+        expect(headerOf(wrong, 'location')).toBe('/_interpool/login?failed=1');
       }
       const throttled = await from('127.0.0.5', signIn('wrong-token-number-6'));
       expect(throttled.status).toBe(429);
@@ -236,11 +241,11 @@ describe('admin on the public listener', () => {
       expect(throttled.body.toString()).toMatch(/^too many wrong admin tokens from this client; try again in \d+ s \(INTERPOOL_ERR_ADMIN_THROTTLED\)\n$/);
       // Throttled, the right token tells nothing either: no oracle for the guesser.
       expect((await from('127.0.0.5', signIn(TOKEN))).status).toBe(429);
-      expect((await from('127.0.0.5', getRequest('/admin/api/stats', [`Authorization: Bearer ${TOKEN}`]))).status).toBe(429);
+      expect((await from('127.0.0.5', getRequest('/_interpool/api/stats', [`Authorization: Bearer ${TOKEN}`]))).status).toBe(429);
       // Another client is not held back.
       const other = await from('127.0.0.6', signIn(TOKEN));
       expect(other.status).toBe(303);
-      expect(headerOf(other, 'location')).toBe('/admin/');
+      expect(headerOf(other, 'location')).toBe('/_interpool/');
       // Logged once per failure, and once when the client is throttled.
       const failures = server.logs.filter((line) => line.msg === 'admin sign-in refused: wrong token' && line.remote === '127.0.0.5');
       expect(failures).toHaveLength(5);
@@ -249,17 +254,17 @@ describe('admin on the public listener', () => {
 
     it('behind a trusted proxy, the throttle counts and the log names the forwarded client', async () => {
       // 127.0.0.1 is trusted by the default --forwarded-allow-ips (127.0.0.1,::1).
-      const bearer = (client: string, token: string) => from('127.0.0.1', getRequest('/admin/api/stats', [`X-Forwarded-For: ${client}`, `Authorization: Bearer ${token}`]));
+      const bearer = (client: string, token: string) => from('127.0.0.1', getRequest('/_interpool/api/stats', [`X-Forwarded-For: ${client}`, `Authorization: Bearer ${token}`]));
       for (let attempt = 1; attempt <= 5; attempt++) expect((await bearer('198.51.100.7', `wrong-bearer-number-${attempt}`)).status).toBe(404);
       expect((await bearer('198.51.100.7', 'wrong-bearer-number-6')).status).toBe(429);
       expect((await bearer('198.51.100.8', TOKEN)).status).toBe(200);
       const refusals = server.logs.filter((line) => line.msg === 'admin access refused' && line.client === '198.51.100.7');
       expect(refusals).toHaveLength(5);
-      expect(refusals[0]).toMatchObject({ remote: '127.0.0.1', path: '/admin/api/stats', reason: 'wrong token' });
+      expect(refusals[0]).toMatchObject({ remote: '127.0.0.1', path: '/_interpool/api/stats', reason: 'wrong token' });
     });
 
     it('an untrusted peer cannot dodge the throttle by naming other clients in X-Forwarded-For', async () => {
-      const bearer = (client: string) => from('127.0.0.8', getRequest('/admin/api/stats', [`X-Forwarded-For: ${client}`, 'Authorization: Bearer wrong-bearer-0000000000']));
+      const bearer = (client: string) => from('127.0.0.8', getRequest('/_interpool/api/stats', [`X-Forwarded-For: ${client}`, 'Authorization: Bearer wrong-bearer-0000000000']));
       for (let attempt = 1; attempt <= 5; attempt++) expect((await bearer(`198.51.100.${attempt}`)).status).toBe(404);
       expect((await bearer('198.51.100.99')).status).toBe(429);
     });
@@ -269,7 +274,7 @@ describe('admin on the public listener', () => {
     it('recycles one interpreter: its slot restarts, with the reason', async () => {
       const before = (await stats(server.url)).apps[0]!;
       const target = before.interpreters[0]!;
-      const response = await fetch(`${server.url}/admin/api/recycle`, { method: 'POST', headers: ACTION, body: JSON.stringify({ app: '/', workerId: target.workerId }) });
+      const response = await fetch(`${server.url}/_interpool/api/recycle`, { method: 'POST', headers: ACTION, body: JSON.stringify({ app: '/', workerId: target.workerId }) });
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ app: '/', workerId: target.workerId, recycled: true });
       const after = await waitFor(async () => {
@@ -284,7 +289,7 @@ describe('admin on the public listener', () => {
     });
 
     it('reloads an app: a new generation takes over every slot', async () => {
-      const response = await fetch(`${server.url}/admin/api/reload`, { method: 'POST', headers: ACTION, body: JSON.stringify({ app: '/stream' }) });
+      const response = await fetch(`${server.url}/_interpool/api/reload`, { method: 'POST', headers: ACTION, body: JSON.stringify({ app: '/stream' }) });
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ results: [{ app: '/stream', ok: true }] });
       const app = await waitFor(async () => {
@@ -296,7 +301,7 @@ describe('admin on the public listener', () => {
     });
 
     it('refuses GET, requests without the header, cross-site origins, and unknown targets', async () => {
-      const recycle = (init: RequestInit) => fetch(`${server.url}/admin/api/recycle`, init);
+      const recycle = (init: RequestInit) => fetch(`${server.url}/_interpool/api/recycle`, init);
       const get = await recycle({ headers: AUTH });
       expect(get.status).toBe(405);
       expect(get.headers.get('allow')).toBe('POST');
@@ -308,16 +313,16 @@ describe('admin on the public listener', () => {
       const unknownWorker = await recycle({ method: 'POST', headers: ACTION, body: '{"app":"/","workerId":999999}' });
       expect(unknownWorker.status).toBe(404);
       expect(await unknownWorker.text()).toContain('INTERPOOL_ERR_ADMIN_TARGET');
-      const unknownApp = await fetch(`${server.url}/admin/api/reload`, { method: 'POST', headers: ACTION, body: '{"app":"/nope"}' });
+      const unknownApp = await fetch(`${server.url}/_interpool/api/reload`, { method: 'POST', headers: ACTION, body: '{"app":"/nope"}' });
       expect(unknownApp.status).toBe(404);
       const badBody = await recycle({ method: 'POST', headers: ACTION, body: 'not json' });
       expect(badBody.status).toBe(400);
-      // Refused before any of that when the client may not see the admin at all.
+      // Before any of that, a client that may not see the admin at all is passed to the app at /.
       const outsider = await rawRequest(server.port, [
-        'POST /admin/api/reload HTTP/1.1', 'Host: localhost', 'X-Interpool-Admin: 1',
+        'POST /_interpool/api/reload HTTP/1.1', 'Host: localhost', 'X-Interpool-Admin: 1',
         'Content-Length: 2', 'Connection: close', '', '{}',
       ].join('\r\n'));
-      expect(outsider.status).toBe(404);
+      expect(outsider.body.toString()).toBe('Hello, World!\n');
     });
   });
 });
@@ -326,12 +331,13 @@ describe('admin without a token: only clients the server can be sure are local',
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer(['apps/hello.ts', '--workers', '1']);
+    // No app at / (none under the admin's paths): a refused client gets the admin's 404.
+    server = await startTestServer(['/hello=apps/hello.ts', '--workers', '1']);
   });
   afterAll(() => server?.close());
 
   it('answers a plain loopback request', async () => {
-    expect((await rawRequest(server.port, getRequest('/admin/api/stats'))).status).toBe(200);
+    expect((await rawRequest(server.port, getRequest('/_interpool/api/stats'))).status).toBe(200);
     expect((await rawRequest(server.port, getRequest('/metrics'))).status).toBe(200);
   });
 
@@ -345,30 +351,72 @@ describe('admin without a token: only clients the server can be sure are local',
     ['X-Forwarded-For naming a remote client', 'X-Forwarded-For: 203.0.113.9'],
     ['X-Forwarded-For naming a loopback client', 'X-Forwarded-For: 127.0.0.1'],
   ])('refuses a request carrying %s: a proxy passed it on', async (_name, header) => {
-    for (const path of ['/admin/api/stats', '/metrics']) {
+    for (const path of ['/_interpool/api/stats', '/metrics']) {
       const response = await rawRequest(server.port, getRequest(path, [header]));
       expect(response.status, path).toBe(404);
     }
     const reload = await rawRequest(server.port, [
-      'POST /admin/api/reload HTTP/1.1', 'Host: localhost', header, 'X-Interpool-Admin: 1', 'Content-Length: 2', 'Connection: close', '', '{}',
+      'POST /_interpool/api/reload HTTP/1.1', 'Host: localhost', header, 'X-Interpool-Admin: 1', 'Content-Length: 2', 'Connection: close', '', '{}',
     ].join('\r\n'));
     expect(reload.status).toBe(404);
   });
 
   it('logs the forwarded client of a trusted proxy when it refuses', async () => {
-    await rawRequest(server.port, getRequest('/admin/api/stats', ['X-Forwarded-For: 203.0.113.44']));
+    await rawRequest(server.port, getRequest('/_interpool/api/stats', ['X-Forwarded-For: 203.0.113.44']));
     const line = await waitFor(() => server.logs.find((entry) => entry.msg === 'admin access refused' && entry.client === '203.0.113.44'), 5000, 'the refusal line');
-    expect(line).toMatchObject({ remote: '127.0.0.1', path: '/admin/api/stats', reason: expect.stringMatching(/x-forwarded-for/) });
+    expect(line).toMatchObject({ remote: '127.0.0.1', path: '/_interpool/api/stats', reason: expect.stringMatching(/x-forwarded-for/) });
   });
 
   it.each([
     ['[::1]evil.com', false], ['[::1]:80evil', false], ['127.0.0.1.evil.com', false], ['localhost:80:80', false],
     ['[::1]', true], ['[::1]:8000', true], ['localhost.', true], ['LOCALHOST', true],
   ])('Host: %s → allowed %s', async (host, allowed) => {
-    const response = await rawRequest(server.port, getRequest('/admin/api/stats').replace('Host: localhost', `Host: ${host}`));
+    const response = await rawRequest(server.port, getRequest('/_interpool/api/stats').replace('Host: localhost', `Host: ${host}`));
     if (allowed) expect(response.status).toBe(200);
     // 404 from the admin, or 400 if the HTTP layer already refuses such a Host.
     else expect([400, 404]).toContain(response.status);
+  });
+});
+
+describe('an app\'s own paths: the admin keeps to /_interpool and passes the clients it refuses to the app', () => {
+  let server: TestServer;
+  let moved: TestServer;
+
+  beforeAll(async () => {
+    [server, moved] = await Promise.all([
+      startTestServer(['/=test/fixtures/apps/environ-echo.ts', '--workers', '1']),
+      startTestServer(['/=test/fixtures/apps/environ-echo.ts', '--workers', '1', '--admin-path', '/admin']),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([server?.close(), moved?.close()]);
+  });
+  const environOf = (response: RawResponse) => JSON.parse(response.body.toString()) as Record<string, string>;
+
+  it('an app at / keeps /admin and /metrics, for local clients too; the admin answers under /_interpool', async () => {
+    for (const path of ['/admin', '/admin/login/', '/metrics']) {
+      const response = await rawRequest(server.port, getRequest(path));
+      expect(response.status, path).toBe(200);
+      expect(environOf(response).PATH_INFO, path).toBe(path);
+    }
+    const stats = await rawRequest(server.port, getRequest('/_interpool/api/stats'));
+    expect((JSON.parse(stats.body.toString()) as AdminStats).apps[0]!.name).toBe('/');
+    const metrics = await rawRequest(server.port, getRequest('/_interpool/metrics'));
+    expect(headerOf(metrics, 'content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
+
+  it('with --admin-path /admin, a client behind a proxy reaches the app\'s /admin (a Django admin), body and all; a local one the dashboard', async () => {
+    const local = await rawRequest(moved.port, getRequest('/admin/api/stats'));
+    expect((JSON.parse(local.body.toString()) as AdminStats).apps).toHaveLength(1);
+    const proxied = await rawRequest(moved.port, [
+      'POST /admin/login/ HTTP/1.1', 'Host: app.example', 'X-Forwarded-For: 203.0.113.9', 'X-Forwarded-Proto: https',
+      'Content-Type: application/x-www-form-urlencoded', 'Content-Length: 27', 'Connection: close', '', 'username=ann&password=pass1',
+    ].join('\r\n'));
+    expect(proxied.status).toBe(200);
+    expect(environOf(proxied)).toMatchObject({ REQUEST_METHOD: 'POST', PATH_INFO: '/admin/login/', CONTENT_LENGTH: '27', REMOTE_ADDR: '203.0.113.9', 'wsgi.url_scheme': 'https' });
+    // Nothing of the admin shows: no refusal, no admin headers.
+    expect(headerOf(proxied, 'x-frame-options')).toBeUndefined();
+    expect(moved.logs.some((line) => line.msg === 'admin access refused')).toBe(false);
   });
 });
 
@@ -384,6 +432,8 @@ describe('the start-up warning: the admin on the public listener, no token, a tr
       expect(output()).toMatch(WARNING);
       expect(output().search(WARNING)).toBeLessThan(output().search(/listening on/));
       expect(output()).toMatch(/"level":40/);
+      // And where the dashboard is, once listening.
+      await waitFor(() => /admin dashboard at http:\/\/127\.0\.0\.1:\d+\/_interpool /.test(output()), 10_000, 'the dashboard line');
     } finally {
       stop(child);
     }
@@ -476,7 +526,7 @@ describe('the stats JSON and /metrics: process memory and CPU, interpreter memor
     expect(failure.attempts).toBeGreaterThanOrEqual(1);
     expect(failure.nextRetryAt).toBeGreaterThan(failure.at);
 
-    const { samples } = parsePrometheus(await fetch(`${server.url}/metrics`, { headers: AUTH }).then((r) => r.text()));
+    const { samples } = parsePrometheus(await fetch(`${server.url}/_interpool/metrics`, { headers: AUTH }).then((r) => r.text()));
     const value = (name: string, labels: Record<string, string> = {}) => samples.find((sample) => sample.name === name
       && Object.entries(labels).every(([key, wanted]) => sample.labels[key] === wanted))?.value;
     expect(value('process_resident_memory_bytes')).toBeGreaterThan(0);
@@ -488,7 +538,7 @@ describe('the stats JSON and /metrics: process memory and CPU, interpreter memor
 
   it('shows a reload that failed to boot while the running interpreters keep serving, until a reload succeeds', async () => {
     const file = join(dir, 'app.mjs');
-    const reload = async () => ((await fetch(`${server.url}/admin/api/reload`, { method: 'POST', headers: ACTION, body: JSON.stringify({ app: '/reloaded' }) })
+    const reload = async () => ((await fetch(`${server.url}/_interpool/api/reload`, { method: 'POST', headers: ACTION, body: JSON.stringify({ app: '/reloaded' }) })
       .then((r) => r.json())) as { results: { ok: boolean }[] }).results[0]!;
     const reloaded = async () => (await stats(server.url)).apps.find((app) => app.name === '/reloaded')!;
 

@@ -167,9 +167,9 @@ describe('at --max-connections', () => {
   }, 30_000);
 });
 
-/** interpool_connections_refused_total, read from /metrics on a connection of its own. */
+/** interpool_connections_refused_total, read from /_interpool/metrics on a connection of its own. */
 async function refusedConnections(server: TestServer): Promise<number> {
-  const { response } = await exchange(server.port, 'GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  const { response } = await exchange(server.port, 'GET /_interpool/metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
   expect(response.status).toBe(200);
   const match = /^interpool_connections_refused_total (\d+)$/m.exec(response.body.toString('utf8'));
   expect(match).not.toBeNull();

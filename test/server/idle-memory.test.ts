@@ -18,7 +18,7 @@ describe('the main thread after a load', () => {
   it('shrinks its heap back once idle', async () => {
     const server = await startChild(['apps/hello.ts', '--workers', '1']);
     const heapTotal = async () => {
-      const stats = await (await fetch(`${server.url}/admin/api/stats`)).json() as { process: { heapTotalBytes: number } };
+      const stats = await (await fetch(`${server.url}/_interpool/api/stats`)).json() as { process: { heapTotalBytes: number } };
       return stats.process.heapTotalBytes / MiB;
     };
     try {

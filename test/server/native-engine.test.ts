@@ -370,7 +370,7 @@ for (const engine of nativeEngines()) {
     const MiB = 1024 * 1024;
     const get = async (url: string): Promise<Kept> => (await (await fetch(url)).json()) as Kept;
     const interpreterOf = async (t: TestServer): Promise<Interp> => {
-      const stats = (await (await fetch(`${t.url}/admin/api/stats`)).json()) as { apps: { interpreters: Interp[] }[] };
+      const stats = (await (await fetch(`${t.url}/_interpool/api/stats`)).json()) as { apps: { interpreters: Interp[] }[] };
       return stats.apps[0]!.interpreters[0]!;
     };
     // Enough requests after the last that allocated for a measure to follow it (native.ts).

@@ -40,7 +40,7 @@ for (const engine of nativeEngines()) {
       const after = await waitFor(() => answer(url), 15_000, 'an answer from the replacement');
       expect(after.token).not.toBe(before.token);
       expect(after.pid).toBe(before.pid);
-      const stats = await (await fetch(`${url}/admin/api/stats`)).json() as { apps: { stuck: number; exits: { stuck: number }; interpreters: { state: string }[] }[] };
+      const stats = await (await fetch(`${url}/_interpool/api/stats`)).json() as { apps: { stuck: number; exits: { stuck: number }; interpreters: { state: string }[] }[] };
       const [app] = stats.apps;
       expect(app!.stuck).toBe(1);
       expect(app!.exits.stuck).toBe(1);
@@ -60,7 +60,7 @@ for (const engine of nativeEngines()) {
       const before = await waitFor(() => answer(url), 10_000, 'the first answer');
       expect((await fetch(`${url}${path}`)).status).toBe(504);
       await waitFor(() => output().includes('it was made to unwind, and its worker ends'), 15_000, 'the unwind line');
-      const stats = async () => ((await (await fetch(`${url}/admin/api/stats`)).json()) as { apps: { stuck: number; exits: { timeout: number; stuck: number } }[] }).apps[0]!;
+      const stats = async () => ((await (await fetch(`${url}/_interpool/api/stats`)).json()) as { apps: { stuck: number; exits: { timeout: number; stuck: number } }[] }).apps[0]!;
       await waitFor(async () => (await stats()).exits.timeout === 1, 15_000, 'the worker\'s exit');
       const after = await waitFor(() => answer(url), 15_000, 'an answer from the replacement');
       expect(after.token).not.toBe(before.token);
@@ -74,7 +74,7 @@ for (const engine of nativeEngines()) {
       const { url, output } = await start(['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', ...STUCK_ARGS, ...engine.args]);
       expect((await fetch(`${url}/fifo?${fifo}`)).status).toBe(504);
       await waitFor(() => /a worker thread is stuck in C code/.test(output()), 15_000, 'the stuck line');
-      const stuck = async () => ((await (await fetch(`${url}/admin/api/stats`)).json()) as { apps: { stuck: number }[] }).apps[0]!.stuck;
+      const stuck = async () => ((await (await fetch(`${url}/_interpool/api/stats`)).json()) as { apps: { stuck: number }[] }).apps[0]!.stuck;
       expect(await stuck()).toBe(1);
       // Open the gate: the app's open() returns, the thread gets back to Python (which
       // raises the pending timeout, closing its end: the write may then find no reader)
@@ -95,7 +95,7 @@ for (const engine of nativeEngines()) {
       const { child, url, output } = await start(['/=test/fixtures/apps/blocks-in-c.py', '--workers', '1', '--timeout', '0', '--graceful-timeout', '1', ...engine.args]);
       void fetch(`${url}/block`).catch(() => undefined);
       await waitFor(async () => {
-        const stats = await (await fetch(`${url}/admin/api/stats`)).json() as { apps: { interpreters: { state: string }[] }[] };
+        const stats = await (await fetch(`${url}/_interpool/api/stats`)).json() as { apps: { interpreters: { state: string }[] }[] };
         return stats.apps[0]!.interpreters.some((i) => i.state === 'busy');
       }, 10_000, 'the blocking request to run');
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
@@ -114,7 +114,7 @@ for (const engine of nativeEngines()) {
       let blocked: number | string | undefined;
       void fetch(`${url}/block`).then((response) => { blocked = response.status; }, () => { blocked = 'no response'; });
       await waitFor(async () => {
-        const stats = await (await fetch(`${url}/admin/api/stats`)).json() as { apps: { interpreters: { state: string }[] }[] };
+        const stats = await (await fetch(`${url}/_interpool/api/stats`)).json() as { apps: { interpreters: { state: string }[] }[] };
         return stats.apps[0]!.interpreters.some((i) => i.state === 'busy');
       }, 10_000, 'the blocking request to run');
       child.kill('SIGHUP');
@@ -125,7 +125,7 @@ for (const engine of nativeEngines()) {
       // The blocked request is still waiting: no timeout ended it, the reload did not.
       expect(blocked).toBeUndefined();
       // The admin still shows it: the old generation's interpreter, draining, its request in flight.
-      const stats = await (await fetch(`${url}/admin/api/stats`)).json() as { apps: { inFlight: number; interpreters: { state: string; generation: number }[] }[] };
+      const stats = await (await fetch(`${url}/_interpool/api/stats`)).json() as { apps: { inFlight: number; interpreters: { state: string; generation: number }[] }[] };
       expect(stats.apps[0]!.interpreters).toContainEqual(expect.objectContaining({ state: 'draining', generation: 1 }));
       expect(stats.apps[0]!.inFlight).toBeGreaterThanOrEqual(1);
       const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));

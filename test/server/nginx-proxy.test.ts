@@ -115,35 +115,38 @@ describe.skipIf(!NGINX)('behind nginx (Debian package "nginx")', () => {
 
   describe('the admin behind nginx (docs/admin.md, "Behind a reverse proxy")', () => {
     const get = (path: string, headers: string[] = []) => `GET ${path} HTTP/1.1\r\nHost: app.example\r\n${headers.map((h) => `${h}\r\n`).join('')}Connection: close\r\n\r\n`;
-    const signIn = (token: string) => `POST /admin/login HTTP/1.1\r\nHost: app.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${`token=${token}`.length}\r\nConnection: close\r\n\r\ntoken=${token}`;
+    const pathInfoOf = (response: { body: Buffer }) => (JSON.parse(response.body.toString('utf8')) as Record<string, string>).PATH_INFO;
+    const signIn = (token: string) => `POST /_interpool/login HTTP/1.1\r\nHost: app.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${`token=${token}`.length}\r\nConnection: close\r\n\r\ntoken=${token}`;
 
-    it('the documented config: its forwarding headers keep the admin closed to every client, without a token', async () => {
-      for (const path of ['/admin/api/stats', '/metrics', '/admin']) {
+    it('the documented config: its forwarding headers keep the admin closed to every client, without a token; they reach the app at / instead', async () => {
+      for (const path of ['/_interpool/api/stats', '/_interpool/metrics', '/metrics', '/_interpool']) {
         const response = await through(get(path));
-        expect(response.status, path).toBe(404);
+        expect(response.status, path).toBe(200);
+        expect(pathInfoOf(response), path).toBe(path);
       }
-      const line = await waitFor(() => interpool.logs.find((entry) => entry.msg === 'admin access refused' && entry.client === '127.0.0.2'), 5000, 'the refusal naming the client');
-      expect(line).toMatchObject({ remote: '127.0.0.1', reason: expect.stringMatching(/proxy/) });
     });
 
     it('a plain proxy_pass sends no forwarding header: interpool cannot tell, every client gets the admin (hence the warning, and --admin-bind or a token)', async () => {
-      const stats = await through(get('/admin/api/stats'), plainPort);
+      const stats = await through(get('/_interpool/api/stats'), plainPort);
       expect(stats.status).toBe(200);
       expect(JSON.parse(stats.body.toString('utf8')).apps).toHaveLength(1);
-      expect((await through(get('/metrics'), plainPort)).status).toBe(200);
+      expect(headerOf(await through(get('/_interpool/metrics'), plainPort), 'content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      // /metrics is the app's: it is mounted at /.
+      expect(pathInfoOf(await through(get('/metrics'), plainPort))).toBe('/metrics');
     });
 
     it('with a token, only the token opens the admin through a plain proxy_pass; the sign-in works through it', async () => {
-      expect((await through(get('/admin/api/stats'), tokenedPlainPort)).status).toBe(404);
-      expect((await through(get('/metrics'), tokenedPlainPort)).status).toBe(404);
-      const page = await through(get('/admin'), tokenedPlainPort);
+      // Without it, the app at / answers.
+      expect(pathInfoOf(await through(get('/_interpool/api/stats'), tokenedPlainPort))).toBe('/_interpool/api/stats');
+      expect(pathInfoOf(await through(get('/_interpool/metrics'), tokenedPlainPort))).toBe('/_interpool/metrics');
+      const page = await through(get('/_interpool'), tokenedPlainPort);
       expect(page.status).toBe(303);
-      expect(headerOf(page, 'location')).toMatch(/\/admin\/login$/);
-      expect((await through(get('/metrics', [`Authorization: Bearer ${TOKEN}`]), tokenedPlainPort)).status).toBe(200);
+      expect(headerOf(page, 'location')).toMatch(/\/_interpool\/login$/);
+      expect((await through(get('/_interpool/metrics', [`Authorization: Bearer ${TOKEN}`]), tokenedPlainPort)).status).toBe(200);
       const signedIn = await through(signIn(TOKEN), tokenedPlainPort);
       expect(signedIn.status).toBe(303);
       const cookie = headerOf(signedIn, 'set-cookie')!.split(';')[0]!;
-      expect((await through(get('/admin/api/stats', [`Cookie: ${cookie}`]), tokenedPlainPort)).status).toBe(200);
+      expect((await through(get('/_interpool/api/stats', [`Cookie: ${cookie}`]), tokenedPlainPort)).status).toBe(200);
     });
 
     it('the sign-in throttle counts each client nginx names (documented config); behind a plain proxy_pass all clients are one', async () => {
@@ -155,7 +158,7 @@ describe.skipIf(!NGINX)('behind nginx (Debian package "nginx")', () => {
       expect(Number(headerOf(throttled, 'retry-after'))).toBeGreaterThan(0);
       expect(throttled.body.toString('utf8')).toMatch(/INTERPOOL_ERR_ADMIN_THROTTLED/);
       // Another client, named by nginx's X-Forwarded-For, is not held back.
-      expect((await through(get('/admin/api/stats', [`Authorization: Bearer ${TOKEN}`]), tokenedPort, '127.0.0.4')).status).toBe(200);
+      expect((await through(get('/_interpool/api/stats', [`Authorization: Bearer ${TOKEN}`]), tokenedPort, '127.0.0.4')).status).toBe(200);
       expect(tokened.logs.filter((entry) => entry.msg === 'admin sign-in refused: wrong token' && entry.client === '127.0.0.3')).toHaveLength(5);
 
       // A plain proxy_pass names nobody: every client is nginx, and one client's guesses hold back the others.
@@ -163,13 +166,13 @@ describe.skipIf(!NGINX)('behind nginx (Debian package "nginx")', () => {
       expect((await through(signIn(TOKEN), tokenedPlainPort, '127.0.0.6')).status).toBe(429);
     });
 
-    it('--admin-bind: through nginx /admin and /metrics reach the app; the admin answers on its own loopback port only', async () => {
-      for (const path of ['/admin/api/stats', '/metrics']) {
+    it('--admin-bind: through nginx /_interpool and /metrics reach the app; the admin answers on its own loopback port only', async () => {
+      for (const path of ['/_interpool/api/stats', '/metrics']) {
         const response = await through(get(path), separatePort);
         expect(response.status, path).toBe(200);
         expect((JSON.parse(response.body.toString('utf8')) as Record<string, string>).PATH_INFO).toBe(path);
       }
-      const admin = await fetch(`${separate.server.adminUrl!}/admin/api/stats`);
+      const admin = await fetch(`${separate.server.adminUrl!}/_interpool/api/stats`);
       expect(admin.status).toBe(200);
     });
   });

@@ -77,7 +77,7 @@ describe('Python boot failures', () => {
       const fix = '`cgi` was removed in Python 3.13: run this app with --python 3.12, or with --python native on a CPython older than 3.13';
       expect(failure.msg).toBe(`app failed to boot: ${broken.server.groups[0]!.config.file}: failed to import: ModuleNotFoundError: No module named 'cgi'; fix: ${fix}; retrying in 1 s`);
       expect(failure.fix).toBe(fix);
-      const stats = await (await fetch(`${broken.url}/admin/api/stats`)).json() as { apps: { bootFailure: { fix: string } | null }[] };
+      const stats = await (await fetch(`${broken.url}/_interpool/api/stats`)).json() as { apps: { bootFailure: { fix: string } | null }[] };
       expect(stats.apps[0]!.bootFailure!.fix).toBe(fix);
     } finally {
       await broken.close();

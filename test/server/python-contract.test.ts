@@ -198,6 +198,12 @@ for (const engine of pythonEngines()) {
         expect(`${String(line.msg)} ${String(line.detail ?? '')} ${String(line.fault ?? '')}`).toMatch(fault);
       });
 
+      it('write() of a str raises a TypeError the app can catch (as under gunicorn and mod_wsgi)', async () => {
+        const response = await rawRequest(t.port, getRequest('/bad/write-str-caught'));
+        expect(response.status).toBe(200);
+        expect(response.body.toString()).toMatch(/^caught TypeError: body chunks must be bytes, got str/);
+      });
+
       it('a client that leaves mid-stream stops the iteration, and close() is still called', async () => {
         const socket = connect({ host: t.host, port: t.port });
         await new Promise<void>((resolve) => socket.once('connect', resolve));

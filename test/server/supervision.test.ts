@@ -382,7 +382,7 @@ describe.skipIf(!MAIN_RUN)('reloads asked for while one is under way', () => {
     const running = t.server.reload();
     await waitFor(() => gates.bootsHeld() === 1, 10_000, 'the new generation to hold at its boot');
     gates.set('version', 'v3');
-    const answer = fetch(`${t.url}/admin/api/reload`, { method: 'POST', headers: { 'x-interpool-admin': '1', 'content-type': 'application/json' }, body: '{}' });
+    const answer = fetch(`${t.url}/_interpool/api/reload`, { method: 'POST', headers: { 'x-interpool-admin': '1', 'content-type': 'application/json' }, body: '{}' });
     gates.set('boot', 'ok');
     const response = await answer;
     expect(response.status).toBe(200);

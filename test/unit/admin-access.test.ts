@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   cookieValueOf, decideAccess, forwardingHeaderIn, isLocalHostHeader, isLoopback, presentsCredentials, type AccessFacts,
 } from '../../server/admin/access.ts';
-import { isAdminTarget } from '../../server/admin/admin.ts';
+import { adminPathOf } from '../../server/admin/admin.ts';
 import { crossSiteReason, type OriginFacts } from '../../server/admin/cross-site.ts';
 import { bucketOf, newHistogram, quantilesOf, upperBoundOf } from '../../server/admin/latency-histogram.ts';
 import { SignInThrottle, throttleKeyOf } from '../../server/admin/sign-in-throttle.ts';
@@ -183,13 +183,13 @@ describe('crossSiteReason: admin actions are refused when they may come from ano
   });
 });
 
-describe('isAdminTarget: which request targets the admin takes', () => {
-  it.each<[string, boolean]>([
-    ['/admin', true], ['/admin/', true], ['/admin/api/stats?history=1', true], ['/metrics', true], ['/metrics?x', true],
-    ['/administrator', false], ['/', false], ['/api/admin', false], ['/metrics/x', false], ['/%61dmin', false],
-    ['/admin/%ff', false], ['/admin/a b', false],
+describe('adminPathOf: which request targets are the admin\'s paths', () => {
+  it.each<[string, string | undefined]>([
+    ['/admin', '/admin'], ['/admin/', '/admin/'], ['/admin/api/stats?history=1', '/admin/api/stats'], ['/metrics', '/metrics'], ['/metrics?x', '/metrics'],
+    ['/administrator', undefined], ['/', undefined], ['/api/admin', undefined], ['/metrics/x', undefined], ['/%61dmin', undefined],
+    ['/admin/%ff', undefined], ['/admin/a b', undefined],
   ])('%s → %s', (target, expected) => {
-    expect(isAdminTarget(target, '/admin')).toBe(expected);
+    expect(adminPathOf(target, '/admin')).toBe(expected);
   });
 });
 
