@@ -40,7 +40,7 @@ async function startOnce(): Promise<{ stages: string[]; warnings: string[] }> {
     await waitFor(() => log.some((line) => /^interpool listening/.test(line.msg ?? '')), 30_000, 'the server to listen');
     const response = await fetch(`http://127.0.0.1:${port}/`);
     expect(await response.text()).toBe('Hello, World!\n');
-    const warnings = log.filter((line) => (line.level ?? 0) >= 40 && !/_interpool/.test(line.msg ?? '')).map((line) => line.msg ?? '');
+    const warnings = log.filter((line) => (line.level ?? 0) >= 40 && !/admin/.test(line.msg ?? '')).map((line) => line.msg ?? '');
     return { stages: booted.stages!.map((stage) => stage.name), warnings };
   } finally {
     child.kill('SIGTERM');
