@@ -8,9 +8,9 @@
  */
 import type { ServerConfig } from '../config.ts';
 
-export function adminExposureWarning(config: Pick<ServerConfig, 'adminBind' | 'adminToken' | 'forwardedAllowIps'>): string | undefined {
+export function adminExposureWarning(config: Pick<ServerConfig, 'adminBind' | 'adminToken' | 'forwardedAllowIps' | 'adminPath'>): string | undefined {
   if (config.adminBind !== undefined || config.adminToken !== undefined || config.forwardedAllowIps.length === 0) return undefined;
-  return 'the admin dashboard, /metrics and its reload/recycle actions answer loopback clients on the public listener, '
+  return `the admin dashboard (${config.adminPath}), its metrics and its reload/recycle actions answer loopback clients on the public listener, `
     + 'and behind a reverse proxy on this machine every client looks local (nginx\'s plain proxy_pass sends no forwarding header): '
     + 'behind a proxy, serve the admin on its own port with --admin-bind 127.0.0.1:9100, or set INTERPOOL_ADMIN_TOKEN '
     + '(see docs/admin.md); with no proxy in front, --forwarded-allow-ips "" silences this';

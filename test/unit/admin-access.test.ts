@@ -148,7 +148,7 @@ describe('SignInThrottle: a few wrong tokens per client per minute, then 429', (
 });
 
 describe('adminExposureWarning: the start-up warning for an admin a local proxy would open', () => {
-  const base = { adminBind: undefined, adminToken: undefined, forwardedAllowIps: ['127.0.0.1', '::1'] };
+  const base = { adminBind: undefined, adminToken: undefined, forwardedAllowIps: ['127.0.0.1', '::1'], adminPath: '/_interpool' };
   it.each<[string, typeof base | Record<string, unknown>, boolean]>([
     ['public listener, no token, a trusted proxy (the default)', base, true],
     ['a proxy elsewhere', { ...base, forwardedAllowIps: ['10.0.0.5'] }, true],
