@@ -274,8 +274,14 @@ export const ControlSlot = {
    * so that its thread gets back to JS and the termination can end it (native/src/unwind.h).
    */
   UNWIND: 8,
+  /**
+   * The id of the last request this worker started (never reset): a worker starts the
+   * requests posted to it in the order they were posted, so when it dies, those posted
+   * after this one never reached the app and can run elsewhere.
+   */
+  LAST_STARTED: 9,
   /** The first of {@link MAX_PREFETCH} claim cells (see RequestEnvelope.claim); 0 = free. */
-  PREFETCH: 9,
+  PREFETCH: 10,
 } as const;
 /**
  * Requests a busy worker may hold beyond the one it runs. 7, not 3: requests reach a

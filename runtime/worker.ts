@@ -72,6 +72,7 @@ async function handleRequest(envelope: RequestEnvelope): Promise<TaskResult> {
   if (active === 0) Atomics.store(control, ControlSlot.INTERRUPT, 0);
   if (active === 0) Atomics.store(control, ControlSlot.PAUSED, NO_REQUEST);
   active++;
+  Atomics.store(control, ControlSlot.LAST_STARTED, envelope.id);
   Atomics.store(control, ControlSlot.REQUEST_ID, envelope.id);
   Atomics.store(control, ControlSlot.STATE, WorkerState.BUSY);
   try {

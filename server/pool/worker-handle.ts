@@ -61,6 +61,11 @@ export class WorkerHandle {
     return Atomics.load(this.control, ControlSlot.REQUEST_ID);
   }
 
+  /** The id of the last request the worker started (ControlSlot.LAST_STARTED), 0 before its first. */
+  get lastStarted(): number {
+    return Atomics.load(this.control, ControlSlot.LAST_STARTED);
+  }
+
   get served(): number {
     return Atomics.load(this.control, ControlSlot.REQUESTS_SERVED);
   }

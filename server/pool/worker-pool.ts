@@ -358,7 +358,7 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
         owner.onResult(outcome);
       } else {
         // Declined by a retiring worker (not-run; its claim cell still holds it: empty it),
-        // or its worker died before claiming it: it never ran, it runs elsewhere.
+        // or its worker died before claiming or starting it: it never ran, it runs elsewhere.
         const runsElsewhere = this.#reclaim(placement) || error === undefined;
         placement.owner = undefined;
         this.#placements.delete(placement.envelope.id);
@@ -806,11 +806,17 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     this.#readPosted(handle, false);
     handle.port.close();
     const diedMidRequest = handle.requestId !== 0;
-    // Its requests on its port: as piscina fails its own tasks, each runs elsewhere if the
-    // worker had not claimed it, else fails (WORKER_DIED).
+    // Its requests on its port that it never started run elsewhere: it starts them in the
+    // order they were posted, so those after the last one it started never reached the
+    // app (an idle worker that fails between being handed a request and reading it, say).
+    // The one it started, if still here, fails (WORKER_DIED): it may have had effects.
     const posted = this.#posted.get(handle);
     this.#posted.delete(handle);
-    if (posted) for (const placement of posted) this.#onSettled(placement, undefined, new Error(`worker exited with code: ${code}`));
+    if (posted) {
+      const started = posted.findIndex((placement) => placement.envelope.id === handle.lastStarted);
+      const died = new Error(`worker exited with code: ${code}`);
+      posted.forEach((placement, index) => this.#onSettled(placement, undefined, index > started ? undefined : died));
+    }
     const reason: ExitReason = handle.exitReason
       ?? (handle.failed ? 'boot-failed' : undefined)
       ?? this.#closing

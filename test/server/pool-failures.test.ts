@@ -2,7 +2,7 @@
 // that exits mid-request gives 502 and is replaced while other requests carry on, and a
 // request past --timeout gives 504 and the app serves again afterwards. Events are
 // ordered by file gates (the apps take ?gate=PATH, see gates.ts), never by sleeps.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -145,6 +145,30 @@ describe('a worker that fails while idle', () => {
       }
     }
     expect(seen.has(worker)).toBe(false);
+  });
+});
+
+describe('a worker that dies with a request posted to it and not yet read', () => {
+  let single: TestServer;
+  beforeAll(async () => {
+    single = await startTestServer(['/=test/fixtures/apps/throws-in-timer.ts', '--workers', '1']);
+  });
+  afterAll(() => single?.close());
+
+  it('runs the request on its replacement: the app never saw it, so no 502', async () => {
+    const blocked = join(dir, 'blocked');
+    const armed = await fetch(`${single.url}/?block=${encodeURIComponent(blocked)}`);
+    const { worker } = (await armed.json()) as { worker: number };
+    // The worker is now idle as the pool sees it, and its thread is held in a timer.
+    await waitFor(() => existsSync(`${blocked}.entered`), 10_000, 'the worker to block');
+    const pending = fetch(`${single.url}/`);
+    const inFlight = async () => ((await (await fetch(`${single.url}/_interpool/api/stats`)).json()) as { apps: { inFlight: number }[] }).apps[0]!.inFlight;
+    await waitFor(async () => (await inFlight()) === 1, 10_000, 'the request to be handed to the blocked worker');
+    writeFileSync(blocked, '');
+    const answer = await pending;
+    expect(answer.status).toBe(200);
+    expect(((await answer.json()) as { worker: number }).worker).not.toBe(worker);
+    expect(single.logs.some((line) => line.status === 502)).toBe(false);
   });
 });
 
