@@ -612,6 +612,13 @@ export class WorkerPool<O extends PlacementOwner = PlacementOwner> {
     // a close must not wait for a boot, nor a request behind a long response.
     this.takeBackUnplaced();
     for (const handle of this.#workers.values()) this.#takeBackOffers(handle);
+    // The answers still to come arrive on the workers' ports, which are unref'd (an idle
+    // pool must not hold the process up), as piscina unrefs a worker with no task of its
+    // own: ref them until the pool is destroyed, which closes them. Without that, a
+    // server shutting down whose last connection had just closed could see its event loop
+    // empty while a request's result was still on its way, and exit 0 mid-shutdown
+    // ("stopped" never logged; seen once in CI, test/server/signals.test.ts).
+    for (const handle of this.#workers.values()) handle.port.ref();
     await new Promise<void>((resolve) => {
       const check = () => {
         if (!this.#destroying && (this.#inFlight > 0 || this.#placements.size > 0)) return false;
